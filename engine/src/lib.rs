@@ -1,0 +1,47 @@
+//! Stemroom's DSP engine.
+//!
+//! Pure Rust with no web dependencies: it compiles natively (tests, benchmarks,
+//! the `stemroom` CLI) and to wasm, where it runs inside an AudioWorklet.
+//!
+//! The engine is split the way a real-time system has to be:
+//! - the **realtime half**, [`Engine`], is owned by the audio thread and only
+//!   ever called from it; [`Engine::process`] renders one [`QUANTUM`] of audio
+//!   and never allocates, locks or blocks;
+//! - the **control half**, [`EngineControl`], is owned by the UI thread; it
+//!   sends [`Command`]s through a lock-free [`queue`] and reads [`meter`]s
+//!   published through atomics.
+//!
+//! Both halves are created together by [`engine_pair`] on the control thread,
+//! which is where every allocation happens.
+
+pub mod alloc_guard;
+pub mod command;
+pub mod control;
+pub mod meter;
+pub mod queue;
+pub mod realtime;
+pub mod signal;
+
+pub use command::Command;
+pub use control::{EngineControl, engine_pair};
+pub use meter::{EngineMeters, MeterSnapshot};
+pub use realtime::Engine;
+
+/// Frames per render call: the Web Audio render quantum.
+pub const QUANTUM: usize = 128;
+
+/// Output channels of the engine (stereo master).
+pub const CHANNELS: usize = 2;
+
+/// One quantum of stereo audio, channel-major (planar), as Web Audio wants it.
+pub type StereoQuantum = [[f32; QUANTUM]; CHANNELS];
+
+/// Converts a linear amplitude to dBFS; silence maps to `-inf`.
+pub fn amplitude_to_db(amplitude: f32) -> f32 {
+    20.0 * amplitude.log10()
+}
+
+/// Converts dB to a linear amplitude factor.
+pub fn db_to_amplitude(db: f32) -> f32 {
+    10f32.powf(db / 20.0)
+}

@@ -1,0 +1,237 @@
+//! Level meters: computed on the audio thread, read by the UI without locks.
+//!
+//! The realtime side ([`LevelMeter`]) keeps its ballistics in preallocated
+//! state and publishes readings into [`EngineMeters`] atomics once per
+//! quantum; the UI reads a [`MeterSnapshot`] whenever it draws.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use crate::{CHANNELS, QUANTUM, StereoQuantum};
+
+/// An `f32` that can be shared between threads (stored as its bits).
+#[derive(Debug, Default)]
+pub struct AtomicF32(AtomicU32);
+
+impl AtomicF32 {
+    pub fn new(value: f32) -> Self {
+        AtomicF32(AtomicU32::new(value.to_bits()))
+    }
+    pub fn load(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    pub fn store(&self, value: f32) {
+        self.0.store(value.to_bits(), Ordering::Relaxed)
+    }
+}
+
+/// Peak fall rate of the meters: 20 dB in 1.5 s, as IEC 60268-18 digital peak meters.
+pub const PEAK_FALL_DB_PER_SECOND: f32 = 20.0 / 1.5;
+/// Integration window of the RMS readout.
+pub const RMS_WINDOW_SECONDS: f32 = 0.3;
+
+/// What the audio thread publishes for the UI, one writer, many readers.
+#[derive(Debug, Default)]
+pub struct EngineMeters {
+    peak: [AtomicF32; CHANNELS],
+    max_peak: [AtomicF32; CHANNELS],
+    rms: [AtomicF32; CHANNELS],
+    position: AtomicU64,
+    quanta: AtomicU64,
+    playing: AtomicBool,
+}
+
+/// A consistent-enough copy of the meters for one UI frame (linear amplitudes).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MeterSnapshot {
+    /// Peak with fall-back ballistics, per channel.
+    pub peak: [f32; CHANNELS],
+    /// Highest sample since the engine started (the clip indicator).
+    pub max_peak: [f32; CHANNELS],
+    /// RMS over the last [`RMS_WINDOW_SECONDS`].
+    pub rms: [f32; CHANNELS],
+    /// Transport position in frames.
+    pub position: u64,
+    /// Quanta rendered so far: proof that the audio thread is alive.
+    pub quanta: u64,
+    pub playing: bool,
+}
+
+impl EngineMeters {
+    /// Called by the UI thread, any time.
+    pub fn snapshot(&self) -> MeterSnapshot {
+        MeterSnapshot {
+            peak: self.peak.each_ref().map(AtomicF32::load),
+            max_peak: self.max_peak.each_ref().map(AtomicF32::load),
+            rms: self.rms.each_ref().map(AtomicF32::load),
+            position: self.position.load(Ordering::Relaxed),
+            quanta: self.quanta.load(Ordering::Relaxed),
+            playing: self.playing.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes a snapshot. Called by the audio thread (or, without shared
+    /// memory, by the UI thread when a snapshot arrives from the worklet).
+    pub fn publish(&self, s: &MeterSnapshot) {
+        for ch in 0..CHANNELS {
+            self.peak[ch].store(s.peak[ch]);
+            self.max_peak[ch].store(s.max_peak[ch]);
+            self.rms[ch].store(s.rms[ch]);
+        }
+        self.position.store(s.position, Ordering::Relaxed);
+        self.quanta.store(s.quanta, Ordering::Relaxed);
+        self.playing.store(s.playing, Ordering::Relaxed);
+    }
+}
+
+impl MeterSnapshot {
+    /// Number of words in [`MeterSnapshot::encode`].
+    pub const WORDS: usize = 9;
+
+    /// Flattens the snapshot for a `MessagePort` (the no-shared-memory fallback).
+    pub fn encode(&self) -> [f64; Self::WORDS] {
+        [
+            self.peak[0].into(),
+            self.peak[1].into(),
+            self.max_peak[0].into(),
+            self.max_peak[1].into(),
+            self.rms[0].into(),
+            self.rms[1].into(),
+            self.position as f64,
+            self.quanta as f64,
+            if self.playing { 1.0 } else { 0.0 },
+        ]
+    }
+
+    pub fn decode(w: &[f64]) -> Option<MeterSnapshot> {
+        let w: &[f64; Self::WORDS] = w.try_into().ok()?;
+        Some(MeterSnapshot {
+            peak: [w[0] as f32, w[1] as f32],
+            max_peak: [w[2] as f32, w[3] as f32],
+            rms: [w[4] as f32, w[5] as f32],
+            position: w[6] as u64,
+            quanta: w[7] as u64,
+            playing: w[8] != 0.0,
+        })
+    }
+}
+
+/// Peak and RMS ballistics of a stereo signal. Lives on the audio thread.
+pub struct LevelMeter {
+    peak: [f32; CHANNELS],
+    max_peak: [f32; CHANNELS],
+    peak_fall: f32,
+    /// Sum of squares of each of the last `window.len()` quanta.
+    window: Box<[[f64; CHANNELS]]>,
+    cursor: usize,
+    total: [f64; CHANNELS],
+}
+
+impl LevelMeter {
+    /// Called on the control thread: allocates the RMS window.
+    pub fn new(sample_rate: f32) -> Self {
+        let quanta_per_second = sample_rate / QUANTUM as f32;
+        let window_len = (RMS_WINDOW_SECONDS * quanta_per_second).round().max(1.0) as usize;
+        LevelMeter {
+            peak: [0.0; CHANNELS],
+            max_peak: [0.0; CHANNELS],
+            peak_fall: crate::db_to_amplitude(-PEAK_FALL_DB_PER_SECOND / quanta_per_second),
+            window: vec![[0.0; CHANNELS]; window_len].into_boxed_slice(),
+            cursor: 0,
+            total: [0.0; CHANNELS],
+        }
+    }
+
+    /// Audio thread: measures one quantum.
+    pub fn measure(&mut self, audio: &StereoQuantum) {
+        let slot = &mut self.window[self.cursor];
+        for ch in 0..CHANNELS {
+            let mut peak = 0.0f32;
+            let mut energy = 0.0f64;
+            for &s in &audio[ch] {
+                peak = peak.max(s.abs());
+                energy += f64::from(s) * f64::from(s);
+            }
+            self.peak[ch] = peak.max(self.peak[ch] * self.peak_fall);
+            self.max_peak[ch] = self.max_peak[ch].max(peak);
+            self.total[ch] += energy - slot[ch];
+            slot[ch] = energy;
+        }
+        self.cursor += 1;
+        if self.cursor == self.window.len() {
+            self.cursor = 0;
+            // Re-sum once per window so rounding in the running total cannot drift.
+            self.total = [0.0; CHANNELS];
+            for q in self.window.iter() {
+                for ch in 0..CHANNELS {
+                    self.total[ch] += q[ch];
+                }
+            }
+        }
+    }
+
+    /// Audio thread: the current readings.
+    pub fn rms(&self) -> [f32; CHANNELS] {
+        let n = (self.window.len() * QUANTUM) as f64;
+        self.total.map(|t| (t.max(0.0) / n).sqrt() as f32)
+    }
+    pub fn peak(&self) -> [f32; CHANNELS] {
+        self.peak
+    }
+    pub fn max_peak(&self) -> [f32; CHANNELS] {
+        self.max_peak
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::SineOscillator;
+
+    #[test]
+    fn steady_sine_reads_its_peak_and_rms() {
+        let sr = 48_000.0;
+        let mut meter = LevelMeter::new(sr);
+        let mut osc = SineOscillator::new(sr, 1000.0, 0.5);
+        let mut q = [[0.0; QUANTUM]; CHANNELS];
+        for _ in 0..400 {
+            osc.fill(&mut q[0]);
+            q[1] = q[0];
+            meter.measure(&q);
+        }
+        for ch in 0..CHANNELS {
+            assert!((meter.peak()[ch] - 0.5).abs() < 1e-3);
+            assert!((meter.rms()[ch] - 0.5 / 2f32.sqrt()).abs() < 1e-3, "{:?}", meter.rms());
+        }
+    }
+
+    #[test]
+    fn peak_falls_at_the_documented_rate_and_rms_empties_after_its_window() {
+        let sr = 48_000.0;
+        let mut meter = LevelMeter::new(sr);
+        let mut q = [[1.0; QUANTUM]; CHANNELS];
+        meter.measure(&q);
+        q = [[0.0; QUANTUM]; CHANNELS];
+        let one_second = (sr / QUANTUM as f32) as usize;
+        for _ in 0..one_second {
+            meter.measure(&q);
+        }
+        let fallen = crate::amplitude_to_db(meter.peak()[0]);
+        assert!((fallen + PEAK_FALL_DB_PER_SECOND).abs() < 0.1, "fell to {fallen} dB");
+        assert_eq!(meter.max_peak(), [1.0; CHANNELS]);
+        assert_eq!(meter.rms(), [0.0; CHANNELS]);
+    }
+
+    #[test]
+    fn snapshot_survives_the_port_codec() {
+        let s = MeterSnapshot {
+            peak: [0.5, 0.25],
+            max_peak: [1.0, 0.75],
+            rms: [0.125, 0.0625],
+            position: 123_456_789,
+            quanta: 42,
+            playing: true,
+        };
+        assert_eq!(MeterSnapshot::decode(&s.encode()), Some(s));
+        assert_eq!(MeterSnapshot::decode(&[0.0; 3]), None);
+    }
+}
