@@ -1,1 +1,48 @@
+//! Stemroom's browser app: Leptos UI, and the audio bridge to the engine.
+//!
+//! This crate is built twice by `cargo xtask build`:
+//! - with the `threads` feature: one shared-memory module that the page, the
+//!   AudioWorklet and the rayon workers all instantiate on the same memory;
+//! - without it: the fallback for pages that are not cross-origin isolated,
+//!   where the worklet runs its own copy of the engine fed through its port.
+//!
+//! Natively the crate is empty, so workspace-wide native builds skip it.
+#![cfg(target_arch = "wasm32")]
 
+pub mod audio;
+pub mod ui;
+pub mod worklet;
+
+use std::cell::RefCell;
+
+use wasm_bindgen::prelude::*;
+
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+thread_local! {
+    /// URL of the directory this module was loaded from (the hashed `pkg/…/`).
+    static PKG_URL: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The URL of a file shipped next to this module.
+pub(crate) fn pkg_file(name: &str) -> String {
+    PKG_URL.with_borrow(|base| format!("{base}{name}"))
+}
+
+/// Main thread, once: remembers where the module lives and mounts the UI.
+///
+/// Not a `#[wasm_bindgen(start)]` function: the worklet and the workers
+/// instantiate this same module and must not mount a UI.
+#[wasm_bindgen]
+pub fn start(pkg_url: String) {
+    console_error_panic_hook::set_once();
+    PKG_URL.set(pkg_url);
+    leptos::mount::mount_to_body(ui::App);
+}
+
+/// `"shared"` for the threaded build, `"fallback"` otherwise.
+#[wasm_bindgen]
+pub fn memory_mode() -> String {
+    audio::MemoryMode::CURRENT.as_str().into()
+}

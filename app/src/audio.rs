@@ -1,0 +1,235 @@
+//! The audio bridge: an engine in an AudioWorklet, controlled from the UI thread.
+//!
+//! With shared memory the UI thread builds the engine, hands it to the worklet
+//! on the same wasm memory, queues commands through the engine's lock-free
+//! queue and reads its meters from atomics. Without shared memory the worklet
+//! instantiates its own copy of the module, commands travel through the node's
+//! `MessagePort`, and the worklet posts meter snapshots back.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Object, Reflect};
+use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AudioBuffer, AudioWorkletNode, AudioWorkletNodeOptions, BaseAudioContext, MessageEvent,
+    MessagePort, OfflineAudioContext, OfflineAudioContextOptions,
+};
+
+/// The name `engine-processor.js` registers.
+pub const PROCESSOR_NAME: &str = "stemroom-engine";
+
+/// How the page and the worklet share (or do not share) the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryMode {
+    /// Cross-origin isolated page: one shared wasm memory.
+    Shared,
+    /// No `SharedArrayBuffer`: a separate engine in the worklet, via its port.
+    Fallback,
+}
+
+impl MemoryMode {
+    pub const CURRENT: MemoryMode = if cfg!(feature = "threads") {
+        MemoryMode::Shared
+    } else {
+        MemoryMode::Fallback
+    };
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryMode::Shared => "shared",
+            MemoryMode::Fallback => "fallback",
+        }
+    }
+
+    /// The worklet entry point, which imports the matching build.
+    fn worklet_file(self) -> &'static str {
+        match self {
+            MemoryMode::Shared => "worklet-shared.js",
+            MemoryMode::Fallback => "worklet-fallback.js",
+        }
+    }
+}
+
+/// The UI thread's handle on an engine running in a worklet.
+pub struct EngineLink {
+    node: AudioWorkletNode,
+    channel: Channel,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+enum Channel {
+    Shared(EngineControl),
+    Port {
+        port: MessagePort,
+        meters: Rc<Cell<MeterSnapshot>>,
+    },
+}
+
+impl EngineLink {
+    /// Loads the worklet into `context` and starts an engine in it.
+    ///
+    /// `initial` commands are applied before the first quantum (so an offline
+    /// render starts deterministically); `on_error` receives errors the
+    /// worklet reports later, with the worklet's own message.
+    pub async fn create(
+        context: &BaseAudioContext,
+        initial: &[Command],
+        on_error: impl Fn(String) + 'static,
+    ) -> Result<EngineLink, String> {
+        let mode = MemoryMode::CURRENT;
+        let url = crate::pkg_file(mode.worklet_file());
+        let worklet = context.audio_worklet().map_err(js_error)?;
+        JsFuture::from(worklet.add_module(&url).map_err(js_error)?)
+            .await
+            .map_err(|e| format!("cannot load the audio worklet {url}: {}", js_error(e)))?;
+
+        let processor_options = Object::new();
+        set(&processor_options, "module", &wasm_bindgen::module());
+        let mut control = None;
+        match mode {
+            MemoryMode::Shared => {
+                let (mut ctl, engine) = stemroom_engine::engine_pair(context.sample_rate());
+                for command in initial {
+                    ctl.send(*command).map_err(|_| "the engine's command queue is full")?;
+                }
+                let slot = crate::worklet::hand_over(engine)?;
+                set(&processor_options, "memory", &wasm_bindgen::memory());
+                set(&processor_options, "slot", &slot.into());
+                control = Some(ctl);
+            }
+            MemoryMode::Fallback => {
+                let commands = Array::new();
+                for command in initial {
+                    commands.push(&js_sys::Float64Array::from(&command.encode()[..]).into());
+                }
+                set(&processor_options, "commands", &commands);
+            }
+        }
+
+        let options = AudioWorkletNodeOptions::new();
+        options.set_number_of_inputs(0);
+        options.set_number_of_outputs(1);
+        options.set_output_channel_count(&Array::of1(&(CHANNELS as u32).into()));
+        options.set_processor_options(Some(&processor_options));
+        let node = AudioWorkletNode::new_with_options(context, PROCESSOR_NAME, &options).map_err(|e| {
+            // addModule() resolves even when the module throws; this is where it shows.
+            format!(
+                "the audio engine did not start in the worklet ({}); the browser console has the worklet's own error",
+                js_error(e)
+            )
+        })?;
+
+        let port = node.port().map_err(js_error)?;
+        let meters = Rc::new(Cell::new(MeterSnapshot::default()));
+        let on_error = Rc::new(on_error);
+        let on_message = {
+            let meters = meters.clone();
+            let on_error = on_error.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data();
+                if let Some(words) = data.dyn_ref::<js_sys::Float64Array>() {
+                    if let Some(snapshot) = MeterSnapshot::decode(&words.to_vec()) {
+                        meters.set(snapshot);
+                    }
+                } else if Reflect::get(&data, &"type".into()).ok().and_then(|t| t.as_string()).as_deref()
+                    == Some("error")
+                {
+                    let message = Reflect::get(&data, &"message".into())
+                        .ok()
+                        .and_then(|m| m.as_string())
+                        .unwrap_or_default();
+                    on_error(format!("the audio engine failed in the worklet: {message}"));
+                }
+            })
+        };
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let on_processor_error = Closure::<dyn FnMut()>::new(move || {
+            on_error("the audio engine stopped with an error in the worklet".to_string());
+        });
+        node.set_onprocessorerror(Some(on_processor_error.as_ref().unchecked_ref()));
+        on_processor_error.forget();
+
+        let channel = match control {
+            Some(control) => Channel::Shared(control),
+            None => Channel::Port { port, meters },
+        };
+        Ok(EngineLink {
+            node,
+            channel,
+            _on_message: on_message,
+        })
+    }
+
+    pub fn node(&self) -> &AudioWorkletNode {
+        &self.node
+    }
+
+    /// Queues a command for the engine's next quantum.
+    pub fn send(&mut self, command: Command) -> Result<(), String> {
+        match &mut self.channel {
+            Channel::Shared(control) => control
+                .send(command)
+                .map_err(|_| "the audio engine is not keeping up (command queue full)".into()),
+            Channel::Port { port, .. } => {
+                let words = command.encode();
+                let message = Array::of3(&words[0].into(), &words[1].into(), &words[2].into());
+                port.post_message(&message).map_err(js_error)
+            }
+        }
+    }
+
+    /// The engine's latest meter readings.
+    pub fn meters(&self) -> MeterSnapshot {
+        match &self.channel {
+            Channel::Shared(control) => control.meters(),
+            Channel::Port { meters, .. } => meters.get(),
+        }
+    }
+}
+
+/// Renders `seconds` of the engine's test tone through the worklet in an
+/// `OfflineAudioContext`: the same code path as playback, but exact and
+/// faster than real time. Returns one `Float32Array` per channel.
+#[wasm_bindgen]
+pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Array, JsError> {
+    let frames = (seconds * f64::from(sample_rate)).round() as u32;
+    let options = OfflineAudioContextOptions::new(frames, sample_rate);
+    options.set_number_of_channels(CHANNELS as u32);
+    let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
+    let link = EngineLink::create(&context, &[Command::Play], |e| web_sys::console::error_1(&e.into()))
+        .await
+        .map_err(|e| JsError::new(&e))?;
+    link.node()
+        .connect_with_audio_node(&context.destination())
+        .map_err(js_err)?;
+    let rendered = JsFuture::from(context.start_rendering().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    let buffer: AudioBuffer = rendered.dyn_into().map_err(js_err)?;
+    let channels = Array::new();
+    for ch in 0..buffer.number_of_channels() {
+        let data = buffer.get_channel_data(ch).map_err(js_err)?;
+        channels.push(&Float32Array::from(&data[..]));
+    }
+    Ok(channels)
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &key.into(), value);
+}
+
+/// A readable message for a JS exception.
+pub fn js_error(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn js_err(e: JsValue) -> JsError {
+    JsError::new(&js_error(e))
+}

@@ -1,0 +1,193 @@
+//! The page: transport, master meter, engine status and errors.
+
+mod meter;
+mod transport;
+
+use std::cell::RefCell;
+
+use leptos::prelude::*;
+use stemroom_engine::{Command, MeterSnapshot};
+use web_sys::AudioContext;
+
+use crate::audio::{EngineLink, MemoryMode, js_error};
+
+/// The live audio graph of this tab, created on the first user gesture.
+struct Session {
+    /// Held so the audio graph lives exactly as long as the session.
+    _context: AudioContext,
+    link: EngineLink,
+}
+
+thread_local! {
+    static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// Where the audio engine is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineState {
+    /// No AudioContext yet: browsers only allow one after a user gesture.
+    Idle,
+    Starting,
+    Running,
+    Failed,
+}
+
+impl EngineState {
+    fn as_str(self) -> &'static str {
+        match self {
+            EngineState::Idle => "idle",
+            EngineState::Starting => "starting",
+            EngineState::Running => "running",
+            EngineState::Failed => "failed",
+        }
+    }
+}
+
+/// Shared UI state, passed by context.
+#[derive(Clone, Copy)]
+pub struct EngineUi {
+    pub state: RwSignal<EngineState>,
+    pub meters: RwSignal<MeterSnapshot>,
+    pub sample_rate: RwSignal<f32>,
+    pub error: RwSignal<Option<String>>,
+}
+
+impl EngineUi {
+    /// Play or stop; the first call creates the AudioContext and the engine.
+    /// Called from a user gesture (click or key).
+    pub fn toggle_play(self) {
+        match self.state.get_untracked() {
+            EngineState::Starting => {}
+            EngineState::Running => {
+                let command = if self.meters.get_untracked().playing {
+                    Command::Stop
+                } else {
+                    Command::Play
+                };
+                self.send(command);
+            }
+            EngineState::Idle | EngineState::Failed => self.start_and_play(),
+        }
+    }
+
+    pub fn send(self, command: Command) {
+        let result = SESSION.with_borrow_mut(|s| match s {
+            Some(session) => session.link.send(command),
+            None => Err("the audio engine is not running".into()),
+        });
+        if let Err(e) = result {
+            self.error.set(Some(e));
+        }
+    }
+
+    fn start_and_play(self) {
+        self.state.set(EngineState::Starting);
+        self.error.set(None);
+        // Created inside the gesture, so the browser lets it make sound.
+        let context = match AudioContext::new() {
+            Ok(c) => c,
+            Err(e) => return self.fail(format!("cannot open audio output: {}", js_error(e))),
+        };
+        let _ = context.resume();
+        leptos::task::spawn_local(async move {
+            let on_error = move |message: String| {
+                self.error.set(Some(message));
+                self.state.set(EngineState::Failed);
+            };
+            match EngineLink::create(&context, &[Command::Play], on_error).await {
+                Ok(link) => {
+                    if let Err(e) = link.node().connect_with_audio_node(&context.destination()) {
+                        return self.fail(js_error(e));
+                    }
+                    self.sample_rate.set(context.sample_rate());
+                    SESSION.set(Some(Session { _context: context, link }));
+                    self.state.set(EngineState::Running);
+                    poll_meters(self.meters);
+                }
+                Err(e) => {
+                    let _ = context.close();
+                    self.fail(e);
+                }
+            }
+        });
+    }
+
+    fn fail(self, message: String) {
+        web_sys::console::error_1(&message.clone().into());
+        self.error.set(Some(message));
+        self.state.set(EngineState::Failed);
+    }
+}
+
+/// Copies the engine's meters into the UI once per display frame.
+fn poll_meters(meters: RwSignal<MeterSnapshot>) {
+    let Some(snapshot) = SESSION.with_borrow(|s| s.as_ref().map(|s| s.link.meters())) else {
+        return;
+    };
+    meters.set(snapshot);
+    request_animation_frame(move || poll_meters(meters));
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let ui = EngineUi {
+        state: RwSignal::new(EngineState::Idle),
+        meters: RwSignal::new(MeterSnapshot::default()),
+        sample_rate: RwSignal::new(48_000.0),
+        error: RwSignal::new(None),
+    };
+    provide_context(ui);
+
+    // Space is play/stop everywhere but in text fields, also while a button
+    // has focus: its keyup would otherwise click the button as well.
+    let space = |event: &web_sys::KeyboardEvent| {
+        let typing = event
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(t).ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        event.code() == "Space" && !typing
+    };
+    let _ = window_event_listener(leptos::ev::keydown, move |event| {
+        if space(&event) {
+            event.prevent_default();
+            if !event.repeat() {
+                ui.toggle_play();
+            }
+        }
+    });
+    let _ = window_event_listener(leptos::ev::keyup, move |event| {
+        if space(&event) {
+            event.prevent_default();
+        }
+    });
+
+    let mode = MemoryMode::CURRENT;
+    let mode_label = match mode {
+        MemoryMode::Shared => "Engine on shared memory",
+        MemoryMode::Fallback => "Engine in fallback mode (page not cross-origin isolated)",
+    };
+
+    view! {
+        <div class="app">
+            <header class="topbar">
+                <h1 class="brand">"Stemroom"</h1>
+                <span class="engine-mode" data-mode=mode.as_str() title=mode_label>{mode_label}</span>
+                <span class="engine-state" data-state=move || ui.state.get().as_str()>
+                    {move || match ui.state.get() {
+                        EngineState::Idle => "Audio off — press Play",
+                        EngineState::Starting => "Starting audio…",
+                        EngineState::Running => "Audio running",
+                        EngineState::Failed => "Audio failed",
+                    }}
+                </span>
+            </header>
+            <Show when=move || ui.error.get().is_some()>
+                <div class="error" role="alert">{move || ui.error.get()}</div>
+            </Show>
+            <main class="workspace">
+                <transport::Transport />
+                <meter::MasterMeter />
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,105 @@
+//! The engine as the AudioWorklet processor sees it.
+//!
+//! Everything in this module runs on the audio rendering thread, called from
+//! `static/worklet/engine-processor.js`: constructors from the processor's
+//! constructor, [`WorkletEngine::process`] once per render quantum.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, engine_pair};
+use wasm_bindgen::prelude::*;
+
+/// Engines built on the UI thread, waiting for their worklet to adopt them.
+///
+/// The UI thread allocates the whole engine (so the audio thread never does)
+/// and parks it here; the processor takes it by slot number. A slot can only
+/// hold what [`hand_over`] put there, so a bad number from JS is an error, not
+/// undefined behaviour.
+static HANDOVER: [AtomicPtr<Engine>; 16] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 16];
+
+/// UI thread: parks `engine` for a worklet and returns its slot.
+pub(crate) fn hand_over(engine: Engine) -> Result<u32, String> {
+    let ptr = Box::into_raw(Box::new(engine));
+    for (slot, cell) in HANDOVER.iter().enumerate() {
+        if cell
+            .compare_exchange(std::ptr::null_mut(), ptr, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(slot as u32);
+        }
+    }
+    // SAFETY: `ptr` came from `Box::into_raw` above and was never shared.
+    drop(unsafe { Box::from_raw(ptr) });
+    Err("too many audio engines are starting at once".into())
+}
+
+/// An engine inside the AudioWorklet.
+#[wasm_bindgen]
+pub struct WorkletEngine {
+    engine: Box<Engine>,
+    /// Fallback only: the port feeds commands through this local control.
+    control: Option<EngineControl>,
+    /// Fallback only: meter words the processor posts to the UI.
+    meter_words: [f64; MeterSnapshot::WORDS],
+}
+
+#[wasm_bindgen]
+impl WorkletEngine {
+    /// Shared memory: takes the engine the UI thread parked in `slot`.
+    pub fn adopt(slot: u32) -> Result<WorkletEngine, JsError> {
+        let cell = HANDOVER
+            .get(slot as usize)
+            .ok_or_else(|| JsError::new("no such engine slot"))?;
+        let ptr = cell.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if ptr.is_null() {
+            return Err(JsError::new("the engine slot is empty"));
+        }
+        // SAFETY: non-null pointers in HANDOVER come from `Box::into_raw` in
+        // `hand_over`, and the swap gives each to exactly one caller.
+        let engine = unsafe { Box::from_raw(ptr) };
+        Ok(WorkletEngine {
+            engine,
+            control: None,
+            meter_words: [0.0; MeterSnapshot::WORDS],
+        })
+    }
+
+    /// No shared memory: an engine of the worklet's own, driven by its port.
+    pub fn standalone(sample_rate: f32) -> WorkletEngine {
+        let (control, engine) = engine_pair(sample_rate);
+        WorkletEngine {
+            engine: Box::new(engine),
+            control: Some(control),
+            meter_words: [0.0; MeterSnapshot::WORDS],
+        }
+    }
+
+    /// Fallback: applies a command that arrived through the port (see
+    /// [`Command::encode`]). Returns false for a malformed or dropped command.
+    pub fn command(&mut self, tag: f64, a: f64, b: f64) -> bool {
+        match (self.control.as_mut(), Command::decode([tag, a, b])) {
+            (Some(control), Some(command)) => control.send(command).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Renders one quantum into the buffers at [`WorkletEngine::output_ptr`].
+    pub fn process(&mut self) {
+        self.engine.process();
+    }
+
+    /// Byte address in wasm memory of the last quantum of `channel` (128 f32).
+    pub fn output_ptr(&self, channel: usize) -> u32 {
+        let out = self.engine.output();
+        out[channel.min(out.len() - 1)].as_ptr() as u32
+    }
+
+    /// Fallback: refreshes the meter words and returns their byte address
+    /// (`MeterSnapshot::WORDS` f64), for the processor to post to the UI.
+    pub fn meter_words_ptr(&mut self) -> u32 {
+        if let Some(control) = &self.control {
+            self.meter_words = control.meters().encode();
+        }
+        self.meter_words.as_ptr() as u32
+    }
+}

@@ -1,0 +1,65 @@
+// The AudioWorklet processor that runs Stemroom's engine (see app/src/worklet.rs).
+//
+// Runs on the audio rendering thread. `process()` calls into wasm once and
+// copies two 128-frame buffers out; it creates no objects, except in the
+// fallback (no shared memory), where it posts meter snapshots to the UI.
+
+const QUANTUM = 128;
+// Fallback only: quanta between meter posts (~21 ms at 48 kHz).
+const METER_EVERY = 8;
+const METER_WORDS = 9;
+
+export function registerEngineProcessor(glue) {
+  class EngineProcessor extends AudioWorkletProcessor {
+    constructor(options) {
+      super();
+      const o = options.processorOptions;
+      try {
+        if (o.memory) {
+          // Shared memory: run on the page's memory and adopt the engine it built.
+          glue.initSync({ module: o.module, memory: o.memory });
+          this.memory = o.memory;
+          this.engine = glue.WorkletEngine.adopt(o.slot);
+          this.fallback = false;
+        } else {
+          // Fallback: our own instance and engine, commands through the port.
+          this.memory = glue.initSync({ module: o.module }).memory;
+          this.engine = glue.WorkletEngine.standalone(sampleRate);
+          for (const c of o.commands ?? []) this.engine.command(c[0], c[1], c[2]);
+          this.port.onmessage = ({ data }) => {
+            if (!this.engine.command(data[0], data[1], data[2])) {
+              this.port.postMessage({ type: 'warning', message: `ignored command ${data}` });
+            }
+          };
+          this.fallback = true;
+          this.tick = 0;
+        }
+        this.bindViews();
+      } catch (e) {
+        this.port.postMessage({ type: 'error', message: String((e && e.stack) || e) });
+        throw e;
+      }
+    }
+
+    bindViews() {
+      this.buffer = this.memory.buffer;
+      this.left = new Float32Array(this.buffer, this.engine.output_ptr(0), QUANTUM);
+      this.right = new Float32Array(this.buffer, this.engine.output_ptr(1), QUANTUM);
+    }
+
+    process(_inputs, outputs) {
+      this.engine.process();
+      // Growing the memory replaces its buffer; views on the old one go stale.
+      if (this.memory.buffer !== this.buffer) this.bindViews();
+      const out = outputs[0];
+      out[0].set(this.left);
+      if (out.length > 1) out[1].set(this.right);
+      if (this.fallback && ++this.tick % METER_EVERY === 0) {
+        const at = this.engine.meter_words_ptr();
+        this.port.postMessage(new Float64Array(this.memory.buffer.slice(at, at + 8 * METER_WORDS)));
+      }
+      return true;
+    }
+  }
+  registerProcessor('stemroom-engine', EngineProcessor);
+}

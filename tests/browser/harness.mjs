@@ -1,0 +1,109 @@
+// Shared pieces of the browser tests: the real stemroom server on a free
+// loopback port with a temporary data dir, headless Chromium, and signal
+// measurements. `cargo xtask test` sets the STEMROOM_* variables.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests through \`cargo xtask test\``);
+  return value;
+}
+
+export const artifacts = process.env.STEMROOM_ARTIFACTS ?? path.resolve('target/test-artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+/** The built app that `cargo xtask test` made. */
+export function siteDirectory() {
+  return required('STEMROOM_SITE_DIR');
+}
+
+/** Starts `stemroom serve`; resolves once it prints its URL. */
+export async function startServer({ isolation = true, siteDir = siteDirectory() } = {}) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'stemroom-test-'));
+  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--site-dir', siteDir];
+  if (!isolation) args.push('--no-isolation');
+  const child = spawn(required('STEMROOM_BIN'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 20_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Stemroom is serving (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}):\n${log}`)); });
+  });
+  return {
+    url,
+    dataDir,
+    log: () => log,
+    /** SIGTERM, as a process manager would; resolves to the exit code. */
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+      return child.exitCode;
+    },
+  };
+}
+
+/** Headless Chromium as these machines run it (root, no network but loopback). */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: required('STEMROOM_CHROMIUM'),
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Opens the app and waits for it to mount; page errors and console output are kept. */
+export async function openApp(browser, url) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const console = [];
+  page.on('console', (m) => console.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => console.push(`[pageerror] ${e.message}`));
+  page.consoleLog = console;
+  await page.goto(url);
+  await page.waitForFunction(() => document.documentElement.dataset.ready !== 'false', null, { timeout: 30_000 });
+  const ready = await page.evaluate(() => document.documentElement.dataset.ready);
+  if (ready !== 'true') throw new Error(`the app did not start:\n${console.join('\n')}`);
+  return page;
+}
+
+/** Saves a screenshot and the page's console under the artifacts dir. */
+export async function keep(page, name) {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+  writeFileSync(path.join(artifacts, `${name}.console.txt`), page.consoleLog.join('\n'));
+}
+
+export function rms(samples, from = 0, to = samples.length) {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += samples[i] * samples[i];
+  return Math.sqrt(sum / (to - from));
+}
+
+/** Frequency from linearly interpolated rising zero crossings. */
+export function frequency(samples, sampleRate) {
+  const crossings = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1];
+    const b = samples[i];
+    if (a < 0 && b >= 0) crossings.push(i - 1 + a / (a - b));
+  }
+  if (crossings.length < 2) return 0;
+  return ((crossings.length - 1) * sampleRate) / (crossings[crossings.length - 1] - crossings[0]);
+}
