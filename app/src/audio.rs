@@ -90,15 +90,18 @@ impl EngineLink {
         let processor_options = Object::new();
         set(&processor_options, "module", &wasm_bindgen::module());
         let mut control = None;
+        let mut parked = None;
         match mode {
             MemoryMode::Shared => {
                 let (mut ctl, engine) = stemroom_engine::engine_pair(context.sample_rate());
                 for command in initial {
-                    ctl.send(*command).map_err(|_| "the engine's command queue is full")?;
+                    ctl.send(*command)
+                        .map_err(|_| "the engine's command queue is full")?;
                 }
                 let slot = crate::worklet::hand_over(engine)?;
                 set(&processor_options, "memory", &wasm_bindgen::memory());
                 set(&processor_options, "slot", &slot.into());
+                parked = Some(slot);
                 control = Some(ctl);
             }
             MemoryMode::Fallback => {
@@ -116,6 +119,9 @@ impl EngineLink {
         options.set_output_channel_count(&Array::of1(&(CHANNELS as u32).into()));
         options.set_processor_options(Some(&processor_options));
         let node = AudioWorkletNode::new_with_options(context, PROCESSOR_NAME, &options).map_err(|e| {
+            if let Some(slot) = parked {
+                crate::worklet::reclaim(slot);
+            }
             // addModule() resolves even when the module throws; this is where it shows.
             format!(
                 "the audio engine did not start in the worklet ({}); the browser console has the worklet's own error",
@@ -135,7 +141,10 @@ impl EngineLink {
                     if let Some(snapshot) = MeterSnapshot::decode(&words.to_vec()) {
                         meters.set(snapshot);
                     }
-                } else if Reflect::get(&data, &"type".into()).ok().and_then(|t| t.as_string()).as_deref()
+                } else if Reflect::get(&data, &"type".into())
+                    .ok()
+                    .and_then(|t| t.as_string())
+                    .as_deref()
                     == Some("error")
                 {
                     let message = Reflect::get(&data, &"message".into())
@@ -200,9 +209,11 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Array, J
     let options = OfflineAudioContextOptions::new(frames, sample_rate);
     options.set_number_of_channels(CHANNELS as u32);
     let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
-    let link = EngineLink::create(&context, &[Command::Play], |e| web_sys::console::error_1(&e.into()))
-        .await
-        .map_err(|e| JsError::new(&e))?;
+    let link = EngineLink::create(&context, &[Command::Play], |e| {
+        web_sys::console::error_1(&e.into())
+    })
+    .await
+    .map_err(|e| JsError::new(&e))?;
     link.node()
         .connect_with_audio_node(&context.destination())
         .map_err(js_err)?;

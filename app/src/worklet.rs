@@ -22,7 +22,12 @@ pub(crate) fn hand_over(engine: Engine) -> Result<u32, String> {
     let ptr = Box::into_raw(Box::new(engine));
     for (slot, cell) in HANDOVER.iter().enumerate() {
         if cell
-            .compare_exchange(std::ptr::null_mut(), ptr, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                std::ptr::null_mut(),
+                ptr,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
         {
             return Ok(slot as u32);
@@ -31,6 +36,17 @@ pub(crate) fn hand_over(engine: Engine) -> Result<u32, String> {
     // SAFETY: `ptr` came from `Box::into_raw` above and was never shared.
     drop(unsafe { Box::from_raw(ptr) });
     Err("too many audio engines are starting at once".into())
+}
+
+/// UI thread: takes back an engine no worklet adopted (the node failed to start).
+pub(crate) fn reclaim(slot: u32) {
+    if let Some(cell) = HANDOVER.get(slot as usize) {
+        let ptr = cell.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        if !ptr.is_null() {
+            // SAFETY: as in `WorkletEngine::adopt`: from `hand_over`, taken once.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
 }
 
 /// An engine inside the AudioWorklet.

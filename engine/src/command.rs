@@ -56,7 +56,9 @@ mod tests {
         for command in [
             Command::Play,
             Command::Stop,
-            Command::Seek { frame: 48_000 * 3600 },
+            Command::Seek {
+                frame: 48_000 * 3600,
+            },
             Command::SetTestTone {
                 frequency_hz: 997.0,
                 gain_db: -18.0,

@@ -200,7 +200,11 @@ mod tests {
         }
         for ch in 0..CHANNELS {
             assert!((meter.peak()[ch] - 0.5).abs() < 1e-3);
-            assert!((meter.rms()[ch] - 0.5 / 2f32.sqrt()).abs() < 1e-3, "{:?}", meter.rms());
+            assert!(
+                (meter.rms()[ch] - 0.5 / 2f32.sqrt()).abs() < 1e-3,
+                "{:?}",
+                meter.rms()
+            );
         }
     }
 
@@ -216,7 +220,10 @@ mod tests {
             meter.measure(&q);
         }
         let fallen = crate::amplitude_to_db(meter.peak()[0]);
-        assert!((fallen + PEAK_FALL_DB_PER_SECOND).abs() < 0.1, "fell to {fallen} dB");
+        assert!(
+            (fallen + PEAK_FALL_DB_PER_SECOND).abs() < 0.1,
+            "fell to {fallen} dB"
+        );
         assert_eq!(meter.max_peak(), [1.0; CHANNELS]);
         assert_eq!(meter.rms(), [0.0; CHANNELS]);
     }

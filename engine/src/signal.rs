@@ -26,7 +26,11 @@ impl SineOscillator {
     pub fn set_frequency(&mut self, sample_rate: f32, frequency_hz: f32) {
         let nyquist = f64::from(sample_rate) / 2.0;
         let f = f64::from(frequency_hz);
-        let f = if f.is_nan() { 0.0 } else { f.clamp(0.0, nyquist) };
+        let f = if f.is_nan() {
+            0.0
+        } else {
+            f.clamp(0.0, nyquist)
+        };
         self.increment = f / f64::from(sample_rate);
     }
 
@@ -77,7 +81,8 @@ mod tests {
         let span = crossings.last().unwrap() - crossings[0];
         let frequency = (crossings.len() - 1) as f64 * f64::from(sr) / span;
         assert!((frequency - 440.0).abs() < 1e-3, "measured {frequency} Hz");
-        let rms = (buf.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / buf.len() as f64).sqrt();
+        let rms =
+            (buf.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / buf.len() as f64).sqrt();
         assert!((rms - 0.5 / 2f64.sqrt()).abs() < 1e-6, "rms {rms}");
     }
 

@@ -19,8 +19,13 @@ fn process_never_allocates_while_commands_flow() {
     for i in 0..2_000u32 {
         let command = match i % 4 {
             0 => Command::Play,
-            1 => Command::SetTestTone { frequency_hz: 220.0 + i as f32, gain_db: -12.0 },
-            2 => Command::Seek { frame: u64::from(i) * 7 },
+            1 => Command::SetTestTone {
+                frequency_hz: 220.0 + i as f32,
+                gain_db: -12.0,
+            },
+            2 => Command::Seek {
+                frame: u64::from(i) * 7,
+            },
             _ => Command::Stop,
         };
         control.send(command).unwrap();
@@ -35,7 +40,10 @@ fn process_never_allocates_while_commands_flow() {
 fn play_renders_the_tone_and_stop_fades_out_without_a_click() {
     let sr = 48_000.0;
     let (mut control, mut engine) = engine_pair(sr);
-    assert!(engine.process().iter().flatten().all(|s| *s == 0.0), "silent before Play");
+    assert!(
+        engine.process().iter().flatten().all(|s| *s == 0.0),
+        "silent before Play"
+    );
 
     control.send(Command::Play).unwrap();
     let first = *engine.process();
@@ -49,7 +57,10 @@ fn play_renders_the_tone_and_stop_fades_out_without_a_click() {
     let m = control.meters();
     assert!(m.playing);
     assert_eq!(m.position, 201 * QUANTUM as u64);
-    assert!((m.rms[0] - TEST_TONE_AMPLITUDE / 2f32.sqrt()).abs() < 1e-3, "{m:?}");
+    assert!(
+        (m.rms[0] - TEST_TONE_AMPLITUDE / 2f32.sqrt()).abs() < 1e-3,
+        "{m:?}"
+    );
 
     control.send(Command::Stop).unwrap();
     let fade_frames = (STOP_FADE_SECONDS * sr) as usize;
@@ -57,9 +68,18 @@ fn play_renders_the_tone_and_stop_fades_out_without_a_click() {
     for _ in 0..fade_frames.div_ceil(QUANTUM) + 1 {
         tail.extend_from_slice(&engine.process()[0]);
     }
-    let steps = tail.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0f32, f32::max);
+    let steps = tail
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0f32, f32::max);
     let max_sine_step = TEST_TONE_AMPLITUDE * std::f32::consts::TAU * 440.0 / sr;
-    assert!(steps <= max_sine_step * 1.01, "a step of {steps} is a click");
-    assert!(tail[fade_frames + 1..].iter().all(|s| *s == 0.0), "silent after the fade");
+    assert!(
+        steps <= max_sine_step * 1.01,
+        "a step of {steps} is a click"
+    );
+    assert!(
+        tail[fade_frames + 1..].iter().all(|s| *s == 0.0),
+        "silent after the fade"
+    );
     assert!(!control.meters().playing);
 }

@@ -105,7 +105,11 @@ mod tests {
 
     fn site(dir: &Path) {
         std::fs::create_dir_all(dir.join("pkg/abc")).unwrap();
-        std::fs::write(dir.join("index.html"), "<!doctype html><title>Stemroom</title>").unwrap();
+        std::fs::write(
+            dir.join("index.html"),
+            "<!doctype html><title>Stemroom</title>",
+        )
+        .unwrap();
         let js = "export const x = 1;\n".repeat(200);
         std::fs::write(dir.join("pkg/abc/app.js"), js).unwrap();
         std::fs::write(dir.join("pkg/abc/app_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
@@ -119,7 +123,10 @@ mod tests {
             site_dir: dir.join("site"),
             no_isolation,
         };
-        router(AppState::new(Store::open(&config.data_dir).unwrap()), &config)
+        router(
+            AppState::new(Store::open(&config.data_dir).unwrap()),
+            &config,
+        )
     }
 
     async fn get(app: &Router, path: &str, gzip: bool) -> Response {
@@ -127,7 +134,10 @@ mod tests {
         if gzip {
             req = req.header(header::ACCEPT_ENCODING, "gzip");
         }
-        app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+        app.clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> &'a str {
@@ -142,14 +152,23 @@ mod tests {
         let index = get(&app, "/", false).await;
         assert_eq!(index.status(), StatusCode::OK);
         assert_eq!(header(&index, "cross-origin-opener-policy"), "same-origin");
-        assert_eq!(header(&index, "cross-origin-embedder-policy"), "require-corp");
-        assert_eq!(header(&index, "cross-origin-resource-policy"), "same-origin");
+        assert_eq!(
+            header(&index, "cross-origin-embedder-policy"),
+            "require-corp"
+        );
+        assert_eq!(
+            header(&index, "cross-origin-resource-policy"),
+            "same-origin"
+        );
         assert!(header(&index, "content-type").starts_with("text/html"));
         assert_eq!(header(&index, "cache-control"), "no-cache");
 
         let wasm = get(&app, "/pkg/abc/app_bg.wasm", false).await;
         assert_eq!(header(&wasm, "content-type"), "application/wasm");
-        assert_eq!(header(&wasm, "cache-control"), "public, max-age=31536000, immutable");
+        assert_eq!(
+            header(&wasm, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
 
         let js = get(&app, "/pkg/abc/app.js", true).await;
         assert_eq!(header(&js, "content-type"), "text/javascript");
@@ -166,7 +185,11 @@ mod tests {
         let app = app(dir.path(), true);
         let index = get(&app, "/", false).await;
         assert_eq!(index.status(), StatusCode::OK);
-        for name in ["cross-origin-opener-policy", "cross-origin-embedder-policy", "cross-origin-resource-policy"] {
+        for name in [
+            "cross-origin-opener-policy",
+            "cross-origin-embedder-policy",
+            "cross-origin-resource-policy",
+        ] {
             assert!(index.headers().get(name).is_none(), "{name} present");
         }
         assert_eq!(header(&index, "x-content-type-options"), "nosniff");

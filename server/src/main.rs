@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use stemroom_server::{ServeConfig, serve, shutdown_signal};
 
 #[derive(Parser)]
-#[command(name = "stemroom", version, about = "Stemroom: a collaborative DAW in the browser")]
+#[command(
+    name = "stemroom",
+    version,
+    about = "Stemroom: a collaborative DAW in the browser"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -41,7 +41,9 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("{} cannot use WAL journaling (got {mode})", path.display());
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;")?;
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )?;
         migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -57,9 +59,15 @@ impl Store {
     pub fn check(&self) -> anyhow::Result<()> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let created: Option<String> = conn
-            .query_row("SELECT value FROM server_info WHERE key = 'created_at'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM server_info WHERE key = 'created_at'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
-        created.map(drop).context("the database has lost its server_info")
+        created
+            .map(drop)
+            .context("the database has lost its server_info")
     }
 }
 
@@ -104,10 +112,19 @@ mod tests {
         let store = Store::open(&data).unwrap();
         store.check().unwrap();
         let conn = store.conn.lock().unwrap();
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!((mode.as_str(), sync, version), ("wal", 2, MIGRATIONS.len() as i64));
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (mode.as_str(), sync, version),
+            ("wal", 2, MIGRATIONS.len() as i64)
+        );
     }
 
     #[test]
@@ -118,6 +135,9 @@ mod tests {
             .pragma_update(None, "user_version", 99)
             .unwrap();
         let err = Store::open(dir.path()).err().unwrap();
-        assert!(format!("{err:#}").contains("newer than this stemroom"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("newer than this stemroom"),
+            "{err:#}"
+        );
     }
 }

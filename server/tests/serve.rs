@@ -21,7 +21,9 @@ fn start(data_dir: &std::path::Path, site_dir: &std::path::Path) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line
         .trim()
         .strip_prefix("Stemroom is serving http://")
@@ -33,7 +35,11 @@ fn start(data_dir: &std::path::Path, site_dir: &std::path::Path) -> Server {
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -51,12 +57,18 @@ fn serves_health_creates_the_database_and_stops_on_sigterm() {
     let health = http_get(&server.addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains(r#""status":"ok""#), "{health}");
-    assert!(data.join("stemroom.db").is_file(), "the database is created on first start");
+    assert!(
+        data.join("stemroom.db").is_file(),
+        "the database is created on first start"
+    );
 
     // SAFETY: plain FFI call with a child pid we own.
     assert_eq!(unsafe { libc_kill(server.child.id() as i32, 15) }, 0);
     let status = server.child.wait().unwrap();
-    assert!(status.success(), "SIGTERM is a graceful shutdown, got {status}");
+    assert!(
+        status.success(),
+        "SIGTERM is a graceful shutdown, got {status}"
+    );
 }
 
 #[test]

@@ -129,10 +129,18 @@ fn serve(server: &Path, site_dir: &Path, extra: &[String]) -> Result<()> {
 fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
     let started = Instant::now();
     if lint {
+        setup::ensure_lint_tools()?;
         util::step("rustfmt");
         run(util::cargo().args(["fmt", "--all", "--", "--check"]))?;
         util::step("clippy (native)");
-        run(util::cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run(util::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
         util::step("clippy (wasm app)");
         site::clippy_wasm(root)?;
     }
@@ -159,7 +167,10 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
             .env("STEMROOM_ARTIFACTS", &artifacts))?;
         println!("screenshots and logs: {}", artifacts.display());
     }
-    println!("all tests passed in {:.0} s", started.elapsed().as_secs_f64());
+    println!(
+        "all tests passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -182,7 +193,10 @@ fn bench(root: &Path) -> Result<()> {
     }
     println!();
     println!("== build ==");
-    println!("no-change rebuild of the app: {:.2} s", rebuild.as_secs_f64());
+    println!(
+        "no-change rebuild of the app: {:.2} s",
+        rebuild.as_secs_f64()
+    );
     println!("(clean build time: run `rm -rf target && time cargo xtask build`)");
     Ok(())
 }

@@ -42,9 +42,24 @@ pub fn ensure_nightly() -> Result<()> {
     Ok(())
 }
 
+/// Adds rustfmt and clippy to the workspace's toolchain when they are missing.
+pub fn ensure_lint_tools() -> Result<()> {
+    let present = |tool: &str| {
+        crate::util::cargo()
+            .args([tool, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !present("fmt") || !present("clippy") {
+        run(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))?;
+    }
+    Ok(())
+}
+
 /// Installs the npm tools (binaryen, playwright-core) pinned in package-lock.json.
 pub fn ensure_npm(root: &Path) -> Result<()> {
-    let lock = std::fs::read(root.join("package-lock.json")).context("package-lock.json is missing")?;
+    let lock =
+        std::fs::read(root.join("package-lock.json")).context("package-lock.json is missing")?;
     let stamp = root.join("node_modules/.stemroom-lock");
     if std::fs::read(&stamp).ok().as_deref() == Some(&lock[..])
         && root.join("node_modules/.bin/wasm-opt").exists()
@@ -80,7 +95,13 @@ pub fn ensure_chromium() -> Result<PathBuf> {
         .arg("update")
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "chromium", "fonts-dejavu-core"])
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "chromium",
+            "fonts-dejavu-core",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     find_chromium().context("apt-get installed chromium, but /usr/bin/chromium is not there")
 }

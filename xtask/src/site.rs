@@ -48,7 +48,8 @@ impl Variant {
         if !self.threads {
             return vec!["-Ctarget-feature=+simd128".into()];
         }
-        let mut flags = vec!["-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals,+simd128".to_string()];
+        let mut flags =
+            vec!["-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals,+simd128".to_string()];
         for arg in [
             "--shared-memory".to_string(),
             format!("--max-memory={MAX_MEMORY_BYTES}"),
@@ -67,7 +68,12 @@ impl Variant {
     fn cargo(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new("rustup");
         cmd.args(["run", NIGHTLY, "cargo", subcommand])
-            .args(["--package", "stemroom-app", "--target", "wasm32-unknown-unknown"])
+            .args([
+                "--package",
+                "stemroom-app",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
             .args(["--target-dir", self.target_dir]);
         if self.threads {
             cmd.args(["--features", "threads", "-Z", "build-std=panic_abort,std"]);
@@ -126,8 +132,12 @@ impl SiteBuild {
     /// wasm-bindgen then wasm-opt, skipped when the input has not changed.
     fn bindgen(&self, variant: &Variant, wasm: &Path) -> Result<PathBuf> {
         let out = self.root.join("target/wasm/out").join(variant.out_name);
-        let input = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-        let stamp = format!("{:016x}", fnv1a(fnv1a(FNV_OFFSET, PIPELINE_VERSION), &input));
+        let input =
+            std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+        let stamp = format!(
+            "{:016x}",
+            fnv1a(fnv1a(FNV_OFFSET, PIPELINE_VERSION), &input)
+        );
         let stamp_file = out.join(".input-hash");
         if std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
             return Ok(out);
@@ -153,9 +163,22 @@ impl SiteBuild {
                 .arg(&module)
                 .arg("-o")
                 .arg(&module)
-                .args(["-Oz", "--enable-bulk-memory", "--enable-bulk-memory-opt", "--enable-mutable-globals"])
-                .args(["--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-simd"])
-                .args(["--enable-reference-types", "--enable-multivalue", "--enable-call-indirect-overlong"])
+                .args([
+                    "-Oz",
+                    "--enable-bulk-memory",
+                    "--enable-bulk-memory-opt",
+                    "--enable-mutable-globals",
+                ])
+                .args([
+                    "--enable-sign-ext",
+                    "--enable-nontrapping-float-to-int",
+                    "--enable-simd",
+                ])
+                .args([
+                    "--enable-reference-types",
+                    "--enable-multivalue",
+                    "--enable-call-indirect-overlong",
+                ])
                 .args(variant.threads.then_some("--enable-threads")))?;
         }
         std::fs::write(stamp_file, stamp)?;
@@ -174,7 +197,10 @@ impl SiteBuild {
         files.sort();
         let mut hash = FNV_OFFSET;
         for file in &files {
-            hash = fnv1a(hash, file.file_name().unwrap_or_default().as_encoded_bytes());
+            hash = fnv1a(
+                hash,
+                file.file_name().unwrap_or_default().as_encoded_bytes(),
+            );
             hash = fnv1a(hash, &std::fs::read(file)?);
         }
         let hash = format!("{hash:016x}");
@@ -236,7 +262,11 @@ fn module_size(path: &Path) -> Result<ModuleSize> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&bytes)?;
     Ok(ModuleSize {
-        file_name: path.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        file_name: path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
         raw_bytes: bytes.len() as u64,
         gzip_bytes: gz.finish()?.len() as u64,
     })
@@ -246,6 +276,8 @@ fn module_size(path: &Path) -> Result<ModuleSize> {
 pub fn clippy_wasm(root: &Path) -> Result<()> {
     setup::ensure_nightly()?;
     let mut cargo = VARIANTS[0].cargo("clippy");
-    cargo.args(["--profile", "wasm", "--", "-D", "warnings"]).current_dir(root);
+    cargo
+        .args(["--profile", "wasm", "--", "-D", "warnings"])
+        .current_dir(root);
     run(&mut cargo)
 }

@@ -37,7 +37,9 @@ pub fn cargo() -> Command {
 
 /// 64-bit FNV-1a: content hashes for cache busting and build stamps.
 pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 

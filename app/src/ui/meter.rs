@@ -14,7 +14,11 @@ fn fill_percent(amplitude: f32) -> f32 {
 
 /// Machine-readable dB for `data-*` attributes: JavaScript's `Number()` parses it.
 fn attribute(db: f32) -> String {
-    if db.is_finite() { format!("{db:.2}") } else { "-Infinity".to_string() }
+    if db.is_finite() {
+        format!("{db:.2}")
+    } else {
+        "-Infinity".to_string()
+    }
 }
 
 fn readout(db: f32) -> String {

@@ -100,7 +100,10 @@ impl EngineUi {
                         return self.fail(js_error(e));
                     }
                     self.sample_rate.set(context.sample_rate());
-                    SESSION.set(Some(Session { _context: context, link }));
+                    SESSION.set(Some(Session {
+                        _context: context,
+                        link,
+                    }));
                     self.state.set(EngineState::Running);
                     poll_meters(self.meters);
                 }

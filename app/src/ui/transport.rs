@@ -27,7 +27,7 @@ pub fn Transport() -> impl IntoView {
                 on:click=move |_| ui.send(Command::Seek { frame: 0 })
                 title="Return to start (Home)"
             >
-                "⏮"
+                "|◀"
             </button>
             <output class="transport-position">{position}</output>
         </section>
@@ -37,5 +37,10 @@ pub fn Transport() -> impl IntoView {
 /// `m:ss.mmm` of a frame position.
 fn format_time(frames: u64, sample_rate: f32) -> String {
     let millis = (frames as f64 * 1000.0 / f64::from(sample_rate.max(1.0))) as u64;
-    format!("{}:{:02}.{:03}", millis / 60_000, millis / 1000 % 60, millis % 1000)
+    format!(
+        "{}:{:02}.{:03}",
+        millis / 60_000,
+        millis / 1000 % 60,
+        millis % 1000
+    )
 }
