@@ -161,9 +161,9 @@ impl LevelMeter {
             self.cursor = 0;
             // Re-sum once per window so rounding in the running total cannot drift.
             self.total = [0.0; CHANNELS];
-            for q in self.window.iter() {
-                for ch in 0..CHANNELS {
-                    self.total[ch] += q[ch];
+            for quantum in self.window.iter() {
+                for (total, energy) in self.total.iter_mut().zip(quantum) {
+                    *total += energy;
                 }
             }
         }
