@@ -59,6 +59,7 @@ pub struct EngineLink {
     node: AudioWorkletNode,
     channel: Channel,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_processor_error: Closure<dyn FnMut()>,
 }
 
 enum Channel {
@@ -160,7 +161,6 @@ impl EngineLink {
             on_error("the audio engine stopped with an error in the worklet".to_string());
         });
         node.set_onprocessorerror(Some(on_processor_error.as_ref().unchecked_ref()));
-        on_processor_error.forget();
 
         let channel = match control {
             Some(control) => Channel::Shared(control),
@@ -170,6 +170,7 @@ impl EngineLink {
             node,
             channel,
             _on_message: on_message,
+            _on_processor_error: on_processor_error,
         })
     }
 
