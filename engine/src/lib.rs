@@ -15,8 +15,12 @@
 //! which is where every allocation happens.
 
 pub mod alloc_guard;
+pub mod analysis;
+pub mod biquad;
 pub mod command;
 pub mod control;
+pub mod decode;
+pub mod loudness;
 pub mod meter;
 pub mod queue;
 pub mod realtime;

@@ -83,3 +83,20 @@ fn play_renders_the_tone_and_stop_fades_out_without_a_click() {
     );
     assert!(!control.meters().playing);
 }
+
+#[test]
+fn loudness_meter_never_allocates_while_measuring() {
+    use stemroom_engine::loudness::{LoudnessMeter, channel_weights};
+    let mut meter = LoudnessMeter::new(48_000, &channel_weights(2));
+    let left: Vec<f32> = (0..QUANTUM)
+        .map(|i| (i as f32 * 0.05).sin() * 0.5)
+        .collect();
+    let right = left.clone();
+    // Long enough to fill every window and both gating histograms.
+    for _ in 0..2_000 {
+        let (_, allocs) = count_allocations(|| meter.process(&[&left, &right]));
+        assert_eq!(allocs, 0);
+    }
+    let (_, allocs) = count_allocations(|| (meter.integrated(), meter.loudness_range()));
+    assert_eq!(allocs, 0);
+}

@@ -2,6 +2,7 @@
 //! syncs documents and stores audio assets. `docs/ARCHITECTURE.md` has the map.
 
 pub mod http;
+pub mod measure;
 pub mod store;
 
 use std::net::SocketAddr;

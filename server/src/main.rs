@@ -1,6 +1,7 @@
 //! `stemroom`: the server, and engine tools for the shell.
 
 use clap::{Parser, Subcommand};
+use stemroom_server::measure::{self, MeasureArgs};
 use stemroom_server::{ServeConfig, serve, shutdown_signal};
 
 #[derive(Parser)]
@@ -18,6 +19,9 @@ struct Cli {
 enum Command {
     /// Serve the app, project sync and assets.
     Serve(ServeConfig),
+    /// Print integrated loudness, loudness range, true peak and sample peak
+    /// of audio files (EBU R128 / ITU-R BS.1770-4).
+    Measure(MeasureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +37,16 @@ fn main() -> std::process::ExitCode {
         Command::Serve(config) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(serve(config, shutdown_signal()))),
+        Command::Measure(args) => {
+            return match measure::run(&args, &mut std::io::stdout(), &mut std::io::stderr()) {
+                Ok(true) => std::process::ExitCode::SUCCESS,
+                Ok(false) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("stemroom: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
