@@ -263,7 +263,7 @@ impl TruePeakMeter {
 /// A 4-phase windowed-sinc interpolator (Kaiser, β = 6), centred on a
 /// sample so phase 0 is exact and phase 2 lands halfway between samples.
 /// Taps are stored oldest-first to match the history window.
-fn interpolation_phases() -> [[f32; TRUE_PEAK_TAPS]; 4] {
+pub(crate) fn interpolation_phases() -> [[f32; TRUE_PEAK_TAPS]; 4] {
     const L: usize = 4;
     let len = L * (TRUE_PEAK_TAPS - 1) + 1; // 49 taps, centre 24
     let centre = (len - 1) as f64 / 2.0;

@@ -1,0 +1,297 @@
+//! True-peak limiter with look-ahead.
+//!
+//! For every input frame the detector estimates the inter-sample peak (4×
+//! polyphase interpolation, as the loudness meter) and the gain that keeps it
+//! under the ceiling. The gain applied to the delayed audio is the moving
+//! average, over the look-ahead window, of the running minimum of those
+//! requirements (with a release): every value averaged is at most what the
+//! sample leaving the delay needs, so the average is too. No overshoot by
+//! construction, and no step in the gain (no distortion from the limiter's
+//! own gain changes).
+
+use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
+use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use crate::loudness::{TRUE_PEAK_TAPS, interpolation_phases};
+
+pub const CEILING: usize = 0;
+pub const RELEASE: usize = 1;
+pub const LOOKAHEAD: usize = 2;
+pub const INPUT_GAIN: usize = 3;
+
+pub static PARAMS: [ParamSpec; 4] = [
+    ParamSpec::new("ceiling", -12.0, 0.0, -1.0, "dBTP"),
+    ParamSpec::new("release", 1.0, 1_000.0, 100.0, "ms"),
+    ParamSpec::new("lookahead", 0.5, MAX_LOOKAHEAD_MS, 5.0, "ms"),
+    ParamSpec::new("input gain", 0.0, 24.0, 0.0, "dB"),
+];
+
+pub const MAX_LOOKAHEAD_MS: f32 = 10.0;
+/// Frames between an input sample and its interpolated peaks leaving the detector.
+const DETECTOR_DELAY: usize = TRUE_PEAK_TAPS / 2;
+/// Headroom kept below the ceiling for the interpolation of a gain that
+/// moves within the interpolator's span.
+const SAFETY_DB: f32 = 0.02;
+
+/// Per-lane state: the algorithm is sequential, so lanes run one by one.
+struct Lane {
+    history: [f32; 2 * TRUE_PEAK_TAPS],
+    /// Sliding minimum: a monotonic queue of (frame, required gain).
+    queue: Box<[(u64, f32)]>,
+    queue_head: usize,
+    queue_len: usize,
+    released: f32,
+    /// Moving average of the released gain.
+    window: Box<[f32]>,
+    window_sum: f64,
+    /// The audio, delayed by the look-ahead plus the detector's delay.
+    delay: Box<[f32]>,
+}
+
+pub struct LimiterLanes {
+    sample_rate: f32,
+    links: LaneLinks,
+    phases: [[f32; TRUE_PEAK_TAPS]; 4],
+    lanes: [Lane; LANES],
+    frame: u64,
+    ceiling: Lanes,
+    release: Lanes,
+    lookahead: usize,
+    input_gain: LaneSmoother,
+    deepest: Lanes,
+    pub(super) bypass: LaneSmoother,
+    dry: Box<LaneBlock>,
+}
+
+impl LimiterLanes {
+    pub fn new(sample_rate: f32, links: LaneLinks) -> Self {
+        let max = (MAX_LOOKAHEAD_MS / 1000.0 * sample_rate).ceil() as usize + DETECTOR_DELAY + 4;
+        let lane = || Lane {
+            history: [0.0; 2 * TRUE_PEAK_TAPS],
+            queue: vec![(0, 1.0); max].into_boxed_slice(),
+            queue_head: 0,
+            queue_len: 0,
+            released: 1.0,
+            window: vec![1.0; max].into_boxed_slice(),
+            window_sum: 0.0,
+            delay: vec![0.0; max].into_boxed_slice(),
+        };
+        let mut limiter = LimiterLanes {
+            sample_rate,
+            links,
+            phases: interpolation_phases(),
+            lanes: std::array::from_fn(|_| lane()),
+            frame: 0,
+            ceiling: splat(crate::db_to_amplitude(-1.0)),
+            release: splat(0.0),
+            lookahead: 0,
+            input_gain: LaneSmoother::new(sample_rate, splat(1.0)),
+            deepest: splat(0.0),
+            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
+            dry: Box::new(SILENT_BLOCK),
+        };
+        limiter.set_lookahead(PARAMS[LOOKAHEAD].default);
+        limiter
+    }
+
+    /// Look-ahead frames (the limiter's latency is this plus the detector's delay).
+    pub fn latency(&self) -> usize {
+        self.lookahead + DETECTOR_DELAY
+    }
+
+    fn set_lookahead(&mut self, ms: f32) {
+        let max = self.lanes[0].window.len() - DETECTOR_DELAY - 4;
+        self.lookahead = ((ms / 1000.0 * self.sample_rate).round() as usize).clamp(1, max);
+        // The window is restarted full of unity gain: its sum is its length.
+        for lane in &mut self.lanes {
+            lane.window.fill(1.0);
+            lane.window_sum = (self.lookahead + 1) as f64;
+            lane.queue_len = 0;
+        }
+    }
+
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+        match index {
+            CEILING => self.ceiling[lane] = crate::db_to_amplitude(value - SAFETY_DB),
+            RELEASE => self.release[lane] = (-1.0 / (value / 1000.0 * self.sample_rate)).exp(),
+            // Latency is one per device, not per lane: the last write wins.
+            LOOKAHEAD => self.set_lookahead(value),
+            INPUT_GAIN => self.input_gain.set(lane, crate::db_to_amplitude(value)),
+            _ => {}
+        }
+    }
+
+    pub(super) fn settle(&mut self) {
+        self.input_gain.settle();
+        self.bypass.settle();
+    }
+
+    pub fn gain_reduction_db(&self) -> Lanes {
+        self.deepest.map(crate::amplitude_to_db)
+    }
+
+    pub fn process(&mut self, block: &mut [Lanes]) {
+        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
+        if bypassing {
+            self.dry[..block.len()].copy_from_slice(block);
+        }
+        let input_gain = self.input_gain.advance(block.len());
+        let span = self.lookahead + 1;
+        let min_span = self.lookahead + 2;
+        let delay_len = self.lanes[0].delay.len();
+        let out_delay = self.lookahead + DETECTOR_DELAY;
+        let mut deepest = self.deepest;
+        for frame in block.iter_mut() {
+            // Detect: the gain each lane's latest interpolated peaks need.
+            let mut required = [1.0f32; LANES];
+            for l in 0..LANES {
+                let x = frame[l] * input_gain[l];
+                let lane = &mut self.lanes[l];
+                lane.delay[self.frame as usize % delay_len] = x;
+                let slot = self.frame as usize % TRUE_PEAK_TAPS;
+                lane.history[slot] = x;
+                lane.history[slot + TRUE_PEAK_TAPS] = x;
+                let window = &lane.history[slot + 1..slot + 1 + TRUE_PEAK_TAPS];
+                let mut peak = 0f32;
+                for phase in &self.phases {
+                    let y: f32 = phase.iter().zip(window).map(|(h, s)| h * s).sum();
+                    peak = peak.max(y.abs());
+                }
+                if peak > self.ceiling[l] {
+                    required[l] = self.ceiling[l] / peak;
+                }
+            }
+            let raw = required;
+            for a in 0..LANES {
+                for b in 0..LANES {
+                    if self.links[a] == self.links[b] {
+                        required[a] = required[a].min(raw[b]);
+                    }
+                }
+            }
+            for l in 0..LANES {
+                let lane = &mut self.lanes[l];
+                // Sliding minimum over the last `min_span` requirements.
+                while lane.queue_len > 0 {
+                    let last = (lane.queue_head + lane.queue_len - 1) % lane.queue.len();
+                    if lane.queue[last].1 >= required[l] {
+                        lane.queue_len -= 1;
+                    } else {
+                        break;
+                    }
+                }
+                let tail = (lane.queue_head + lane.queue_len) % lane.queue.len();
+                lane.queue[tail] = (self.frame, required[l]);
+                lane.queue_len += 1;
+                while self.frame - lane.queue[lane.queue_head].0 >= min_span as u64 {
+                    lane.queue_head = (lane.queue_head + 1) % lane.queue.len();
+                    lane.queue_len -= 1;
+                }
+                let held = lane.queue[lane.queue_head].1;
+                // Release: fall at once, recover exponentially.
+                lane.released = if held < lane.released {
+                    held
+                } else {
+                    held + self.release[l] * (lane.released - held)
+                };
+                // Moving average over `span` frames.
+                let w = self.frame as usize % span;
+                lane.window_sum += f64::from(lane.released) - f64::from(lane.window[w]);
+                lane.window[w] = lane.released;
+                let gain = (lane.window_sum / span as f64) as f32;
+                deepest[l] = deepest[l].min(gain);
+                let delayed = lane.delay[(self.frame as usize + delay_len - out_delay) % delay_len];
+                frame[l] = delayed * gain.min(1.0);
+            }
+            self.frame += 1;
+        }
+        self.deepest = deepest;
+        if bypassing {
+            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+    use crate::loudness::TruePeakMeter;
+
+    /// Hard-clipped, full-scale material driven 12 dB into the limiter: the
+    /// output's true peak never exceeds the ceiling.
+    #[test]
+    fn never_exceeds_the_ceiling_in_true_peak_on_clipped_material() {
+        for fs in [44_100.0f32, 48_000.0] {
+            for ceiling in [-1.0f32, -0.1, -6.0] {
+                let desc = DeviceDesc::new(DeviceKind::Limiter)
+                    .with(CEILING, ceiling)
+                    .with(INPUT_GAIN, 12.0)
+                    .with(RELEASE, 50.0);
+                let mut limiter = LaneDevice::new(
+                    DeviceKind::Limiter,
+                    fs,
+                    [Some(&desc), Some(&desc), None, None],
+                    [0, 0, 1, 2],
+                );
+                let mut meter = TruePeakMeter::new(f64::from(fs), 2);
+                let mut seed = 0x2545_f491u32;
+                let mut noise = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as f32 / u32::MAX as f32 * 2.0 - 1.0
+                };
+                for q in 0..(fs as usize * 4 / crate::QUANTUM) {
+                    let mut block = [[0.0f32; LANES]; crate::QUANTUM];
+                    for (i, frame) in block.iter_mut().enumerate() {
+                        let t = (q * crate::QUANTUM + i) as f32 / fs;
+                        // A loud sine with noise, clipped hard at full scale, plus
+                        // a 11 kHz tone whose peaks fall between samples.
+                        let s = 3.0 * (std::f32::consts::TAU * 97.0 * t).sin() + noise();
+                        let high = 0.7 * (std::f32::consts::TAU * 11_025.0 * t + 0.7).sin();
+                        frame[0] = s.clamp(-1.0, 1.0);
+                        frame[1] = (high + 0.5 * s).clamp(-1.0, 1.0);
+                    }
+                    limiter.process(&mut block);
+                    for frame in &block {
+                        meter.push_frame([frame[0], frame[1]].into_iter());
+                    }
+                }
+                let peak = 20.0 * meter.peak().log10();
+                assert!(
+                    peak <= ceiling,
+                    "{fs} Hz, ceiling {ceiling}: true peak {peak:.3} dBTP"
+                );
+                assert!(
+                    peak > ceiling - 0.5,
+                    "{fs} Hz: the limiter drives up to its ceiling ({peak:.3})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quiet_material_passes_untouched_after_the_latency() {
+        let fs = 48_000.0;
+        let desc = DeviceDesc::new(DeviceKind::Limiter).with(LOOKAHEAD, 1.0);
+        let mut limiter =
+            LaneDevice::new(DeviceKind::Limiter, fs, [Some(&desc); LANES], [0, 1, 2, 3]);
+        let LaneDevice::Limiter(inner) = &limiter else {
+            unreachable!()
+        };
+        let latency = inner.latency();
+        let input: Vec<f32> = (0..1024).map(|i| 0.25 * (i as f32 * 0.01).sin()).collect();
+        let mut output = Vec::new();
+        for chunk in input.chunks(crate::QUANTUM) {
+            let mut block = [[0.0; LANES]; crate::QUANTUM];
+            for (f, x) in block.iter_mut().zip(chunk) {
+                *f = [*x; LANES];
+            }
+            limiter.process(&mut block);
+            output.extend(block.iter().map(|f| f[2]));
+        }
+        for i in latency..1024 {
+            assert!((output[i] - input[i - latency]).abs() < 1e-6, "frame {i}");
+        }
+    }
+}

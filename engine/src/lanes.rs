@@ -1,0 +1,92 @@
+//! Lanes: several independent channels processed side by side.
+//!
+//! A biquad's per-sample recursion bounds a scalar loop; processing the
+//! channels of several tracks together (one per lane) removes the bound. Code
+//! written on [`Lanes`] arrays compiles to SIMD (wasm simd128, SSE/NEON)
+//! without intrinsics, and stays bit-identical between targets that support
+//! IEEE single precision.
+
+/// Channels processed together.
+pub const LANES: usize = 4;
+
+/// One sample of every lane.
+pub type Lanes = [f32; LANES];
+
+/// A quantum of lanes, frame-major: `block[frame][lane]`.
+pub type LaneBlock = [Lanes; crate::QUANTUM];
+
+pub const SILENT_BLOCK: LaneBlock = [[0.0; LANES]; crate::QUANTUM];
+
+#[inline(always)]
+pub fn splat(x: f32) -> Lanes {
+    [x; LANES]
+}
+
+/// `log2(x)` for `x > 0`, accurate to about 1e-4: a wasm module has no
+/// hardware log, and the compressor needs one per sample and lane.
+#[inline(always)]
+pub fn fast_log2(x: f32) -> f32 {
+    let bits = x.max(1e-30).to_bits();
+    let exponent = ((bits >> 23) & 0xff) as f32 - 127.0;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // mantissa in [1, 2)
+    // Least-squares quintic for log2(m) on [1, 2): error below 3.2e-5.
+    let p = -2.786_805_3
+        + m * (5.046_852
+            + m * (-3.492_465_3 + m * (1.593_884_3 + m * (-0.404_862_3 + m * 0.043_428_374))));
+    exponent + p
+}
+
+/// `2^x`, accurate to about 1e-4 relative, for `x` in [-126, 126].
+#[inline(always)]
+pub fn fast_exp2(x: f32) -> f32 {
+    let x = x.clamp(-126.0, 126.0);
+    let floor = x.floor();
+    let f = x - floor;
+    // Least-squares quartic for 2^f on [0, 1): error below 7.8e-6.
+    let p = 1.000_007_3
+        + f * (0.692_931_26 + f * (0.241_710_33 + f * (0.051_666_84 + f * 0.013_676_524)));
+    f32::from_bits((((floor as i32) + 127) as u32) << 23) * p
+}
+
+/// Replaces NaN and infinities by silence; returns how many it replaced.
+#[inline]
+pub fn sanitize(samples: &mut [f32]) -> u32 {
+    let mut bad = 0;
+    for s in samples {
+        if !s.is_finite() {
+            *s = 0.0;
+            bad += 1;
+        }
+    }
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_log2_and_exp2_are_accurate_enough_for_gain_computation() {
+        let mut worst_log = 0f32;
+        let mut x = 1e-6f32;
+        while x < 1e3 {
+            worst_log = worst_log.max((fast_log2(x) - x.log2()).abs());
+            x *= 1.013;
+        }
+        assert!(worst_log < 2e-4, "log2 error {worst_log}");
+        let mut worst_exp = 0f32;
+        let mut y = -40.0f32;
+        while y < 10.0 {
+            worst_exp = worst_exp.max((fast_exp2(y) / y.exp2() - 1.0).abs());
+            y += 0.0173;
+        }
+        assert!(worst_exp < 2e-4, "exp2 relative error {worst_exp}");
+    }
+
+    #[test]
+    fn sanitize_counts_and_silences_non_finite_samples() {
+        let mut s = [0.5, f32::NAN, f32::INFINITY, -0.25, f32::NEG_INFINITY];
+        assert_eq!(sanitize(&mut s), 3);
+        assert_eq!(s, [0.5, 0.0, 0.0, -0.25, 0.0]);
+    }
+}
