@@ -28,6 +28,8 @@ pub mod device;
 pub mod lanes;
 pub mod loudness;
 pub mod meter;
+pub mod mixer;
+pub mod project;
 pub mod queue;
 pub mod realtime;
 pub mod signal;

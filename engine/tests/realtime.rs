@@ -100,3 +100,53 @@ fn loudness_meter_never_allocates_while_measuring() {
     let (_, allocs) = count_allocations(|| (meter.integrated(), meter.loudness_range()));
     assert_eq!(allocs, 0);
 }
+
+#[test]
+fn mixer_process_never_allocates_with_devices_buses_and_changes() {
+    use stemroom_engine::device::{DeviceDesc, DeviceKind};
+    use stemroom_engine::mixer::{Mixer, StripChange, StripRef};
+    use stemroom_engine::project::{
+        AudioAsset, BusDesc, ClipDesc, ProjectDesc, SendDesc, StripDesc, TrackDesc,
+    };
+
+    let mut p = ProjectDesc::new(48_000);
+    p.buses.push(BusDesc::default());
+    p.master.inserts.push(DeviceDesc::new(DeviceKind::Limiter));
+    let asset = AudioAsset::new(vec![(0..48_000).map(|i| (i as f32 * 0.01).sin()).collect()]);
+    for t in 0..9 {
+        let mut strip = StripDesc::default();
+        for kind in [DeviceKind::Eq, DeviceKind::Compressor, DeviceKind::Utility] {
+            strip.inserts.push(DeviceDesc::new(kind));
+        }
+        strip.sends.push(SendDesc {
+            bus: 0,
+            level_db: -6.0,
+            pre_fader: t % 2 == 0,
+        });
+        p.tracks.push(TrackDesc {
+            channels: 1 + t % 2,
+            strip,
+            clips: vec![ClipDesc::whole(asset.clone(), t as u64 * 100)],
+        });
+    }
+    let mut mixer = Mixer::new(&p);
+    mixer.transport.playing = true;
+    for q in 0..1_000u32 {
+        let change = match q % 5 {
+            0 => StripChange::Solo(q % 10 == 0),
+            1 => StripChange::GainDb(-((q % 12) as f32)),
+            2 => StripChange::DeviceParam {
+                slot: 0,
+                param: 2,
+                value: 200.0 + q as f32,
+            },
+            3 => StripChange::Pan(((q % 7) as f32 - 3.0) / 3.0),
+            _ => StripChange::Mute(q % 3 == 0),
+        };
+        let (_, allocs) = count_allocations(|| {
+            mixer.apply(StripRef::Track(q % 9), change);
+            mixer.process();
+        });
+        assert_eq!(allocs, 0, "quantum {q}");
+    }
+}

@@ -1,0 +1,914 @@
+//! The render plan: a [`ProjectDesc`] compiled into preallocated lane groups,
+//! buses and the master, and the code that renders it one quantum at a time.
+//!
+//! Tracks are packed into groups of [`LANES`] channels that share the same
+//! insert chain (its device kinds, in order), so each device runs all lanes
+//! at once. Rendering a quantum has two phases:
+//! 1. per group, independent of every other: clips → inserts → fader;
+//! 2. in a fixed order: pan and sends into bus sums, buses (in dependency
+//!    order), master.
+//!
+//! Phase 1 may run on several threads (offline render); phase 2 never does,
+//! so a parallel render is bit-identical to the real-time one.
+
+use std::sync::Arc;
+
+use crate::device::{DeviceKind, LaneDevice, LaneLinks, LaneSmoother};
+use crate::lanes::{LANES, LaneBlock, SILENT_BLOCK};
+use crate::project::{AudioAsset, ClipDesc, Fade, Output, ProjectDesc, StripDesc};
+use crate::{CHANNELS, QUANTUM, StereoQuantum, db_to_amplitude};
+
+/// Where the transport is and what it loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    pub playing: bool,
+    /// Timeline frame of the next quantum's first frame.
+    pub position: u64,
+    pub looping: bool,
+    pub loop_start: u64,
+    pub loop_end: u64,
+}
+
+/// Shortest loop the transport accepts, in frames.
+pub const MIN_LOOP_FRAMES: u64 = 32;
+
+/// A strip, for changes made while playing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StripRef {
+    Track(u32),
+    Bus(u32),
+    Master,
+}
+
+/// A change to one strip; applied at the start of the next quantum.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StripChange {
+    GainDb(f32),
+    Pan(f32),
+    Mute(bool),
+    Solo(bool),
+    Polarity(bool),
+    SendLevelDb { send: u16, level_db: f32 },
+    DeviceParam { slot: u16, param: u16, value: f32 },
+    DeviceBypass { slot: u16, bypass: bool },
+}
+
+struct Clip {
+    asset: Option<Arc<AudioAsset>>,
+    start: u64,
+    offset: u64,
+    length: u64,
+    gain: f32,
+    fade_in: Fade,
+    fade_out: Fade,
+    looped: bool,
+}
+
+impl Clip {
+    fn new(desc: &ClipDesc) -> Self {
+        Clip {
+            asset: desc.asset.clone(),
+            start: desc.start,
+            offset: desc.offset,
+            length: desc.length,
+            gain: db_to_amplitude(desc.gain_db),
+            fade_in: desc.fade_in,
+            fade_out: desc.fade_out,
+            looped: desc.looped,
+        }
+    }
+
+    /// Adds the clip's audio for timeline frames `pos..pos + len` into
+    /// `lanes` (from `first_lane`, `channels` of them) at `block_offset`.
+    fn render(
+        &self,
+        channels: usize,
+        first_lane: usize,
+        lanes: &mut LaneBlock,
+        block_offset: usize,
+        pos: u64,
+        len: usize,
+    ) {
+        let Some(asset) = &self.asset else { return };
+        let from = pos.max(self.start);
+        let to = (pos + len as u64).min(self.start + self.length);
+        let frames = asset.frames();
+        let loop_len = frames.saturating_sub(self.offset);
+        for t in from..to {
+            let i = t - self.start;
+            let source = if self.looped && loop_len > 0 {
+                self.offset + i % loop_len
+            } else {
+                self.offset + i
+            };
+            if source >= frames {
+                continue;
+            }
+            let mut gain = self.gain;
+            if i < self.fade_in.frames {
+                gain *= self
+                    .fade_in
+                    .shape
+                    .gain(i as f32 / self.fade_in.frames as f32);
+            }
+            let remaining = self.length - i;
+            if remaining <= self.fade_out.frames {
+                gain *= self
+                    .fade_out
+                    .shape
+                    .gain((remaining - 1) as f32 / self.fade_out.frames as f32);
+            }
+            let frame = &mut lanes[block_offset + (t - pos) as usize];
+            let s = source as usize;
+            if channels == 1 && asset.channel_count() > 1 {
+                frame[first_lane] += gain * 0.5 * (asset.channel(0)[s] + asset.channel(1)[s]);
+            } else {
+                for ch in 0..channels {
+                    frame[first_lane + ch] += gain * asset.channel(ch)[s];
+                }
+            }
+        }
+    }
+}
+
+/// A track inside its lane group.
+struct GroupTrack {
+    strip: usize,
+    first_lane: usize,
+    channels: usize,
+    clips: Vec<Clip>,
+}
+
+/// Channels of several strips processed together.
+pub struct LaneGroup {
+    tracks: Vec<GroupTrack>,
+    inserts: Vec<LaneDevice>,
+    /// Fader × mute/solo × polarity, per lane (linear).
+    gain: LaneSmoother,
+    block: Box<LaneBlock>,
+    /// The signal before the fader, kept when a lane has a pre-fader send.
+    pre_fader: Option<Box<LaneBlock>>,
+    /// Non-finite samples produced inside the group and silenced.
+    sanitised: u32,
+}
+
+impl LaneGroup {
+    /// Phase 1 for a track group: clips of the transport `segments`, inserts, fader.
+    fn render(&mut self, segments: &[(usize, u64, usize)]) {
+        *self.block = SILENT_BLOCK;
+        for track in &self.tracks {
+            for clip in &track.clips {
+                for &(offset, pos, len) in segments {
+                    if clip.start < pos + len as u64 && pos < clip.start + clip.length {
+                        clip.render(
+                            track.channels,
+                            track.first_lane,
+                            &mut self.block,
+                            offset,
+                            pos,
+                            len,
+                        );
+                    }
+                }
+            }
+        }
+        self.process_strip();
+    }
+
+    /// Inserts and fader over the current block.
+    fn process_strip(&mut self) {
+        for device in &mut self.inserts {
+            device.process(&mut self.block[..]);
+        }
+        // Devices fed extreme settings must not poison the mix.
+        for frame in self.block.iter_mut() {
+            self.sanitised += crate::lanes::sanitize(frame);
+        }
+        if let Some(pre) = &mut self.pre_fader {
+            **pre = *self.block;
+        }
+        let from = self.gain.current();
+        let to = self.gain.advance(QUANTUM);
+        let step: [f32; LANES] = std::array::from_fn(|l| (to[l] - from[l]) / QUANTUM as f32);
+        for (i, frame) in self.block.iter_mut().enumerate() {
+            for l in 0..LANES {
+                frame[l] *= from[l] + step[l] * (i + 1) as f32;
+            }
+        }
+    }
+}
+
+struct Send {
+    /// Index into the mixer's sums (1 + bus).
+    sum: usize,
+    level: f32,
+    pre_fader: bool,
+}
+
+struct Strip {
+    group: usize,
+    first_lane: usize,
+    channels: usize,
+    gain_db: f32,
+    pan: f32,
+    /// Pan gains reached at the end of the last quantum (left, right).
+    pan_gains: (f32, f32),
+    mute: bool,
+    solo: bool,
+    polarity_invert: bool,
+    solo_safe: bool,
+    audible: bool,
+    /// Index into the mixer's sums: 0 is the master, 1 + b bus b.
+    output: usize,
+    sends: Vec<Send>,
+    peak: f32,
+}
+
+impl Strip {
+    /// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
+    fn pan_law(&self) -> (f32, f32) {
+        let pan = self.pan.clamp(-1.0, 1.0);
+        if self.channels == 1 {
+            let theta = (pan + 1.0) * std::f32::consts::FRAC_PI_4;
+            (theta.cos(), theta.sin())
+        } else {
+            let left = if pan > 0.0 {
+                (pan * std::f32::consts::FRAC_PI_2).cos()
+            } else {
+                1.0
+            };
+            let right = if pan < 0.0 {
+                (-pan * std::f32::consts::FRAC_PI_2).cos()
+            } else {
+                1.0
+            };
+            (left, right)
+        }
+    }
+}
+
+/// Problems found while compiling the plan, for the UI to show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanReport {
+    /// Clips whose audio is not available; they play silence.
+    pub missing_assets: usize,
+    /// Routes dropped because they referred to no bus or made a loop.
+    pub dropped_routes: usize,
+}
+
+/// A compiled project. Built on the control thread; rendered on the audio
+/// thread (or by the offline renderer) without allocating.
+pub struct Mixer {
+    sample_rate: f32,
+    groups: Vec<LaneGroup>,
+    /// Groups `0..track_groups` hold tracks; then one per bus, then the master.
+    track_groups: usize,
+    strips: Vec<Strip>,
+    tracks: usize,
+    buses: usize,
+    /// Buses in an order where each comes after everything feeding it.
+    bus_order: Vec<usize>,
+    sums: Vec<StereoQuantum>,
+    scratch: Vec<bool>,
+    scratch_up: Vec<bool>,
+    out: StereoQuantum,
+    pub transport: Transport,
+    pub report: PlanReport,
+}
+
+fn chain_kinds(strip: &StripDesc) -> Vec<DeviceKind> {
+    strip.inserts.iter().map(|d| d.kind).collect()
+}
+
+impl Mixer {
+    /// Compiles `desc`. Allocates everything rendering will use.
+    pub fn new(desc: &ProjectDesc) -> Mixer {
+        let sample_rate = desc.sample_rate.max(1) as f32;
+        let tracks = desc.tracks.len();
+        let buses = desc.buses.len();
+        let mut report = PlanReport::default();
+        let strip_descs: Vec<&StripDesc> = desc
+            .tracks
+            .iter()
+            .map(|t| &t.strip)
+            .chain(desc.buses.iter().map(|b| &b.strip))
+            .chain([&desc.master])
+            .collect();
+
+        // Routing: outputs and sends to buses that exist, without loops.
+        let bus_sum = |b: usize| 1 + b;
+        let mut outputs: Vec<usize> = strip_descs
+            .iter()
+            .map(|s| match s.output {
+                Output::Bus(b) if b < buses => bus_sum(b),
+                Output::Bus(_) => {
+                    report.dropped_routes += 1;
+                    0
+                }
+                Output::Master => 0,
+            })
+            .collect();
+        outputs[tracks + buses] = 0;
+        let mut sends: Vec<Vec<(usize, f32, bool)>> = strip_descs
+            .iter()
+            .map(|s| {
+                s.sends
+                    .iter()
+                    .filter(|send| {
+                        let ok = send.bus < buses;
+                        report.dropped_routes += usize::from(!ok);
+                        ok
+                    })
+                    .map(|send| {
+                        (
+                            bus_sum(send.bus),
+                            db_to_amplitude(send.level_db),
+                            send.pre_fader,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        sends[tracks + buses].clear();
+        let bus_order = order_buses(tracks, buses, &mut outputs, &mut sends, &mut report);
+
+        // Lane groups: tracks by insert chain, stereo tracks on lane pairs.
+        let mut groups: Vec<LaneGroup> = Vec::new();
+        let mut strips: Vec<Strip> = Vec::with_capacity(tracks + buses + 1);
+        let mut open: Vec<(Vec<DeviceKind>, usize, usize)> = Vec::new(); // (chain, group, used lanes)
+        let mut members: Vec<Vec<(usize, usize)>> = Vec::new(); // per group: (strip, first lane)
+        for (t, track) in desc.tracks.iter().enumerate() {
+            let channels = track.channels.clamp(1, 2);
+            let chain = chain_kinds(&track.strip);
+            let slot = open.iter_mut().find(|(c, _, used)| {
+                *c == chain && {
+                    let first = if channels == 2 {
+                        used.next_multiple_of(2)
+                    } else {
+                        *used
+                    };
+                    first + channels <= LANES
+                }
+            });
+            let (group, first_lane) = match slot {
+                Some((_, group, used)) => {
+                    let first = if channels == 2 {
+                        used.next_multiple_of(2)
+                    } else {
+                        *used
+                    };
+                    *used = first + channels;
+                    (*group, first)
+                }
+                None => {
+                    members.push(Vec::new());
+                    open.push((chain, members.len() - 1, channels));
+                    (members.len() - 1, 0)
+                }
+            };
+            members[group].push((t, first_lane));
+            report.missing_assets += track.clips.iter().filter(|c| c.asset.is_none()).count();
+            strips.push(Strip::new(
+                &track.strip,
+                group,
+                first_lane,
+                channels,
+                false,
+                outputs[t],
+                &sends[t],
+            ));
+        }
+        let track_groups = members.len();
+        for (g, member) in members.iter().enumerate() {
+            let mut links: LaneLinks = std::array::from_fn(|l| 100 + l as u8);
+            let mut descs = vec![None; LANES];
+            for &(t, first) in member {
+                for ch in 0..strips[t].channels {
+                    links[first + ch] = t as u8;
+                    descs[first + ch] = Some(t);
+                }
+            }
+            let inserts = build_inserts(
+                sample_rate,
+                &desc.tracks[member[0].0].strip,
+                &descs,
+                &desc.tracks,
+                links,
+            );
+            let tracks_in_group = member
+                .iter()
+                .map(|&(t, first)| GroupTrack {
+                    strip: t,
+                    first_lane: first,
+                    channels: strips[t].channels,
+                    clips: desc.tracks[t].clips.iter().map(Clip::new).collect(),
+                })
+                .collect();
+            groups.push(LaneGroup::new(
+                sample_rate,
+                tracks_in_group,
+                inserts,
+                member.iter().any(|&(t, _)| sends[t].iter().any(|s| s.2)),
+            ));
+            debug_assert_eq!(groups.len() - 1, g);
+        }
+        // Buses and the master: one stereo group each.
+        for (i, strip_desc) in desc
+            .buses
+            .iter()
+            .map(|b| &b.strip)
+            .chain([&desc.master])
+            .enumerate()
+        {
+            let s = tracks + i;
+            let links: LaneLinks = [0, 0, 1, 2];
+            let inserts = strip_desc
+                .inserts
+                .iter()
+                .map(|d| {
+                    LaneDevice::new(d.kind, sample_rate, [Some(d), Some(d), None, None], links)
+                })
+                .collect();
+            let pre = sends[s].iter().any(|x| x.2);
+            groups.push(LaneGroup::new(sample_rate, Vec::new(), inserts, pre));
+            let solo_safe = desc.buses.get(i).is_some_and(|b| b.solo_safe);
+            strips.push(Strip::new(
+                strip_desc,
+                groups.len() - 1,
+                0,
+                2,
+                solo_safe,
+                outputs[s],
+                &sends[s],
+            ));
+        }
+
+        let mut mixer = Mixer {
+            sample_rate,
+            groups,
+            track_groups,
+            strips,
+            tracks,
+            buses,
+            bus_order,
+            sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
+            scratch: vec![false; tracks + buses + 1],
+            scratch_up: vec![false; tracks + buses + 1],
+            out: [[0.0; QUANTUM]; CHANNELS],
+            transport: Transport {
+                playing: false,
+                position: 0,
+                looping: false,
+                loop_start: 0,
+                loop_end: 0,
+            },
+            report,
+        };
+        mixer.update_gains();
+        for group in &mut mixer.groups {
+            group.gain.settle();
+        }
+        for strip in &mut mixer.strips {
+            strip.pan_gains = strip.pan_law();
+        }
+        mixer
+    }
+
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate
+    }
+
+    /// Index of a strip in `strips`, if it exists.
+    fn strip_index(&self, strip: StripRef) -> Option<usize> {
+        match strip {
+            StripRef::Track(t) if (t as usize) < self.tracks => Some(t as usize),
+            StripRef::Bus(b) if (b as usize) < self.buses => Some(self.tracks + b as usize),
+            StripRef::Master => Some(self.tracks + self.buses),
+            _ => None,
+        }
+    }
+
+    /// Audio thread: applies a change; unknown strips, sends or slots are ignored.
+    pub fn apply(&mut self, strip: StripRef, change: StripChange) {
+        let Some(s) = self.strip_index(strip) else {
+            return;
+        };
+        match change {
+            StripChange::GainDb(db) => {
+                self.strips[s].gain_db = if db.is_nan() {
+                    0.0
+                } else {
+                    db.clamp(-144.0, 24.0)
+                }
+            }
+            StripChange::Pan(pan) => {
+                self.strips[s].pan = if pan.is_nan() {
+                    0.0
+                } else {
+                    pan.clamp(-1.0, 1.0)
+                }
+            }
+            StripChange::Mute(m) => self.strips[s].mute = m,
+            StripChange::Solo(on) => self.strips[s].solo = on,
+            StripChange::Polarity(p) => self.strips[s].polarity_invert = p,
+            StripChange::SendLevelDb { send, level_db } => {
+                if let Some(send) = self.strips[s].sends.get_mut(send as usize) {
+                    send.level = if level_db.is_nan() {
+                        0.0
+                    } else {
+                        db_to_amplitude(level_db.clamp(-144.0, 12.0))
+                    };
+                }
+                return;
+            }
+            StripChange::DeviceParam { slot, param, value } => {
+                let strip = &self.strips[s];
+                if let Some(device) = self.groups[strip.group].inserts.get_mut(slot as usize) {
+                    let kind = device_kind(device);
+                    if let Some(spec) = kind.params().get(param as usize) {
+                        let value = spec.sanitise(value).0;
+                        for ch in 0..strip.channels {
+                            device.set_param(strip.first_lane + ch, param as usize, value);
+                        }
+                    }
+                }
+                return;
+            }
+            StripChange::DeviceBypass { slot, bypass } => {
+                let strip = &self.strips[s];
+                if let Some(device) = self.groups[strip.group].inserts.get_mut(slot as usize) {
+                    for ch in 0..strip.channels {
+                        device.set_bypass(strip.first_lane + ch, bypass);
+                    }
+                }
+                return;
+            }
+        }
+        self.update_gains();
+    }
+
+    /// Recomputes which strips are audible (mute, solo) and their gains.
+    fn update_gains(&mut self) {
+        let n = self.strips.len();
+        let master = n - 1;
+        let any_solo = self.strips.iter().any(|s| s.solo);
+        if any_solo {
+            // Downstream of a soloed strip stays audible (its buses), and so
+            // does everything feeding a soloed bus; solo-safe buses always are.
+            for s in 0..n {
+                self.scratch[s] = self.strips[s].solo;
+                self.scratch_up[s] = self.strips[s].solo && s >= self.tracks;
+            }
+            for _ in 0..n {
+                let mut changed = false;
+                for s in 0..n {
+                    let out = self.sum_strip(self.strips[s].output);
+                    if self.scratch[s] {
+                        if !self.scratch[out] {
+                            self.scratch[out] = true;
+                            changed = true;
+                        }
+                        for i in 0..self.strips[s].sends.len() {
+                            let target = self.sum_strip(self.strips[s].sends[i].sum);
+                            if !self.scratch[target] {
+                                self.scratch[target] = true;
+                                changed = true;
+                            }
+                        }
+                    }
+                    if s != master && self.scratch_up[out] && out != master && !self.scratch_up[s] {
+                        self.scratch_up[s] = true;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+        for s in 0..n {
+            let strip = &self.strips[s];
+            let soloed_in = !any_solo
+                || s == master
+                || self.scratch[s]
+                || self.scratch_up[s]
+                || strip.solo_safe;
+            let audible = !strip.mute && soloed_in;
+            let sign = if strip.polarity_invert { -1.0 } else { 1.0 };
+            let gain = if audible {
+                sign * db_to_amplitude(strip.gain_db)
+            } else {
+                0.0
+            };
+            let (group, first, channels) = (strip.group, strip.first_lane, strip.channels);
+            self.strips[s].audible = audible;
+            for ch in 0..channels {
+                self.groups[group].gain.set(first + ch, gain);
+            }
+        }
+    }
+
+    /// The strip that owns sum `index` (0: master).
+    fn sum_strip(&self, index: usize) -> usize {
+        if index == 0 {
+            self.strips.len() - 1
+        } else {
+            self.tracks + index - 1
+        }
+    }
+
+    /// The transport's segments for the next quantum: (block offset,
+    /// timeline position, frames), split where a loop wraps.
+    fn segments(&mut self, out: &mut [(usize, u64, usize); 8]) -> usize {
+        let t = &mut self.transport;
+        if !t.playing {
+            return 0;
+        }
+        let loop_ok = t.looping && t.loop_end >= t.loop_start + MIN_LOOP_FRAMES;
+        let mut done = 0;
+        let mut count = 0;
+        while done < QUANTUM && count < out.len() {
+            let mut len = QUANTUM - done;
+            if loop_ok && t.position < t.loop_end {
+                len = len.min((t.loop_end - t.position) as usize);
+            }
+            out[count] = (done, t.position, len);
+            count += 1;
+            done += len;
+            t.position += len as u64;
+            if loop_ok && t.position == t.loop_end {
+                t.position = t.loop_start;
+            }
+        }
+        count
+    }
+
+    /// Renders the next quantum on this thread.
+    pub fn process(&mut self) -> &StereoQuantum {
+        let mut segments = [(0, 0, 0); 8];
+        let n = self.segments(&mut segments);
+        for group in &mut self.groups[..self.track_groups] {
+            group.render(&segments[..n]);
+        }
+        self.mix();
+        &self.out
+    }
+
+    /// Renders the next quantum with phase 1 spread over the rayon pool.
+    /// Bit-identical to [`Mixer::process`]. Not for the audio thread.
+    pub fn process_parallel(&mut self) -> &StereoQuantum {
+        use rayon::prelude::*;
+        let mut segments = [(0, 0, 0); 8];
+        let n = self.segments(&mut segments);
+        let segments = &segments[..n];
+        self.groups[..self.track_groups]
+            .par_iter_mut()
+            .for_each(|group| group.render(segments));
+        self.mix();
+        &self.out
+    }
+
+    /// Phase 2: pan and sends into sums, buses, master.
+    fn mix(&mut self) {
+        for sum in &mut self.sums {
+            *sum = [[0.0; QUANTUM]; CHANNELS];
+        }
+        for g in 0..self.track_groups {
+            for i in 0..self.groups[g].tracks.len() {
+                let s = self.groups[g].tracks[i].strip;
+                self.route(s);
+            }
+        }
+        for i in 0..self.bus_order.len() {
+            let s = self.tracks + self.bus_order[i];
+            self.process_stereo_strip(s, 1 + self.bus_order[i]);
+            self.route(s);
+        }
+        let master = self.strips.len() - 1;
+        self.process_stereo_strip(master, 0);
+        let strip = &mut self.strips[master];
+        let from = strip.pan_gains;
+        let to = strip.pan_law();
+        strip.pan_gains = to;
+        let block = &self.groups[strip.group].block;
+        let mut peak = 0f32;
+        for (i, frame) in block.iter().enumerate() {
+            let k = (i + 1) as f32 / QUANTUM as f32;
+            self.out[0][i] = frame[0] * (from.0 + (to.0 - from.0) * k);
+            self.out[1][i] = frame[1] * (from.1 + (to.1 - from.1) * k);
+            peak = peak.max(self.out[0][i].abs()).max(self.out[1][i].abs());
+        }
+        strip.peak = peak;
+    }
+
+    /// Copies a bus's (or the master's) sum into its group and runs the strip.
+    fn process_stereo_strip(&mut self, s: usize, sum: usize) {
+        let group = &mut self.groups[self.strips[s].group];
+        for (i, frame) in group.block.iter_mut().enumerate() {
+            *frame = [self.sums[sum][0][i], self.sums[sum][1][i], 0.0, 0.0];
+        }
+        group.process_strip();
+    }
+
+    /// Pans strip `s` into its output sum and feeds its sends.
+    fn route(&mut self, s: usize) {
+        let strip = &mut self.strips[s];
+        let group = &self.groups[strip.group];
+        let from = strip.pan_gains;
+        let to = strip.pan_law();
+        strip.pan_gains = to;
+        let (first, channels) = (strip.first_lane, strip.channels);
+        let mut peak = 0f32;
+        let out = &mut self.sums[strip.output];
+        for (i, frame) in group.block.iter().enumerate() {
+            let k = (i + 1) as f32 / QUANTUM as f32;
+            let (gl, gr) = (from.0 + (to.0 - from.0) * k, from.1 + (to.1 - from.1) * k);
+            let (l, r) = if channels == 1 {
+                (frame[first], frame[first])
+            } else {
+                (frame[first], frame[first + 1])
+            };
+            peak = peak.max(l.abs()).max(r.abs());
+            out[0][i] += l * gl;
+            out[1][i] += r * gr;
+        }
+        strip.peak = peak;
+        let audible = if strip.audible { 1.0 } else { 0.0 };
+        for send in &strip.sends {
+            let source = match (&group.pre_fader, send.pre_fader) {
+                (Some(pre), true) => pre,
+                _ => &group.block,
+            };
+            let level = send.level * if send.pre_fader { audible } else { 1.0 };
+            let target = &mut self.sums[send.sum];
+            for (i, frame) in source.iter().enumerate() {
+                let (l, r) = if channels == 1 {
+                    (frame[first], frame[first])
+                } else {
+                    (frame[first], frame[first + 1])
+                };
+                target[0][i] += l * level;
+                target[1][i] += r * level;
+            }
+        }
+    }
+
+    /// Post-fader peak of a strip's last quantum (linear).
+    pub fn peak(&self, strip: StripRef) -> f32 {
+        self.strip_index(strip).map_or(0.0, |s| self.strips[s].peak)
+    }
+
+    /// Non-finite samples silenced inside devices so far.
+    pub fn sanitised_samples(&self) -> u32 {
+        self.groups.iter().map(|g| g.sanitised).sum()
+    }
+
+    pub fn output(&self) -> &StereoQuantum {
+        &self.out
+    }
+}
+
+fn device_kind(device: &LaneDevice) -> DeviceKind {
+    match device {
+        LaneDevice::Eq(_) => DeviceKind::Eq,
+        LaneDevice::Compressor(_) => DeviceKind::Compressor,
+        LaneDevice::Utility(_) => DeviceKind::Utility,
+        LaneDevice::Limiter(_) => DeviceKind::Limiter,
+    }
+}
+
+/// The insert slots of a track group; every lane's settings come from its own track.
+fn build_inserts(
+    sample_rate: f32,
+    chain_of: &StripDesc,
+    lane_tracks: &[Option<usize>],
+    tracks: &[crate::project::TrackDesc],
+    links: LaneLinks,
+) -> Vec<LaneDevice> {
+    chain_of
+        .inserts
+        .iter()
+        .enumerate()
+        .map(|(slot, first)| {
+            let descs =
+                std::array::from_fn(|l| lane_tracks[l].map(|t| &tracks[t].strip.inserts[slot]));
+            LaneDevice::new(first.kind, sample_rate, descs, links)
+        })
+        .collect()
+}
+
+impl LaneGroup {
+    fn new(
+        sample_rate: f32,
+        tracks: Vec<GroupTrack>,
+        inserts: Vec<LaneDevice>,
+        pre_fader: bool,
+    ) -> Self {
+        LaneGroup {
+            tracks,
+            inserts,
+            gain: LaneSmoother::new(sample_rate, [0.0; LANES]),
+            block: Box::new(SILENT_BLOCK),
+            pre_fader: pre_fader.then(|| Box::new(SILENT_BLOCK)),
+            sanitised: 0,
+        }
+    }
+}
+
+impl Strip {
+    fn new(
+        desc: &StripDesc,
+        group: usize,
+        first_lane: usize,
+        channels: usize,
+        solo_safe: bool,
+        output: usize,
+        sends: &[(usize, f32, bool)],
+    ) -> Self {
+        Strip {
+            group,
+            first_lane,
+            channels,
+            gain_db: if desc.gain_db.is_nan() {
+                0.0
+            } else {
+                desc.gain_db.clamp(-144.0, 24.0)
+            },
+            pan: if desc.pan.is_nan() {
+                0.0
+            } else {
+                desc.pan.clamp(-1.0, 1.0)
+            },
+            pan_gains: (1.0, 1.0),
+            mute: desc.mute,
+            solo: desc.solo,
+            polarity_invert: desc.polarity_invert,
+            solo_safe,
+            audible: true,
+            output,
+            sends: sends
+                .iter()
+                .map(|&(sum, level, pre_fader)| Send {
+                    sum,
+                    level,
+                    pre_fader,
+                })
+                .collect(),
+            peak: 0.0,
+        }
+    }
+}
+
+/// Orders buses so each follows everything that feeds it; routes that would
+/// close a loop are sent to the master (outputs) or dropped (sends).
+fn order_buses(
+    tracks: usize,
+    buses: usize,
+    outputs: &mut [usize],
+    sends: &mut [Vec<(usize, f32, bool)>],
+    report: &mut PlanReport,
+) -> Vec<usize> {
+    let mut order = Vec::with_capacity(buses);
+    let mut placed = vec![false; buses];
+    // Repeatedly place a bus none of whose unplaced feeders are buses.
+    loop {
+        let next = (0..buses).find(|&b| {
+            !placed[b]
+                && (0..buses).all(|f| {
+                    placed[f] || f == b || {
+                        let s = tracks + f;
+                        outputs[s] != 1 + b && sends[s].iter().all(|x| x.0 != 1 + b)
+                    }
+                })
+        });
+        match next {
+            Some(b) => {
+                placed[b] = true;
+                order.push(b);
+            }
+            None if order.len() == buses => break,
+            None => {
+                // A loop: every unplaced bus has an unplaced feeder. Break the
+                // bus routes of one that feeds another unplaced bus.
+                let feeds_unplaced = |b: usize| {
+                    let s = tracks + b;
+                    (0..buses).any(|t| {
+                        !placed[t] && (outputs[s] == 1 + t || sends[s].iter().any(|x| x.0 == 1 + t))
+                    })
+                };
+                let b = (0..buses)
+                    .find(|&b| !placed[b] && feeds_unplaced(b))
+                    .unwrap_or(0);
+                let s = tracks + b;
+                if outputs[s] != 0 {
+                    outputs[s] = 0;
+                    report.dropped_routes += 1;
+                }
+                let before = sends[s].len();
+                sends[s].clear();
+                report.dropped_routes += before;
+            }
+        }
+    }
+    order
+}
