@@ -6,8 +6,10 @@
 //! without intrinsics, and stays bit-identical between targets that support
 //! IEEE single precision.
 
-/// Channels processed together.
-pub const LANES: usize = 4;
+/// Channels processed together. Eight: two 4-wide SIMD registers per
+/// operation, so two independent recursions are in flight and a biquad's
+/// latency no longer bounds its throughput.
+pub const LANES: usize = 8;
 
 /// One sample of every lane.
 pub type Lanes = [f32; LANES];
@@ -26,9 +28,10 @@ pub fn splat(x: f32) -> Lanes {
 /// hardware log, and the compressor needs one per sample and lane.
 #[inline(always)]
 pub fn fast_log2(x: f32) -> f32 {
-    let bits = x.max(1e-30).to_bits();
+    // Signed integer conversions only: they map to single SIMD instructions.
+    let bits = x.max(1e-30).to_bits() as i32;
     let exponent = ((bits >> 23) & 0xff) as f32 - 127.0;
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // mantissa in [1, 2)
+    let m = f32::from_bits(((bits & 0x007f_ffff) | 0x3f80_0000) as u32); // mantissa in [1, 2)
     // Least-squares quintic for log2(m) on [1, 2): error below 3.2e-5.
     let p = -2.786_805_3
         + m * (5.046_852
@@ -40,12 +43,37 @@ pub fn fast_log2(x: f32) -> f32 {
 #[inline(always)]
 pub fn fast_exp2(x: f32) -> f32 {
     let x = x.clamp(-126.0, 126.0);
-    let floor = x.floor();
+    // floor() without a libm call (baseline x86-64 has no SSE4.1 round):
+    // truncate, then step down for negative non-integers.
+    // SAFETY: x is finite and within ±126 after the clamp (NaN was mapped
+    // by `clamp` to NaN, which `max`/`min` below rule out), so the cast is exact.
+    let x = if x.is_nan() { 0.0 } else { x };
+    let truncated = unsafe { x.to_int_unchecked::<i32>() };
+    let floor = (truncated - i32::from((truncated as f32) > x)) as f32;
     let f = x - floor;
     // Least-squares quartic for 2^f on [0, 1): error below 7.8e-6.
     let p = 1.000_007_3
         + f * (0.692_931_26 + f * (0.241_710_33 + f * (0.051_666_84 + f * 0.013_676_524)));
-    f32::from_bits((((floor as i32) + 127) as u32) << 23) * p
+    // SAFETY: `floor` is an integer in −126..=126.
+    let exponent = unsafe { floor.to_int_unchecked::<i32>() } + 127;
+    f32::from_bits((exponent << 23) as u32) * p
+}
+
+/// Silences NaN and infinities in a lane block; returns how many it replaced.
+#[inline]
+pub fn sanitize_block(block: &mut [Lanes]) -> u32 {
+    // `x * 0` is 0 for every finite x and NaN otherwise; one accumulator per
+    // lane keeps the check vectorised.
+    let mut check = [0.0f32; LANES];
+    for frame in block.iter() {
+        for l in 0..LANES {
+            check[l] += frame[l] * 0.0;
+        }
+    }
+    if check == [0.0; LANES] {
+        return 0;
+    }
+    block.iter_mut().map(|frame| sanitize(frame)).sum()
 }
 
 /// Replaces NaN and infinities by silence; returns how many it replaced.

@@ -33,6 +33,7 @@ pub mod project;
 pub mod queue;
 pub mod realtime;
 pub mod signal;
+pub mod workload;
 
 pub use command::Command;
 pub use control::{EngineControl, engine_pair};

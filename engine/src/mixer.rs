@@ -29,6 +29,9 @@ pub struct Transport {
     pub loop_end: u64,
 }
 
+/// Quanta each track group renders ahead in [`Mixer::render_offline`].
+pub const OFFLINE_BATCH: usize = 64;
+
 /// Shortest loop the transport accepts, in frames.
 pub const MIN_LOOP_FRAMES: u64 = 32;
 
@@ -78,6 +81,26 @@ impl Clip {
         }
     }
 
+    /// Gain at frame `i` of the clip: clip gain × fades.
+    #[inline]
+    fn gain_at(&self, i: u64) -> f32 {
+        let mut gain = self.gain;
+        if i < self.fade_in.frames {
+            gain *= self
+                .fade_in
+                .shape
+                .gain(i as f32 / self.fade_in.frames as f32);
+        }
+        let remaining = self.length - i;
+        if remaining <= self.fade_out.frames {
+            gain *= self
+                .fade_out
+                .shape
+                .gain((remaining - 1) as f32 / self.fade_out.frames as f32);
+        }
+        gain
+    }
+
     /// Adds the clip's audio for timeline frames `pos..pos + len` into
     /// `lanes` (from `first_lane`, `channels` of them) at `block_offset`.
     fn render(
@@ -94,7 +117,10 @@ impl Clip {
         let to = (pos + len as u64).min(self.start + self.length);
         let frames = asset.frames();
         let loop_len = frames.saturating_sub(self.offset);
-        for t in from..to {
+        let mixdown = channels == 1 && asset.channel_count() > 1;
+        let mut t = from;
+        // Runs of contiguous source frames: split only where a loop wraps.
+        while t < to {
             let i = t - self.start;
             let source = if self.looped && loop_len > 0 {
                 self.offset + i % loop_len
@@ -102,31 +128,35 @@ impl Clip {
                 self.offset + i
             };
             if source >= frames {
-                continue;
+                break;
             }
-            let mut gain = self.gain;
-            if i < self.fade_in.frames {
-                gain *= self
-                    .fade_in
-                    .shape
-                    .gain(i as f32 / self.fade_in.frames as f32);
-            }
-            let remaining = self.length - i;
-            if remaining <= self.fade_out.frames {
-                gain *= self
-                    .fade_out
-                    .shape
-                    .gain((remaining - 1) as f32 / self.fade_out.frames as f32);
-            }
-            let frame = &mut lanes[block_offset + (t - pos) as usize];
+            let run = (to - t).min(frames - source) as usize;
+            let at = block_offset + (t - pos) as usize;
+            let out = &mut lanes[at..at + run];
             let s = source as usize;
-            if channels == 1 && asset.channel_count() > 1 {
-                frame[first_lane] += gain * 0.5 * (asset.channel(0)[s] + asset.channel(1)[s]);
-            } else {
-                for ch in 0..channels {
-                    frame[first_lane + ch] += gain * asset.channel(ch)[s];
+            let faded =
+                i < self.fade_in.frames || self.length - (i + run as u64) < self.fade_out.frames;
+            for ch in 0..channels {
+                let lane = first_lane + ch;
+                let a = &asset.channel(ch)[s..s + run];
+                // The second channel, for a mixdown (a mono asset reads its one channel).
+                let b = &asset.channel(1)[s..s + run];
+                if faded {
+                    for (k, frame) in out.iter_mut().enumerate() {
+                        let x = if mixdown { 0.5 * (a[k] + b[k]) } else { a[k] };
+                        frame[lane] += self.gain_at(i + k as u64) * x;
+                    }
+                } else if mixdown {
+                    for (frame, (x, y)) in out.iter_mut().zip(a.iter().zip(b)) {
+                        frame[lane] += self.gain * 0.5 * (x + y);
+                    }
+                } else {
+                    for (frame, x) in out.iter_mut().zip(a) {
+                        frame[lane] += self.gain * x;
+                    }
                 }
             }
+            t += run as u64;
         }
     }
 }
@@ -142,6 +172,8 @@ struct GroupTrack {
 /// Channels of several strips processed together.
 pub struct LaneGroup {
     tracks: Vec<GroupTrack>,
+    /// Strips whose channels live in this group.
+    members: Vec<usize>,
     inserts: Vec<LaneDevice>,
     /// Fader × mute/solo × polarity, per lane (linear).
     gain: LaneSmoother,
@@ -181,9 +213,7 @@ impl LaneGroup {
             device.process(&mut self.block[..]);
         }
         // Devices fed extreme settings must not poison the mix.
-        for frame in self.block.iter_mut() {
-            self.sanitised += crate::lanes::sanitize(frame);
-        }
+        self.sanitised += crate::lanes::sanitize_block(&mut self.block[..]);
         if let Some(pre) = &mut self.pre_fader {
             **pre = *self.block;
         }
@@ -380,11 +410,13 @@ impl Mixer {
         }
         let track_groups = members.len();
         for (g, member) in members.iter().enumerate() {
-            let mut links: LaneLinks = std::array::from_fn(|l| 100 + l as u8);
+            // Lanes of one track share a link id (their index in the group);
+            // unused lanes get ids of their own.
+            let mut links: LaneLinks = std::array::from_fn(|l| (LANES + l) as u8);
             let mut descs = vec![None; LANES];
-            for &(t, first) in member {
+            for (m, &(t, first)) in member.iter().enumerate() {
                 for ch in 0..strips[t].channels {
-                    links[first + ch] = t as u8;
+                    links[first + ch] = m as u8;
                     descs[first + ch] = Some(t);
                 }
             }
@@ -421,16 +453,20 @@ impl Mixer {
             .enumerate()
         {
             let s = tracks + i;
-            let links: LaneLinks = [0, 0, 1, 2];
+            // Left and right on lanes 0 and 1, linked; the rest unused.
+            let links: LaneLinks = std::array::from_fn(|l| l.saturating_sub(1) as u8);
             let inserts = strip_desc
                 .inserts
                 .iter()
                 .map(|d| {
-                    LaneDevice::new(d.kind, sample_rate, [Some(d), Some(d), None, None], links)
+                    let descs = std::array::from_fn(|l| (l < 2).then_some(d));
+                    LaneDevice::new(d.kind, sample_rate, descs, links)
                 })
                 .collect();
             let pre = sends[s].iter().any(|x| x.2);
-            groups.push(LaneGroup::new(sample_rate, Vec::new(), inserts, pre));
+            let mut group = LaneGroup::new(sample_rate, Vec::new(), inserts, pre);
+            group.members.push(s);
+            groups.push(group);
             let solo_safe = desc.buses.get(i).is_some_and(|b| b.solo_safe);
             strips.push(Strip::new(
                 strip_desc,
@@ -668,21 +704,89 @@ impl Mixer {
         &self.out
     }
 
+    /// Renders `frames` frames from the transport position as interleaved
+    /// stereo, as fast as the machine allows: each track group renders
+    /// [`OFFLINE_BATCH`] quanta ahead (in parallel when asked, on the rayon
+    /// pool), then phase 2 runs quantum by quantum in the usual order. The
+    /// result is bit-identical to the same quanta from [`Mixer::process`].
+    pub fn render_offline(&mut self, frames: usize, parallel: bool) -> Vec<f32> {
+        use rayon::prelude::*;
+        let quanta = frames.div_ceil(QUANTUM);
+        let mut out = Vec::with_capacity(quanta * QUANTUM * CHANNELS);
+        let track_groups = self.track_groups;
+        // Per group, per batched quantum: the rendered block and pre-fader block.
+        type Rendered = (Box<LaneBlock>, Option<Box<LaneBlock>>);
+        let mut batches: Vec<Vec<Rendered>> = self.groups[..track_groups]
+            .iter()
+            .map(|g| {
+                (0..OFFLINE_BATCH)
+                    .map(|_| {
+                        (
+                            Box::new(SILENT_BLOCK),
+                            g.pre_fader.as_ref().map(|_| Box::new(SILENT_BLOCK)),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut segments = vec![([(0, 0, 0); 8], 0); OFFLINE_BATCH];
+        let mut done = 0;
+        while done < quanta {
+            let n = (quanta - done).min(OFFLINE_BATCH);
+            for segment in &mut segments[..n] {
+                segment.1 = self.segments(&mut segment.0);
+            }
+            let segments = &segments[..n];
+            let work = |(group, batch): (&mut LaneGroup, &mut Vec<Rendered>)| {
+                for (k, (list, count)) in segments.iter().enumerate() {
+                    group.render(&list[..*count]);
+                    // Keep the rendered buffers; the group gets spare ones.
+                    std::mem::swap(&mut group.block, &mut batch[k].0);
+                    if let (Some(pre), Some(kept)) = (&mut group.pre_fader, &mut batch[k].1) {
+                        std::mem::swap(pre, kept);
+                    }
+                }
+            };
+            let groups = &mut self.groups[..track_groups];
+            if parallel {
+                groups
+                    .par_iter_mut()
+                    .zip(batches.par_iter_mut())
+                    .for_each(work);
+            } else {
+                groups.iter_mut().zip(batches.iter_mut()).for_each(work);
+            }
+            for k in 0..n {
+                for (group, batch) in self.groups[..track_groups].iter_mut().zip(&mut batches) {
+                    std::mem::swap(&mut group.block, &mut batch[k].0);
+                    if let (Some(pre), Some(kept)) = (&mut group.pre_fader, &mut batch[k].1) {
+                        std::mem::swap(pre, kept);
+                    }
+                }
+                self.mix();
+                for i in 0..QUANTUM {
+                    out.push(self.out[0][i]);
+                    out.push(self.out[1][i]);
+                }
+            }
+            done += n;
+        }
+        out.truncate(frames * CHANNELS);
+        out
+    }
+
     /// Phase 2: pan and sends into sums, buses, master.
     fn mix(&mut self) {
         for sum in &mut self.sums {
             *sum = [[0.0; QUANTUM]; CHANNELS];
         }
         for g in 0..self.track_groups {
-            for i in 0..self.groups[g].tracks.len() {
-                let s = self.groups[g].tracks[i].strip;
-                self.route(s);
-            }
+            self.route_group(g);
         }
         for i in 0..self.bus_order.len() {
             let s = self.tracks + self.bus_order[i];
             self.process_stereo_strip(s, 1 + self.bus_order[i]);
-            self.route(s);
+            self.route_group(self.strips[s].group);
         }
         let master = self.strips.len() - 1;
         self.process_stereo_strip(master, 0);
@@ -705,34 +809,94 @@ impl Mixer {
     fn process_stereo_strip(&mut self, s: usize, sum: usize) {
         let group = &mut self.groups[self.strips[s].group];
         for (i, frame) in group.block.iter_mut().enumerate() {
-            *frame = [self.sums[sum][0][i], self.sums[sum][1][i], 0.0, 0.0];
+            *frame = [0.0; LANES];
+            frame[0] = self.sums[sum][0][i];
+            frame[1] = self.sums[sum][1][i];
         }
         group.process_strip();
     }
 
-    /// Pans strip `s` into its output sum and feeds its sends.
-    fn route(&mut self, s: usize) {
-        let strip = &mut self.strips[s];
-        let group = &self.groups[strip.group];
-        let from = strip.pan_gains;
-        let to = strip.pan_law();
-        strip.pan_gains = to;
-        let (first, channels) = (strip.first_lane, strip.channels);
-        let mut peak = 0f32;
-        let out = &mut self.sums[strip.output];
-        for (i, frame) in group.block.iter().enumerate() {
-            let k = (i + 1) as f32 / QUANTUM as f32;
-            let (gl, gr) = (from.0 + (to.0 - from.0) * k, from.1 + (to.1 - from.1) * k);
-            let (l, r) = if channels == 1 {
-                (frame[first], frame[first])
-            } else {
-                (frame[first], frame[first + 1])
+    /// Pans every lane of group `g` into its strip's output sum, meters the
+    /// strips and feeds their sends. Each output gets two lane dot products
+    /// per frame (pan gains as lane vectors, zero for lanes routed elsewhere),
+    /// so this vectorises like the devices do.
+    fn route_group(&mut self, g: usize) {
+        let mut outputs = [0usize; LANES];
+        let mut count = 0;
+        let mut from = [([0.0f32; LANES], [0.0f32; LANES]); LANES];
+        let mut to = from;
+        for &s in &self.groups[g].members {
+            let strip = &mut self.strips[s];
+            let (f, t) = (strip.pan_gains, strip.pan_law());
+            strip.pan_gains = t;
+            let o = match outputs[..count].iter().position(|&o| o == strip.output) {
+                Some(o) => o,
+                None => {
+                    outputs[count] = strip.output;
+                    count += 1;
+                    count - 1
+                }
             };
-            peak = peak.max(l.abs()).max(r.abs());
-            out[0][i] += l * gl;
-            out[1][i] += r * gr;
+            let lane = strip.first_lane;
+            if strip.channels == 1 {
+                (
+                    from[o].0[lane],
+                    from[o].1[lane],
+                    to[o].0[lane],
+                    to[o].1[lane],
+                ) = (f.0, f.1, t.0, t.1);
+            } else {
+                (from[o].0[lane], to[o].0[lane]) = (f.0, t.0);
+                (from[o].1[lane + 1], to[o].1[lane + 1]) = (f.1, t.1);
+            }
         }
-        strip.peak = peak;
+        let block = &self.groups[g].block;
+        for o in 0..count {
+            let (from_l, from_r) = from[o];
+            let (to_l, to_r) = to[o];
+            let out = &mut self.sums[outputs[o]];
+            if from_l == to_l && from_r == to_r {
+                for (i, frame) in block.iter().enumerate() {
+                    out[0][i] += dot(frame, &to_l);
+                    out[1][i] += dot(frame, &to_r);
+                }
+            } else {
+                let step_l: [f32; LANES] =
+                    std::array::from_fn(|l| (to_l[l] - from_l[l]) / QUANTUM as f32);
+                let step_r: [f32; LANES] =
+                    std::array::from_fn(|l| (to_r[l] - from_r[l]) / QUANTUM as f32);
+                for (i, frame) in block.iter().enumerate() {
+                    let k = (i + 1) as f32;
+                    let gl: [f32; LANES] = std::array::from_fn(|l| from_l[l] + step_l[l] * k);
+                    let gr: [f32; LANES] = std::array::from_fn(|l| from_r[l] + step_r[l] * k);
+                    out[0][i] += dot(frame, &gl);
+                    out[1][i] += dot(frame, &gr);
+                }
+            }
+        }
+        // Meters: post-fader peak per lane, then per strip.
+        let mut lane_peak = [0.0f32; LANES];
+        for frame in block.iter() {
+            for l in 0..LANES {
+                lane_peak[l] = lane_peak[l].max(frame[l].abs());
+            }
+        }
+        for m in 0..self.groups[g].members.len() {
+            let s = self.groups[g].members[m];
+            let strip = &mut self.strips[s];
+            let lanes = &lane_peak[strip.first_lane..strip.first_lane + strip.channels];
+            strip.peak = lanes.iter().copied().fold(0.0, f32::max);
+            if !strip.sends.is_empty() {
+                self.feed_sends(s);
+            }
+        }
+    }
+
+    /// Adds strip `s`'s sends into their buses.
+    fn feed_sends(&mut self, s: usize) {
+        let strip = &self.strips[s];
+        let group = &self.groups[strip.group];
+        let (first, channels) = (strip.first_lane, strip.channels);
         let audible = if strip.audible { 1.0 } else { 0.0 };
         for send in &strip.sends {
             let source = match (&group.pre_fader, send.pre_fader) {
@@ -766,6 +930,20 @@ impl Mixer {
     pub fn output(&self) -> &StereoQuantum {
         &self.out
     }
+}
+
+/// `Σ a·b` over the lanes, summed pairwise so it vectorises.
+#[inline(always)]
+fn dot(a: &[f32; LANES], b: &[f32; LANES]) -> f32 {
+    let mut p: [f32; LANES] = std::array::from_fn(|l| a[l] * b[l]);
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            p[l] += p[l + width];
+        }
+        width /= 2;
+    }
+    p[0]
 }
 
 fn device_kind(device: &LaneDevice) -> DeviceKind {
@@ -805,6 +983,7 @@ impl LaneGroup {
         pre_fader: bool,
     ) -> Self {
         LaneGroup {
+            members: tracks.iter().map(|t| t.strip).collect(),
             tracks,
             inserts,
             gain: LaneSmoother::new(sample_rate, [0.0; LANES]),

@@ -431,3 +431,44 @@ fn parallel_render_is_bit_identical_to_the_realtime_render() {
 fn a_quantum_is_exactly_quantum_frames() {
     assert_eq!(QUANTUM, 128);
 }
+
+#[test]
+fn offline_render_in_parallel_is_bit_identical_to_realtime_quanta() {
+    let project = stemroom_engine::workload::mixing_project(FS, 19, 1.0);
+    let mut project = project;
+    project.buses.push(BusDesc::default());
+    project.tracks[3].strip.sends.push(SendDesc {
+        bus: 0,
+        level_db: -6.0,
+        pre_fader: true,
+    });
+    project.tracks[4].strip.sends.push(SendDesc {
+        bus: 0,
+        level_db: -3.0,
+        pre_fader: false,
+    });
+    let frames = 48_000 + 77;
+    let mut realtime = Mixer::new(&project);
+    realtime.transport.playing = true;
+    let mut expected = Vec::new();
+    while expected.len() < frames * 2 {
+        let out = realtime.process();
+        for i in 0..QUANTUM {
+            expected.push(out[0][i]);
+            expected.push(out[1][i]);
+        }
+    }
+    expected.truncate(frames * 2);
+    for parallel in [false, true] {
+        let mut offline = Mixer::new(&project);
+        offline.transport.playing = true;
+        let rendered = offline.render_offline(frames, parallel);
+        assert_eq!(rendered.len(), frames * 2);
+        assert!(
+            rendered == expected,
+            "parallel={parallel}: differs at {:?}",
+            rendered.iter().zip(&expected).position(|(a, b)| a != b)
+        );
+    }
+    assert!(expected.iter().any(|x| x.abs() > 0.01));
+}

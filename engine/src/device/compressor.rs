@@ -1,8 +1,12 @@
 //! Compressor: feed-forward, log-domain gain computer with a soft knee,
 //! smoothed gain reduction, make-up gain and optional look-ahead.
 //!
-//! Per sample and lane it needs one log and one exp; [`crate::lanes`]'s fast
-//! approximations keep that cheap in wasm, which has neither in hardware.
+//! The gain is computed at control rate: every [`CONTROL_FRAMES`] frames
+//! from the peak of that sub-block (so no transient slips through between
+//! updates), then interpolated linearly per sample. A log, the knee curve
+//! and an exp per sub-block instead of per sample is what makes 256 tracks
+//! fit a quantum; [`crate::lanes`]'s fast approximations make them cheap
+//! in wasm, which has neither in hardware.
 
 use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
 use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, fast_exp2, fast_log2, splat};
@@ -27,19 +31,20 @@ pub static PARAMS: [ParamSpec; 7] = [
 
 pub const MAX_LOOKAHEAD_MS: f32 = 10.0;
 const DB_PER_LOG2: f32 = 6.020_6;
+/// Frames per gain computation (0.33 ms at 48 kHz).
+pub const CONTROL_FRAMES: usize = 16;
 
 /// The static curve: gain change in dB for an input level in dB.
+///
+/// Branch-free (so it vectorises): the quadratic knee term saturates at the
+/// knee's top, where the linear term takes over. With `knee = 0` it is the
+/// hard-knee curve `slope · max(over, 0)`.
 #[inline(always)]
 pub fn gain_computer(level_db: f32, threshold: f32, slope: f32, knee: f32) -> f32 {
     let over = level_db - threshold;
-    if 2.0 * over <= -knee {
-        0.0
-    } else if 2.0 * over.abs() < knee {
-        let x = over + knee / 2.0;
-        slope * x * x / (2.0 * knee)
-    } else {
-        slope * over
-    }
+    let knee = knee.max(1e-6);
+    let inside = (over + 0.5 * knee).clamp(0.0, knee);
+    slope * (inside * inside / (2.0 * knee) + (over - 0.5 * knee).max(0.0))
 }
 
 pub struct CompressorLanes {
@@ -55,6 +60,8 @@ pub struct CompressorLanes {
     makeup: LaneSmoother,
     /// Smoothed gain change in dB (≤ 0).
     envelope: Lanes,
+    /// Linear gain reached at the end of the last sub-block.
+    gain: Lanes,
     /// Deepest gain reduction since the last read.
     deepest: Lanes,
     lookahead: [usize; LANES],
@@ -78,6 +85,7 @@ impl CompressorLanes {
             release: splat(0.0),
             makeup: LaneSmoother::new(sample_rate, splat(0.0)),
             envelope: splat(0.0),
+            gain: splat(1.0),
             deepest: splat(0.0),
             lookahead: [0; LANES],
             delay: vec![[0.0; LANES]; max_delay].into_boxed_slice(),
@@ -87,9 +95,9 @@ impl CompressorLanes {
         }
     }
 
-    /// One-pole coefficient reaching 1 - 1/e of a step in `ms`.
+    /// One-pole coefficient per sub-block, reaching 1 - 1/e of a step in `ms`.
     fn coefficient(&self, ms: f32) -> f32 {
-        (-1.0 / (ms / 1000.0 * self.sample_rate)).exp()
+        (-(CONTROL_FRAMES as f32) / (ms / 1000.0 * self.sample_rate)).exp()
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
@@ -110,6 +118,7 @@ impl CompressorLanes {
 
     pub(super) fn settle(&mut self) {
         self.makeup.settle();
+        self.gain = self.makeup.current().map(crate::db_to_amplitude);
         self.bypass.settle();
     }
 
@@ -133,27 +142,30 @@ impl CompressorLanes {
         let len = self.delay.len();
         let mut env = self.envelope;
         let mut deepest = self.deepest;
-        for frame in block.iter_mut() {
-            let x = *frame;
-            let mut level = [0.0; LANES];
-            for l in 0..LANES {
-                level[l] = DB_PER_LOG2 * fast_log2(x[l].abs());
+        let mut gain_from = self.gain;
+        for sub in block.chunks_mut(CONTROL_FRAMES) {
+            // Detector: the sub-block's peak per lane.
+            let mut peak = [0.0f32; LANES];
+            for frame in sub.iter() {
+                for l in 0..LANES {
+                    peak[l] = peak[l].max(frame[l].abs());
+                }
             }
             if self.linked {
                 // Linked lanes (a stereo track) follow their loudest channel.
-                let raw = level;
+                let raw = peak;
                 for a in 0..LANES {
                     for b in 0..LANES {
                         if self.links[a] == self.links[b] {
-                            level[a] = level[a].max(raw[b]);
+                            peak[a] = peak[a].max(raw[b]);
                         }
                     }
                 }
             }
-            let mut gain = [0.0; LANES];
+            let mut gain_to = [0.0; LANES];
             for l in 0..LANES {
-                let target =
-                    gain_computer(level[l], self.threshold[l], self.slope[l], self.knee[l]);
+                let level = DB_PER_LOG2 * fast_log2(peak[l]);
+                let target = gain_computer(level, self.threshold[l], self.slope[l], self.knee[l]);
                 let c = if target < env[l] {
                     self.attack[l]
                 } else {
@@ -161,23 +173,31 @@ impl CompressorLanes {
                 };
                 env[l] = target + c * (env[l] - target);
                 deepest[l] = deepest[l].min(env[l]);
-                gain[l] = fast_exp2((env[l] + makeup[l]) / DB_PER_LOG2);
+                gain_to[l] = fast_exp2((env[l] + makeup[l]) / DB_PER_LOG2);
             }
-            let input = if uses_delay {
-                self.delay[self.delay_at] = x;
-                let mut delayed = [0.0; LANES];
+            let step: Lanes =
+                std::array::from_fn(|l| (gain_to[l] - gain_from[l]) / sub.len() as f32);
+            for (i, frame) in sub.iter_mut().enumerate() {
+                let x = *frame;
+                let input = if uses_delay {
+                    self.delay[self.delay_at] = x;
+                    let mut delayed = [0.0; LANES];
+                    for l in 0..LANES {
+                        delayed[l] = self.delay[(self.delay_at + len - self.lookahead[l]) % len][l];
+                    }
+                    self.delay_at = (self.delay_at + 1) % len;
+                    delayed
+                } else {
+                    x
+                };
+                let k = (i + 1) as f32;
                 for l in 0..LANES {
-                    delayed[l] = self.delay[(self.delay_at + len - self.lookahead[l]) % len][l];
+                    frame[l] = input[l] * (gain_from[l] + step[l] * k);
                 }
-                self.delay_at = (self.delay_at + 1) % len;
-                delayed
-            } else {
-                x
-            };
-            for l in 0..LANES {
-                frame[l] = input[l] * gain[l];
             }
+            gain_from = gain_to;
         }
+        self.gain = gain_from;
         self.envelope = env;
         self.deepest = deepest;
         if bypassing {
@@ -226,9 +246,9 @@ mod tests {
             DeviceKind::Compressor,
             fs,
             [Some(&desc); LANES],
-            [0, 1, 2, 3],
+            std::array::from_fn(|l| l as u8),
         );
-        let input_db = [-30.0f32, -20.0, -8.0, 0.0];
+        let input_db: [f32; LANES] = std::array::from_fn(|l| [-30.0f32, -20.0, -8.0, 0.0][l % 4]);
         let amplitude = input_db.map(crate::db_to_amplitude);
         let mut peak = [0f32; LANES];
         for q in 0..600 {
@@ -276,11 +296,13 @@ mod tests {
             DeviceKind::Compressor,
             fs,
             [Some(&desc); LANES],
-            [7, 7, 8, 9],
+            std::array::from_fn(|l| if l < 2 { 7 } else { 8 + l as u8 }),
         );
-        let mut block = [[1.0, 0.01, 1.0, 0.01]; crate::QUANTUM];
+        let mut frame = [0.0; LANES];
+        frame[..4].copy_from_slice(&[1.0, 0.01, 1.0, 0.01]);
+        let mut block = [frame; crate::QUANTUM];
         for _ in 0..50 {
-            block = [[1.0, 0.01, 1.0, 0.01]; crate::QUANTUM];
+            block = [frame; crate::QUANTUM];
             device.process(&mut block);
         }
         let last = block[crate::QUANTUM - 1];

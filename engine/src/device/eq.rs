@@ -320,10 +320,11 @@ mod tests {
         let mut device = LaneDevice::new(
             DeviceKind::Eq,
             fs,
-            std::array::from_fn(|l| Some(&descs[l])),
-            [0, 1, 2, 3],
+            std::array::from_fn(|l| Some(&descs[l % 4])),
+            std::array::from_fn(|l| l as u8),
         );
-        let probe = [1000.0f32, 3000.0, 500.0, 8000.0];
+        let probe: [f32; LANES] =
+            std::array::from_fn(|l| [1000.0f32, 3000.0, 500.0, 8000.0][l % 4]);
         let mut block = [[0.0f32; LANES]; crate::QUANTUM];
         let mut peak = [0f32; LANES];
         for q in 0..400 {
@@ -351,6 +352,10 @@ mod tests {
                 "lane {l}: {measured} dB vs {expected} dB"
             );
         }
+        assert_eq!(
+            eq_lanes.response_db(4, 1000.0),
+            eq_lanes.response_db(0, 1000.0)
+        );
         // The peaking bands hit their settings exactly at f0; the shelf half; the LP Q.
         assert!((eq_lanes.response_db(0, 1000.0) - 9.0).abs() < 1e-3);
         assert!((eq_lanes.response_db(1, 3000.0) + 12.0).abs() < 1e-3);
@@ -365,8 +370,8 @@ mod tests {
         let mut device = LaneDevice::new(
             DeviceKind::Eq,
             fs,
-            [Some(&desc), None, None, None],
-            [0, 1, 2, 3],
+            std::array::from_fn(|l| (l == 0).then_some(&desc)),
+            std::array::from_fn(|l| l as u8),
         );
         device.set_param(0, OUTPUT_GAIN, 12.0);
         let mut out = Vec::new();

@@ -11,7 +11,7 @@
 
 use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
 use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
-use crate::loudness::{TRUE_PEAK_TAPS, interpolation_phases};
+use crate::loudness::{PeakInterpolator, TRUE_PEAK_TAPS};
 
 pub const CEILING: usize = 0;
 pub const RELEASE: usize = 1;
@@ -50,8 +50,10 @@ struct Lane {
 pub struct LimiterLanes {
     sample_rate: f32,
     links: LaneLinks,
-    phases: [[f32; TRUE_PEAK_TAPS]; 4],
+    interpolator: PeakInterpolator,
     lanes: [Lane; LANES],
+    /// Lanes that carry a channel; the others are not computed.
+    active: [bool; LANES],
     frame: u64,
     ceiling: Lanes,
     release: Lanes,
@@ -78,8 +80,9 @@ impl LimiterLanes {
         let mut limiter = LimiterLanes {
             sample_rate,
             links,
-            phases: interpolation_phases(),
+            interpolator: PeakInterpolator::new(f64::from(sample_rate)),
             lanes: std::array::from_fn(|_| lane()),
+            active: [false; LANES],
             frame: 0,
             ceiling: splat(crate::db_to_amplitude(-1.0)),
             release: splat(0.0),
@@ -110,6 +113,7 @@ impl LimiterLanes {
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+        self.active[lane] = true;
         match index {
             CEILING => self.ceiling[lane] = crate::db_to_amplitude(value - SAFETY_DB),
             RELEASE => self.release[lane] = (-1.0 / (value / 1000.0 * self.sample_rate)).exp(),
@@ -144,6 +148,9 @@ impl LimiterLanes {
             // Detect: the gain each lane's latest interpolated peaks need.
             let mut required = [1.0f32; LANES];
             for l in 0..LANES {
+                if !self.active[l] {
+                    continue;
+                }
                 let x = frame[l] * input_gain[l];
                 let lane = &mut self.lanes[l];
                 lane.delay[self.frame as usize % delay_len] = x;
@@ -151,24 +158,26 @@ impl LimiterLanes {
                 lane.history[slot] = x;
                 lane.history[slot + TRUE_PEAK_TAPS] = x;
                 let window = &lane.history[slot + 1..slot + 1 + TRUE_PEAK_TAPS];
-                let mut peak = 0f32;
-                for phase in &self.phases {
-                    let y: f32 = phase.iter().zip(window).map(|(h, s)| h * s).sum();
-                    peak = peak.max(y.abs());
-                }
+                let peak = self.interpolator.peak(window);
                 if peak > self.ceiling[l] {
                     required[l] = self.ceiling[l] / peak;
                 }
             }
             let raw = required;
             for a in 0..LANES {
-                for b in 0..LANES {
-                    if self.links[a] == self.links[b] {
-                        required[a] = required[a].min(raw[b]);
+                if self.active[a] {
+                    for b in 0..LANES {
+                        if self.active[b] && self.links[a] == self.links[b] {
+                            required[a] = required[a].min(raw[b]);
+                        }
                     }
                 }
             }
             for l in 0..LANES {
+                if !self.active[l] {
+                    frame[l] = 0.0;
+                    continue;
+                }
                 let lane = &mut self.lanes[l];
                 // Sliding minimum over the last `min_span` requirements.
                 while lane.queue_len > 0 {
@@ -230,8 +239,8 @@ mod tests {
                 let mut limiter = LaneDevice::new(
                     DeviceKind::Limiter,
                     fs,
-                    [Some(&desc), Some(&desc), None, None],
-                    [0, 0, 1, 2],
+                    std::array::from_fn(|l| (l < 2).then_some(&desc)),
+                    std::array::from_fn(|l| l.saturating_sub(1) as u8),
                 );
                 let mut meter = TruePeakMeter::new(f64::from(fs), 2);
                 let mut seed = 0x2545_f491u32;
@@ -274,8 +283,12 @@ mod tests {
     fn quiet_material_passes_untouched_after_the_latency() {
         let fs = 48_000.0;
         let desc = DeviceDesc::new(DeviceKind::Limiter).with(LOOKAHEAD, 1.0);
-        let mut limiter =
-            LaneDevice::new(DeviceKind::Limiter, fs, [Some(&desc); LANES], [0, 1, 2, 3]);
+        let mut limiter = LaneDevice::new(
+            DeviceKind::Limiter,
+            fs,
+            [Some(&desc); LANES],
+            std::array::from_fn(|l| l as u8),
+        );
         let LaneDevice::Limiter(inner) = &limiter else {
             unreachable!()
         };

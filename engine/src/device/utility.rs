@@ -93,9 +93,11 @@ mod tests {
             DeviceKind::Utility,
             48_000.0,
             [Some(&desc); LANES],
-            [0, 0, 1, 2],
+            std::array::from_fn(|l| l.saturating_sub(1) as u8),
         );
-        let mut block = [[1.0, 0.0, 0.5, -0.5]; crate::QUANTUM];
+        let mut frame = [0.0; LANES];
+        frame[..4].copy_from_slice(&[1.0, 0.0, 0.5, -0.5]);
+        let mut block = [frame; crate::QUANTUM];
         d.process(&mut block);
         let g = crate::db_to_amplitude(-6.0);
         let f = block[0];
