@@ -452,10 +452,10 @@ fn offline_render_in_parallel_is_bit_identical_to_realtime_quanta() {
     realtime.transport.playing = true;
     let mut expected = Vec::new();
     while expected.len() < frames * 2 {
-        let out = realtime.process();
-        for i in 0..QUANTUM {
-            expected.push(out[0][i]);
-            expected.push(out[1][i]);
+        let [left, right] = realtime.process();
+        for (l, r) in left.iter().zip(right) {
+            expected.push(*l);
+            expected.push(*r);
         }
     }
     expected.truncate(frames * 2);
