@@ -186,15 +186,15 @@ impl EngineLink {
                 .map_err(|_| "the audio engine is not keeping up (command queue full)".into()),
             Channel::Port { port, .. } => {
                 let words = command.encode();
-                let message = Array::of3(&words[0].into(), &words[1].into(), &words[2].into());
-                port.post_message(&message).map_err(js_error)
+                port.post_message(&js_sys::Float64Array::from(&words[..]))
+                    .map_err(js_error)
             }
         }
     }
 
     /// The engine's latest meter readings.
-    pub fn meters(&self) -> MeterSnapshot {
-        match &self.channel {
+    pub fn meters(&mut self) -> MeterSnapshot {
+        match &mut self.channel {
             Channel::Shared(control) => control.meters(),
             Channel::Port { meters, .. } => meters.get(),
         }

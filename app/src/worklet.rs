@@ -92,8 +92,8 @@ impl WorkletEngine {
 
     /// Fallback: applies a command that arrived through the port (see
     /// [`Command::encode`]). Returns false for a malformed or dropped command.
-    pub fn command(&mut self, tag: f64, a: f64, b: f64) -> bool {
-        match (self.control.as_mut(), Command::decode([tag, a, b])) {
+    pub fn command(&mut self, words: &[f64]) -> bool {
+        match (self.control.as_mut(), Command::decode(words)) {
             (Some(control), Some(command)) => control.send(command).is_ok(),
             _ => false,
         }
@@ -113,7 +113,7 @@ impl WorkletEngine {
     /// Fallback: refreshes the meter words and returns their byte address
     /// (`MeterSnapshot::WORDS` f64), for the processor to post to the UI.
     pub fn meter_words_ptr(&mut self) -> u32 {
-        if let Some(control) = &self.control {
+        if let Some(control) = &mut self.control {
             self.meter_words = control.meters().encode();
         }
         self.meter_words.as_ptr() as u32

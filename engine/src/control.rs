@@ -3,29 +3,47 @@
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::meter::{EngineMeters, MeterSnapshot};
-use crate::queue::{self, Producer};
-use crate::realtime::Engine;
+use crate::meter::{AtomicF32, EngineMeters, MeterSnapshot};
+use crate::mixer::Mixer;
+use crate::queue::{self, Consumer, Producer};
+use crate::realtime::{Engine, Plan};
 
 /// Commands a UI can queue before the audio thread drains them (one quantum).
 pub const COMMAND_CAPACITY: usize = 1024;
+/// Plans in flight each way.
+const PLAN_CAPACITY: usize = 8;
 
 /// Controls an [`Engine`] running on another thread. Owned by the UI thread.
 pub struct EngineControl {
     commands: Producer<Command>,
+    plans: Producer<Plan>,
+    retired: Consumer<Plan>,
     meters: Arc<EngineMeters>,
+    strip_peaks: Option<Arc<[AtomicF32]>>,
 }
 
 /// Creates an engine and its control. Called on the control (UI) thread, which
 /// is where all of the engine's memory is allocated; the [`Engine`] is then
 /// moved to the audio thread.
 pub fn engine_pair(sample_rate: f32) -> (EngineControl, Engine) {
-    let (producer, consumer) = queue::channel(COMMAND_CAPACITY);
+    let (commands, command_rx) = queue::channel(COMMAND_CAPACITY);
+    let (plans, plan_rx) = queue::channel(PLAN_CAPACITY);
+    let (retired_tx, retired) = queue::channel(PLAN_CAPACITY);
     let meters = Arc::new(EngineMeters::default());
-    let engine = Engine::new(sample_rate, consumer, meters.clone());
+    meters.publish(&MeterSnapshot {
+        momentary_lufs: f32::NEG_INFINITY,
+        short_term_lufs: f32::NEG_INFINITY,
+        integrated_lufs: f32::NEG_INFINITY,
+        true_peak_dbtp: f32::NEG_INFINITY,
+        ..MeterSnapshot::default()
+    });
+    let engine = Engine::new(sample_rate, command_rx, plan_rx, retired_tx, meters.clone());
     let control = EngineControl {
-        commands: producer,
+        commands,
+        plans,
+        retired,
         meters,
+        strip_peaks: None,
     };
     (control, engine)
 }
@@ -37,8 +55,42 @@ impl EngineControl {
         self.commands.push(command)
     }
 
+    /// Hands a compiled project to the audio thread, which crossfades to it
+    /// at its next quantum. Gives the mixer back if plans are piling up.
+    pub fn load(&mut self, mixer: Mixer) -> Result<(), Box<Mixer>> {
+        self.collect();
+        let strip_peaks: Arc<[AtomicF32]> = (0..mixer.strip_count())
+            .map(|_| AtomicF32::new(0.0))
+            .collect();
+        let plan = Plan {
+            mixer: Box::new(mixer),
+            strip_peaks: strip_peaks.clone(),
+        };
+        match self.plans.push(plan) {
+            Ok(()) => {
+                self.strip_peaks = Some(strip_peaks);
+                Ok(())
+            }
+            Err(plan) => Err(plan.mixer),
+        }
+    }
+
+    /// Frees plans the audio thread has finished with. Cheap; call it often
+    /// (every UI frame does, through [`EngineControl::meters`]).
+    pub fn collect(&mut self) {
+        while self.retired.pop().is_some() {}
+    }
+
     /// The latest meter readings. Lock-free; call it every UI frame.
-    pub fn meters(&self) -> MeterSnapshot {
+    pub fn meters(&mut self) -> MeterSnapshot {
+        self.collect();
         self.meters.snapshot()
+    }
+
+    /// Post-fader peaks of the loaded plan's strips (tracks, buses, master).
+    pub fn strip_peaks(&self) -> impl Iterator<Item = f32> + '_ {
+        self.strip_peaks
+            .iter()
+            .flat_map(|p| p.iter().map(AtomicF32::load))
     }
 }

@@ -38,6 +38,8 @@ pub struct EngineMeters {
     position: AtomicU64,
     quanta: AtomicU64,
     playing: AtomicBool,
+    loudness: [AtomicF32; 5],
+    sanitised: AtomicU64,
 }
 
 /// A consistent-enough copy of the meters for one UI frame (linear amplitudes).
@@ -54,6 +56,16 @@ pub struct MeterSnapshot {
     /// Quanta rendered so far: proof that the audio thread is alive.
     pub quanta: u64,
     pub playing: bool,
+    /// Master loudness, LUFS (−inf when silent).
+    pub momentary_lufs: f32,
+    pub short_term_lufs: f32,
+    pub integrated_lufs: f32,
+    /// Loudness range, LU.
+    pub range_lu: f32,
+    /// Highest true peak since the last loudness reset, dBTP.
+    pub true_peak_dbtp: f32,
+    /// Non-finite samples the engine has silenced.
+    pub sanitised: u64,
 }
 
 impl EngineMeters {
@@ -66,6 +78,12 @@ impl EngineMeters {
             position: self.position.load(Ordering::Relaxed),
             quanta: self.quanta.load(Ordering::Relaxed),
             playing: self.playing.load(Ordering::Relaxed),
+            momentary_lufs: self.loudness[0].load(),
+            short_term_lufs: self.loudness[1].load(),
+            integrated_lufs: self.loudness[2].load(),
+            range_lu: self.loudness[3].load(),
+            true_peak_dbtp: self.loudness[4].load(),
+            sanitised: self.sanitised.load(Ordering::Relaxed),
         }
     }
 
@@ -80,12 +98,22 @@ impl EngineMeters {
         self.position.store(s.position, Ordering::Relaxed);
         self.quanta.store(s.quanta, Ordering::Relaxed);
         self.playing.store(s.playing, Ordering::Relaxed);
+        for (cell, value) in self.loudness.iter().zip([
+            s.momentary_lufs,
+            s.short_term_lufs,
+            s.integrated_lufs,
+            s.range_lu,
+            s.true_peak_dbtp,
+        ]) {
+            cell.store(value);
+        }
+        self.sanitised.store(s.sanitised, Ordering::Relaxed);
     }
 }
 
 impl MeterSnapshot {
     /// Number of words in [`MeterSnapshot::encode`].
-    pub const WORDS: usize = 9;
+    pub const WORDS: usize = 15;
 
     /// Flattens the snapshot for a `MessagePort` (the no-shared-memory fallback).
     pub fn encode(&self) -> [f64; Self::WORDS] {
@@ -99,6 +127,12 @@ impl MeterSnapshot {
             self.position as f64,
             self.quanta as f64,
             if self.playing { 1.0 } else { 0.0 },
+            self.momentary_lufs.into(),
+            self.short_term_lufs.into(),
+            self.integrated_lufs.into(),
+            self.range_lu.into(),
+            self.true_peak_dbtp.into(),
+            self.sanitised as f64,
         ]
     }
 
@@ -111,6 +145,12 @@ impl MeterSnapshot {
             position: w[6] as u64,
             quanta: w[7] as u64,
             playing: w[8] != 0.0,
+            momentary_lufs: w[9] as f32,
+            short_term_lufs: w[10] as f32,
+            integrated_lufs: w[11] as f32,
+            range_lu: w[12] as f32,
+            true_peak_dbtp: w[13] as f32,
+            sanitised: w[14] as u64,
         })
     }
 }
@@ -237,6 +277,12 @@ mod tests {
             position: 123_456_789,
             quanta: 42,
             playing: true,
+            momentary_lufs: -14.5,
+            short_term_lufs: -15.0,
+            integrated_lufs: f32::NEG_INFINITY,
+            range_lu: 6.0,
+            true_peak_dbtp: -1.25,
+            sanitised: 3,
         };
         assert_eq!(MeterSnapshot::decode(&s.encode()), Some(s));
         assert_eq!(MeterSnapshot::decode(&[0.0; 3]), None);

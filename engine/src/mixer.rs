@@ -917,6 +917,16 @@ impl Mixer {
         }
     }
 
+    /// Strips in [`Mixer::peak_of`] order: tracks, buses, master.
+    pub fn strip_count(&self) -> usize {
+        self.strips.len()
+    }
+
+    /// Post-fader peak of strip `index` (tracks, then buses, then master).
+    pub fn peak_of(&self, index: usize) -> f32 {
+        self.strips.get(index).map_or(0.0, |s| s.peak)
+    }
+
     /// Post-fader peak of a strip's last quantum (linear).
     pub fn peak(&self, strip: StripRef) -> f32 {
         self.strip_index(strip).map_or(0.0, |s| self.strips[s].peak)
@@ -929,6 +939,19 @@ impl Mixer {
 
     pub fn output(&self) -> &StereoQuantum {
         &self.out
+    }
+}
+
+impl std::fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mixer")
+            .field("sample_rate", &self.sample_rate)
+            .field("tracks", &self.tracks)
+            .field("buses", &self.buses)
+            .field("lane_groups", &self.groups.len())
+            .field("transport", &self.transport)
+            .field("report", &self.report)
+            .finish()
     }
 }
 

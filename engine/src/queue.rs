@@ -1,9 +1,9 @@
 //! A bounded, lock-free, single-producer single-consumer queue.
 //!
 //! This is how the UI thread talks to the audio thread: the producer pushes
-//! small `Copy` messages, the audio thread pops them at the start of each
-//! quantum. Neither side ever waits for the other, and nothing allocates after
-//! [`channel`] returns. In the browser both ends live in the same shared wasm
+//! messages (small `Copy` commands, or boxed render plans), the audio thread
+//! pops them at the start of each quantum. Neither side ever waits for the
+//! other, and nothing allocates after [`channel`] returns. In the browser both ends live in the same shared wasm
 //! memory, one in the main thread's instance and one in the worklet's.
 
 use std::cell::UnsafeCell;
@@ -39,7 +39,7 @@ pub struct Consumer<T> {
 /// Creates a queue holding at least `capacity` items (rounded up to a power of two).
 ///
 /// Called on the control thread: this is the only allocation the queue makes.
-pub fn channel<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+pub fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let size = capacity.max(2).next_power_of_two();
     let slots = (0..size)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
@@ -53,7 +53,7 @@ pub fn channel<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     (Producer { ring: ring.clone() }, Consumer { ring })
 }
 
-impl<T: Copy + Send> Producer<T> {
+impl<T: Send> Producer<T> {
     /// Appends `value`, or gives it back when the queue is full.
     pub fn push(&mut self, value: T) -> Result<(), T> {
         let ring = &*self.ring;
@@ -80,7 +80,7 @@ impl<T: Copy + Send> Producer<T> {
     }
 }
 
-impl<T: Copy + Send> Consumer<T> {
+impl<T: Send> Consumer<T> {
     /// Takes the oldest value, if any. Wait-free: safe on the audio thread.
     pub fn pop(&mut self) -> Option<T> {
         let ring = &*self.ring;
@@ -93,6 +93,18 @@ impl<T: Copy + Send> Consumer<T> {
         let value = unsafe { (*ring.slots[head & ring.mask].get()).assume_init_read() };
         ring.head.store(head.wrapping_add(1), Ordering::Release);
         Some(value)
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    /// Drops values pushed but never popped (both ends are gone by now).
+    fn drop(&mut self) {
+        let (mut head, tail) = (*self.head.get_mut(), *self.tail.get_mut());
+        while head != tail {
+            // SAFETY: slots in head..tail hold initialised, unconsumed values.
+            unsafe { self.slots[head & self.mask].get_mut().assume_init_drop() };
+            head = head.wrapping_add(1);
+        }
     }
 }
 
@@ -113,6 +125,23 @@ mod tests {
         let drained: Vec<_> = std::iter::from_fn(|| rx.pop()).collect();
         assert_eq!(drained, [1, 2, 3, 4]);
         assert_eq!(rx.pop(), None);
+    }
+
+    #[test]
+    fn owned_values_move_through_and_leftovers_are_dropped() {
+        let marker = std::sync::Arc::new(());
+        let (mut tx, mut rx) = channel::<Box<std::sync::Arc<()>>>(4);
+        for _ in 0..3 {
+            tx.push(Box::new(marker.clone())).unwrap();
+        }
+        drop(rx.pop());
+        assert_eq!(std::sync::Arc::strong_count(&marker), 3);
+        drop((tx, rx));
+        assert_eq!(
+            std::sync::Arc::strong_count(&marker),
+            1,
+            "unpopped values are dropped with the queue"
+        );
     }
 
     #[test]

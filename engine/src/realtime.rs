@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::meter::{EngineMeters, LevelMeter, MeterSnapshot};
-use crate::queue::Consumer;
+use crate::loudness::LoudnessMeter;
+use crate::meter::{AtomicF32, EngineMeters, LevelMeter, MeterSnapshot};
+use crate::mixer::{Mixer, Transport};
+use crate::queue::{Consumer, Producer};
 use crate::signal::SineOscillator;
 use crate::{CHANNELS, QUANTUM, StereoQuantum, db_to_amplitude};
 
@@ -13,24 +15,46 @@ pub const TEST_TONE_HZ: f32 = 440.0;
 pub const TEST_TONE_AMPLITUDE: f32 = 0.5;
 /// Stopping fades the output out over this long instead of cutting it (no click).
 pub const STOP_FADE_SECONDS: f32 = 0.005;
+/// A new plan fades in over the old one for this many frames (no click, no gap).
+pub const SWAP_CROSSFADE_FRAMES: usize = 2 * QUANTUM;
+/// Quanta between recomputations of integrated loudness and range (~85 ms).
+const GATED_LOUDNESS_EVERY: u64 = 32;
+
+/// A compiled project on its way to (or back from) the audio thread, with
+/// the per-strip meters the UI reads while it plays.
+pub struct Plan {
+    pub mixer: Box<Mixer>,
+    /// Post-fader peak of each strip: tracks, then buses, then the master.
+    pub strip_peaks: Arc<[AtomicF32]>,
+}
 
 /// Renders audio. Owned by the audio thread; built by [`crate::engine_pair`].
 ///
 /// Every method here is called from the audio thread only, and none of them
-/// allocates, locks or blocks: all state is created up front.
+/// allocates, locks or blocks: all state is created up front, plans arrive
+/// built, and replaced plans travel back to the control thread to be freed.
 pub struct Engine {
     sample_rate: f32,
     commands: Consumer<Command>,
+    plans: Consumer<Plan>,
+    retired: Producer<Plan>,
     meters: Arc<EngineMeters>,
+    current: Option<Plan>,
+    /// The plan being faded out after a swap, and how far the fade is.
+    outgoing: Option<(Plan, usize)>,
+    /// A plan that could not be retired yet (the return queue was full).
+    parked: Option<Plan>,
+    transport: Transport,
     tone: SineOscillator,
-    playing: bool,
     /// Output gain of the stop fade, 1 while playing normally.
     fade: f32,
     /// Per-sample change of `fade`: 0, or negative while stopping.
     fade_step: f32,
-    position: u64,
     quanta: u64,
+    sanitised: u64,
     level: LevelMeter,
+    loudness: LoudnessMeter,
+    gated: (f32, f32),
     out: StereoQuantum,
 }
 
@@ -38,19 +62,34 @@ impl Engine {
     pub(crate) fn new(
         sample_rate: f32,
         commands: Consumer<Command>,
+        plans: Consumer<Plan>,
+        retired: Producer<Plan>,
         meters: Arc<EngineMeters>,
     ) -> Self {
         Engine {
             sample_rate,
             commands,
+            plans,
+            retired,
             meters,
+            current: None,
+            outgoing: None,
+            parked: None,
+            transport: Transport {
+                playing: false,
+                position: 0,
+                looping: false,
+                loop_start: 0,
+                loop_end: 0,
+            },
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
-            playing: false,
             fade: 1.0,
             fade_step: 0.0,
-            position: 0,
             quanta: 0,
+            sanitised: 0,
             level: LevelMeter::new(sample_rate),
+            loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
+            gated: (f32::NEG_INFINITY, 0.0),
             out: [[0.0; QUANTUM]; CHANNELS],
         }
     }
@@ -59,40 +98,41 @@ impl Engine {
         self.sample_rate
     }
 
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
     pub fn process(&mut self) -> &StereoQuantum {
+        self.retire_parked();
+        while let Some(plan) = self.plans.pop() {
+            self.install(plan);
+        }
         while let Some(command) = self.commands.pop() {
             self.apply(command);
         }
-        if self.playing {
-            let [left, right] = &mut self.out;
-            self.tone.fill(left);
-            if self.fade_step != 0.0 {
-                for s in left.iter_mut() {
-                    self.fade = (self.fade + self.fade_step).max(0.0);
-                    *s *= self.fade;
-                }
-                if self.fade == 0.0 {
-                    self.playing = false;
-                    self.fade = 1.0;
-                    self.fade_step = 0.0;
-                }
+        let before = self.transport;
+        match &mut self.current {
+            Some(plan) => {
+                plan.mixer.transport = self.transport;
+                self.out = *plan.mixer.process();
+                self.transport.position = plan.mixer.transport.position;
+                publish_strips(plan);
             }
-            right.copy_from_slice(left);
-            self.position += QUANTUM as u64;
-        } else {
-            self.out = [[0.0; QUANTUM]; CHANNELS];
+            None if self.transport.playing => {
+                let [left, right] = &mut self.out;
+                self.tone.fill(left);
+                right.copy_from_slice(left);
+                self.transport.position += QUANTUM as u64;
+            }
+            None => self.out = [[0.0; QUANTUM]; CHANNELS],
         }
-        self.level.measure(&self.out);
-        self.quanta += 1;
-        self.meters.publish(&MeterSnapshot {
-            peak: self.level.peak(),
-            max_peak: self.level.max_peak(),
-            rms: self.level.rms(),
-            position: self.position,
-            quanta: self.quanta,
-            playing: self.playing,
-        });
+        self.crossfade(before);
+        self.stop_fade();
+        for channel in &mut self.out {
+            self.sanitised += u64::from(crate::lanes::sanitize(channel));
+        }
+        self.measure();
         &self.out
     }
 
@@ -101,22 +141,128 @@ impl Engine {
         &self.out
     }
 
+    fn install(&mut self, plan: Plan) {
+        // A swap during a swap: the oldest plan leaves at once.
+        if let Some((old, _)) = self.outgoing.take() {
+            self.retire(old);
+        }
+        if let Some(old) = self.current.replace(plan) {
+            self.outgoing = Some((old, 0));
+        }
+    }
+
+    /// Mixes the outgoing plan under the new one while its fade lasts.
+    fn crossfade(&mut self, transport: Transport) {
+        let Some((old, done)) = &mut self.outgoing else {
+            return;
+        };
+        old.mixer.transport = transport;
+        let previous = old.mixer.process();
+        for i in 0..QUANTUM {
+            let t = ((*done + i + 1) as f32 / SWAP_CROSSFADE_FRAMES as f32).min(1.0);
+            for ch in 0..CHANNELS {
+                self.out[ch][i] = self.out[ch][i] * t + previous[ch][i] * (1.0 - t);
+            }
+        }
+        *done += QUANTUM;
+        if *done >= SWAP_CROSSFADE_FRAMES {
+            if let Some((old, _)) = self.outgoing.take() {
+                self.retire(old);
+            }
+        }
+    }
+
+    fn retire(&mut self, plan: Plan) {
+        if let Err(plan) = self.retired.push(plan) {
+            // Freeing here would allocate-free on the audio thread: keep it
+            // until the control thread has made room.
+            if self.parked.is_none() {
+                self.parked = Some(plan);
+            } else {
+                std::mem::forget(plan);
+            }
+        }
+    }
+
+    fn retire_parked(&mut self) {
+        if let Some(plan) = self.parked.take() {
+            self.retire(plan);
+        }
+    }
+
+    fn stop_fade(&mut self) {
+        if self.fade_step == 0.0 {
+            return;
+        }
+        for i in 0..QUANTUM {
+            self.fade = (self.fade + self.fade_step).max(0.0);
+            for ch in 0..CHANNELS {
+                self.out[ch][i] *= self.fade;
+            }
+        }
+        if self.fade == 0.0 {
+            self.transport.playing = false;
+            self.fade = 1.0;
+            self.fade_step = 0.0;
+        }
+    }
+
+    fn measure(&mut self) {
+        self.level.measure(&self.out);
+        let [left, right] = &self.out;
+        self.loudness.process(&[left, right]);
+        self.quanta += 1;
+        if self.quanta.is_multiple_of(GATED_LOUDNESS_EVERY) {
+            self.gated = (
+                self.loudness.integrated() as f32,
+                self.loudness.loudness_range() as f32,
+            );
+        }
+        self.meters.publish(&MeterSnapshot {
+            peak: self.level.peak(),
+            max_peak: self.level.max_peak(),
+            rms: self.level.rms(),
+            position: self.transport.position,
+            quanta: self.quanta,
+            playing: self.transport.playing,
+            momentary_lufs: self.loudness.momentary() as f32,
+            short_term_lufs: self.loudness.short_term() as f32,
+            integrated_lufs: self.gated.0,
+            range_lu: self.gated.1,
+            true_peak_dbtp: crate::amplitude_to_db(self.loudness.true_peak()),
+            sanitised: self.sanitised
+                + self
+                    .current
+                    .as_ref()
+                    .map_or(0, |p| u64::from(p.mixer.sanitised_samples())),
+        });
+    }
+
     fn apply(&mut self, command: Command) {
         match command {
             Command::Play => {
-                if !self.playing || self.fade_step != 0.0 {
+                if !self.transport.playing || self.fade_step != 0.0 {
                     self.tone.reset();
                 }
-                self.playing = true;
+                self.transport.playing = true;
                 self.fade = 1.0;
                 self.fade_step = 0.0;
             }
             Command::Stop => {
-                if self.playing {
+                if self.transport.playing {
                     self.fade_step = -1.0 / (STOP_FADE_SECONDS * self.sample_rate).max(1.0);
                 }
             }
-            Command::Seek { frame } => self.position = frame,
+            Command::Seek { frame } => self.transport.position = frame,
+            Command::SetLoop {
+                start,
+                end,
+                enabled,
+            } => {
+                self.transport.loop_start = start.min(end);
+                self.transport.loop_end = end.max(start);
+                self.transport.looping = enabled;
+            }
             Command::SetTestTone {
                 frequency_hz,
                 gain_db,
@@ -124,6 +270,22 @@ impl Engine {
                 self.tone.set_frequency(self.sample_rate, frequency_hz);
                 self.tone.set_amplitude(db_to_amplitude(gain_db));
             }
+            Command::Strip { strip, change } => {
+                if let Some(plan) = &mut self.current {
+                    plan.mixer.apply(strip, change);
+                }
+            }
+            Command::ResetLoudness => {
+                self.loudness.reset();
+                self.gated = (f32::NEG_INFINITY, 0.0);
+            }
         }
+    }
+}
+
+/// Copies each strip's post-fader peak to the plan's shared meters.
+fn publish_strips(plan: &Plan) {
+    for (index, cell) in plan.strip_peaks.iter().enumerate() {
+        cell.store(plan.mixer.peak_of(index));
     }
 }

@@ -56,6 +56,10 @@ fn play_renders_the_tone_and_stop_fades_out_without_a_click() {
     }
     let m = control.meters();
     assert!(m.playing);
+    assert!(
+        m.momentary_lufs.is_finite() && m.true_peak_dbtp > -6.1,
+        "{m:?}"
+    );
     assert_eq!(m.position, 201 * QUANTUM as u64);
     assert!(
         (m.rms[0] - TEST_TONE_AMPLITUDE / 2f32.sqrt()).abs() < 1e-3,
@@ -148,5 +152,112 @@ fn mixer_process_never_allocates_with_devices_buses_and_changes() {
             mixer.process();
         });
         assert_eq!(allocs, 0, "quantum {q}");
+    }
+}
+
+/// A project of one mono track playing a DC level hard left, for plan tests.
+fn dc_project(level: f32) -> stemroom_engine::mixer::Mixer {
+    use stemroom_engine::project::{AudioAsset, ClipDesc, ProjectDesc, StripDesc, TrackDesc};
+    let mut p = ProjectDesc::new(48_000);
+    p.tracks.push(TrackDesc {
+        channels: 1,
+        strip: StripDesc {
+            pan: -1.0,
+            ..StripDesc::default()
+        },
+        clips: vec![ClipDesc::whole(
+            AudioAsset::new(vec![vec![level; 480_000]]),
+            0,
+        )],
+    });
+    stemroom_engine::mixer::Mixer::new(&p)
+}
+
+#[test]
+fn swapping_plans_crossfades_without_a_gap_and_returns_the_old_plan() {
+    use stemroom_engine::realtime::SWAP_CROSSFADE_FRAMES;
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    assert!(control.load(dc_project(0.25)).is_ok());
+    control.send(Command::Play).unwrap();
+    for _ in 0..10 {
+        engine.process();
+    }
+    assert_eq!(engine.output()[0][0], 0.25);
+    control.load(dc_project(0.75)).unwrap();
+    let mut left = Vec::new();
+    for _ in 0..4 {
+        left.extend_from_slice(&engine.process()[0]);
+    }
+    // A linear crossfade: every sample between the two levels, each step tiny.
+    assert!(left.iter().all(|x| (0.25..=0.75).contains(x)), "no gap");
+    let step = left
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        step <= 0.5 / SWAP_CROSSFADE_FRAMES as f32 + 1e-6,
+        "no click: step {step}"
+    );
+    assert_eq!(*left.last().unwrap(), 0.75);
+    assert_eq!(
+        engine.transport().position,
+        14 * QUANTUM as u64,
+        "the transport kept going"
+    );
+    control.collect();
+    let peaks: Vec<f32> = control.strip_peaks().collect();
+    assert_eq!(peaks.len(), 2, "one track and the master");
+    assert!((peaks[0] - 0.75).abs() < 1e-6, "{peaks:?}");
+}
+
+#[test]
+fn strip_commands_reach_the_loaded_plan_and_stop_fades_out() {
+    use stemroom_engine::mixer::{StripChange, StripRef};
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    control.load(dc_project(0.5)).unwrap();
+    control.send(Command::Play).unwrap();
+    control
+        .send(Command::Strip {
+            strip: StripRef::Track(0),
+            change: StripChange::GainDb(-6.0),
+        })
+        .unwrap();
+    for _ in 0..20 {
+        engine.process();
+    }
+    let expected = 0.5 * stemroom_engine::db_to_amplitude(-6.0);
+    assert!((engine.output()[0][127] - expected).abs() < 1e-6);
+    control.send(Command::Stop).unwrap();
+    let mut tail = Vec::new();
+    for _ in 0..3 {
+        tail.extend_from_slice(&engine.process()[0]);
+    }
+    assert!(
+        tail.windows(2).all(|w| w[1] <= w[0] + 1e-7),
+        "a monotone fade, no click"
+    );
+    assert_eq!(*tail.last().unwrap(), 0.0);
+    assert!(!engine.transport().playing);
+}
+
+#[test]
+fn plan_swaps_and_commands_never_allocate_on_the_audio_thread() {
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    control.send(Command::Play).unwrap();
+    for round in 0..20 {
+        // Built (and later freed) on this "control" thread, outside the guard.
+        control.load(dc_project(0.1 * (round % 5) as f32)).unwrap();
+        for q in 0..5 {
+            control
+                .send(Command::Seek {
+                    frame: (round * 1000 + q) as u64,
+                })
+                .unwrap();
+            let (_, allocs) = count_allocations(|| {
+                engine.process();
+            });
+            assert_eq!(allocs, 0, "round {round}, quantum {q}");
+        }
+        control.collect();
     }
 }

@@ -7,7 +7,7 @@
 const QUANTUM = 128;
 // Fallback only: quanta between meter posts (~21 ms at 48 kHz).
 const METER_EVERY = 8;
-const METER_WORDS = 9;
+const METER_WORDS = 15;
 
 export function registerEngineProcessor(glue) {
   class EngineProcessor extends AudioWorkletProcessor {
@@ -25,9 +25,9 @@ export function registerEngineProcessor(glue) {
           // Fallback: our own instance and engine, commands through the port.
           this.memory = glue.initSync({ module: o.module }).memory;
           this.engine = glue.WorkletEngine.standalone(sampleRate);
-          for (const c of o.commands ?? []) this.engine.command(c[0], c[1], c[2]);
+          for (const c of o.commands ?? []) this.engine.command(c);
           this.port.onmessage = ({ data }) => {
-            if (!this.engine.command(data[0], data[1], data[2])) {
+            if (!(data instanceof Float64Array) || !this.engine.command(data)) {
               this.port.postMessage({ type: 'warning', message: `ignored command ${data}` });
             }
           };

@@ -124,7 +124,7 @@ impl EngineUi {
 
 /// Copies the engine's meters into the UI once per display frame.
 fn poll_meters(meters: RwSignal<MeterSnapshot>) {
-    let Some(snapshot) = SESSION.with_borrow(|s| s.as_ref().map(|s| s.link.meters())) else {
+    let Some(snapshot) = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.meters())) else {
         return;
     };
     meters.set(snapshot);
