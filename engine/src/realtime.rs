@@ -165,10 +165,10 @@ impl Engine {
             }
         }
         *done += QUANTUM;
-        if *done >= SWAP_CROSSFADE_FRAMES {
-            if let Some((old, _)) = self.outgoing.take() {
-                self.retire(old);
-            }
+        if *done >= SWAP_CROSSFADE_FRAMES
+            && let Some((old, _)) = self.outgoing.take()
+        {
+            self.retire(old);
         }
     }
 
