@@ -975,6 +975,8 @@ fn device_kind(device: &LaneDevice) -> DeviceKind {
         LaneDevice::Compressor(_) => DeviceKind::Compressor,
         LaneDevice::Utility(_) => DeviceKind::Utility,
         LaneDevice::Limiter(_) => DeviceKind::Limiter,
+        LaneDevice::Reverb(_) => DeviceKind::Reverb,
+        LaneDevice::Delay(_) => DeviceKind::Delay,
     }
 }
 

@@ -119,7 +119,13 @@ fn mixer_process_never_allocates_with_devices_buses_and_changes() {
     let asset = AudioAsset::new(vec![(0..48_000).map(|i| (i as f32 * 0.01).sin()).collect()]);
     for t in 0..9 {
         let mut strip = StripDesc::default();
-        for kind in [DeviceKind::Eq, DeviceKind::Compressor, DeviceKind::Utility] {
+        for kind in [
+            DeviceKind::Eq,
+            DeviceKind::Compressor,
+            DeviceKind::Utility,
+            DeviceKind::Reverb,
+            DeviceKind::Delay,
+        ] {
             strip.inserts.push(DeviceDesc::new(kind));
         }
         strip.sends.push(SendDesc {

@@ -175,6 +175,9 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
 }
 
 fn bench(root: &Path) -> Result<()> {
+    util::step("engine (native)");
+    run(util::cargo().args(["bench", "--package", "stemroom-engine", "--bench", "engine"]))?;
+    util::step("app build");
     let builder = SiteBuild::new(root);
     let site = builder.build()?;
     let started = Instant::now();

@@ -7,8 +7,10 @@
 //! lane may belong to a different track with its own settings.
 
 pub mod compressor;
+pub mod delay;
 pub mod eq;
 pub mod limiter;
+pub mod reverb;
 pub mod utility;
 
 use crate::lanes::{LANES, Lanes};
@@ -59,6 +61,8 @@ pub enum DeviceKind {
     Compressor,
     Utility,
     Limiter,
+    Reverb,
+    Delay,
 }
 
 impl DeviceKind {
@@ -68,6 +72,8 @@ impl DeviceKind {
             DeviceKind::Compressor => &compressor::PARAMS,
             DeviceKind::Utility => &utility::PARAMS,
             DeviceKind::Limiter => &limiter::PARAMS,
+            DeviceKind::Reverb => &reverb::PARAMS,
+            DeviceKind::Delay => &delay::PARAMS,
         }
     }
 }
@@ -183,6 +189,8 @@ pub enum LaneDevice {
     Compressor(Box<compressor::CompressorLanes>),
     Utility(Box<utility::UtilityLanes>),
     Limiter(Box<limiter::LimiterLanes>),
+    Reverb(Box<reverb::ReverbLanes>),
+    Delay(Box<delay::DelayLanes>),
 }
 
 /// Which lanes belong to the same track: lanes with equal ids are linked
@@ -209,6 +217,10 @@ impl LaneDevice {
             DeviceKind::Limiter => {
                 LaneDevice::Limiter(Box::new(limiter::LimiterLanes::new(sample_rate, links)))
             }
+            DeviceKind::Reverb => {
+                LaneDevice::Reverb(Box::new(reverb::ReverbLanes::new(sample_rate)))
+            }
+            DeviceKind::Delay => LaneDevice::Delay(Box::new(delay::DelayLanes::new(sample_rate))),
         };
         for (lane, desc) in descs.iter().enumerate() {
             if let Some(desc) = desc {
@@ -229,6 +241,8 @@ impl LaneDevice {
             LaneDevice::Compressor(d) => d.set_param(lane, index, value),
             LaneDevice::Utility(d) => d.set_param(lane, index, value),
             LaneDevice::Limiter(d) => d.set_param(lane, index, value),
+            LaneDevice::Reverb(d) => d.set_param(lane, index, value),
+            LaneDevice::Delay(d) => d.set_param(lane, index, value),
         }
     }
 
@@ -238,6 +252,8 @@ impl LaneDevice {
             LaneDevice::Compressor(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
             LaneDevice::Utility(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
             LaneDevice::Limiter(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
+            LaneDevice::Reverb(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
+            LaneDevice::Delay(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
         }
     }
 
@@ -247,6 +263,8 @@ impl LaneDevice {
             LaneDevice::Compressor(d) => d.settle(),
             LaneDevice::Utility(d) => d.settle(),
             LaneDevice::Limiter(d) => d.settle(),
+            LaneDevice::Reverb(d) => d.settle(),
+            LaneDevice::Delay(d) => d.settle(),
         }
     }
 
@@ -257,6 +275,8 @@ impl LaneDevice {
             LaneDevice::Compressor(d) => d.process(block),
             LaneDevice::Utility(d) => d.process(block),
             LaneDevice::Limiter(d) => d.process(block),
+            LaneDevice::Reverb(d) => d.process(block),
+            LaneDevice::Delay(d) => d.process(block),
         }
     }
 

@@ -1,0 +1,180 @@
+//! Delay: feedback echo with a damping filter in the loop.
+//!
+//! The delay time is smoothed and read with linear interpolation, so moving
+//! it sweeps the echo (tape-like) instead of clicking.
+
+use super::{LaneSmoother, ParamSpec, apply_bypass};
+use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+
+pub const TIME: usize = 0;
+pub const FEEDBACK: usize = 1;
+pub const DAMPING: usize = 2;
+pub const MIX: usize = 3;
+
+pub const MAX_TIME_MS: f32 = 2_000.0;
+
+pub static PARAMS: [ParamSpec; 4] = [
+    ParamSpec::new("time", 1.0, MAX_TIME_MS, 375.0, "ms"),
+    ParamSpec::new("feedback", 0.0, 0.95, 0.35, ""),
+    ParamSpec::new("damping", 500.0, 20_000.0, 8_000.0, "Hz"),
+    ParamSpec::new("mix", 0.0, 1.0, 0.3, ""),
+];
+
+pub struct DelayLanes {
+    sample_rate: f32,
+    line: Box<[Lanes]>,
+    write: usize,
+    /// Delay in frames, smoothed.
+    time: LaneSmoother,
+    feedback: Lanes,
+    /// One-pole low-pass coefficient in the feedback path.
+    damping: Lanes,
+    damped: Lanes,
+    mix: LaneSmoother,
+    pub(super) bypass: LaneSmoother,
+    dry: Box<LaneBlock>,
+}
+
+impl DelayLanes {
+    pub fn new(sample_rate: f32) -> Self {
+        let frames = (MAX_TIME_MS / 1000.0 * sample_rate).ceil() as usize + 2;
+        DelayLanes {
+            sample_rate,
+            line: vec![[0.0; LANES]; frames].into_boxed_slice(),
+            write: 0,
+            time: LaneSmoother::new(sample_rate, splat(0.375 * sample_rate)),
+            feedback: splat(0.35),
+            damping: splat(0.0),
+            damped: splat(0.0),
+            mix: LaneSmoother::new(sample_rate, splat(0.3)),
+            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
+            dry: Box::new(SILENT_BLOCK),
+        }
+    }
+
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+        match index {
+            TIME => self.time.set(lane, value / 1000.0 * self.sample_rate),
+            FEEDBACK => self.feedback[lane] = value,
+            DAMPING => {
+                self.damping[lane] = (-std::f32::consts::TAU * value / self.sample_rate).exp();
+            }
+            MIX => self.mix.set(lane, value),
+            _ => {}
+        }
+    }
+
+    pub(super) fn settle(&mut self) {
+        self.time.settle();
+        self.mix.settle();
+        self.bypass.settle();
+    }
+
+    pub fn process(&mut self, block: &mut [Lanes]) {
+        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
+        if bypassing {
+            self.dry[..block.len()].copy_from_slice(block);
+        }
+        let len = self.line.len();
+        for chunk in block.chunks_mut(super::SMOOTHING_CHUNK) {
+            let time = self.time.advance(chunk.len());
+            let mix = self.mix.advance(chunk.len());
+            for frame in chunk.iter_mut() {
+                let x = *frame;
+                let mut input = [0.0; LANES];
+                for l in 0..LANES {
+                    // Read `time` frames back, between two stored frames.
+                    let back = time[l].clamp(1.0, (len - 2) as f32);
+                    let whole = back as usize;
+                    let frac = back - whole as f32;
+                    let a = self.line[(self.write + len - whole) % len][l];
+                    let b = self.line[(self.write + len - whole - 1) % len][l];
+                    let echo = a + frac * (b - a);
+                    self.damped[l] = echo + self.damping[l] * (self.damped[l] - echo);
+                    input[l] = x[l] + self.feedback[l] * self.damped[l];
+                    frame[l] = x[l] + mix[l] * (echo - x[l]);
+                }
+                self.line[self.write] = input;
+                self.write = (self.write + 1) % len;
+            }
+        }
+        // Feedback below 1 keeps it stable; flush what decays to denormals.
+        for l in 0..LANES {
+            if self.damped[l].abs() < 1e-25 {
+                self.damped[l] = 0.0;
+            }
+        }
+        if bypassing {
+            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+
+    #[test]
+    fn an_impulse_comes_back_at_the_delay_time_scaled_by_the_feedback() {
+        let fs = 48_000.0;
+        let desc = DeviceDesc::new(DeviceKind::Delay)
+            .with(TIME, 10.0)
+            .with(FEEDBACK, 0.5)
+            .with(DAMPING, 20_000.0)
+            .with(MIX, 1.0);
+        let mut d = LaneDevice::new(
+            DeviceKind::Delay,
+            fs,
+            [Some(&desc); LANES],
+            std::array::from_fn(|l| l as u8),
+        );
+        let mut out = Vec::new();
+        for q in 0..10 {
+            let mut block = [[0.0f32; LANES]; crate::QUANTUM];
+            if q == 0 {
+                block[0] = [1.0; LANES];
+            }
+            d.process(&mut block);
+            out.extend(block.iter().map(|f| f[3]));
+        }
+        let echo = |n: usize| out[480 * n];
+        assert!(
+            (echo(1) - 1.0).abs() < 0.02,
+            "first echo at 10 ms: {}",
+            echo(1)
+        );
+        // The damping filter is nearly open; each repeat is half the last.
+        assert!(
+            (echo(2) / echo(1) - 0.5).abs() < 0.05,
+            "{} {}",
+            echo(1),
+            echo(2)
+        );
+        assert!(
+            out[..480].iter().all(|x| x.abs() < 1e-6),
+            "fully wet: silence before the echo"
+        );
+    }
+
+    #[test]
+    fn maximum_feedback_stays_bounded() {
+        let desc = DeviceDesc::new(DeviceKind::Delay)
+            .with(TIME, 1.0)
+            .with(FEEDBACK, 10.0)
+            .with(MIX, 1.0);
+        let mut d = LaneDevice::new(
+            DeviceKind::Delay,
+            48_000.0,
+            [Some(&desc); LANES],
+            std::array::from_fn(|l| l as u8),
+        );
+        let mut max = 0f32;
+        for _ in 0..2_000 {
+            let mut block = [[0.5f32; LANES]; crate::QUANTUM];
+            d.process(&mut block);
+            max = block.iter().flatten().fold(max, |m, x| m.max(x.abs()));
+        }
+        assert!(max.is_finite() && max < 0.5 / (1.0 - 0.95) + 1.0, "{max}");
+    }
+}
