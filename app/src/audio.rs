@@ -10,6 +10,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
+use stemroom_engine::mixer::Mixer;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -79,6 +80,7 @@ impl EngineLink {
     pub async fn create(
         context: &BaseAudioContext,
         initial: &[Command],
+        workload: Option<Workload>,
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineLink, String> {
         let mode = MemoryMode::CURRENT;
@@ -95,6 +97,10 @@ impl EngineLink {
         match mode {
             MemoryMode::Shared => {
                 let (mut ctl, engine) = stemroom_engine::engine_pair(context.sample_rate());
+                if let Some(w) = workload {
+                    ctl.load(w.mixer(context.sample_rate()))
+                        .map_err(|_| "the engine is not taking new projects")?;
+                }
                 for command in initial {
                     ctl.send(*command)
                         .map_err(|_| "the engine's command queue is full")?;
@@ -111,6 +117,11 @@ impl EngineLink {
                     commands.push(&js_sys::Float64Array::from(&command.encode()[..]).into());
                 }
                 set(&processor_options, "commands", &commands);
+                if let Some(w) = workload {
+                    // The worklet has its own memory: it builds the same project itself.
+                    set(&processor_options, "workloadTracks", &w.tracks.into());
+                    set(&processor_options, "workloadSeconds", &w.seconds.into());
+                }
             }
         }
 
@@ -201,16 +212,39 @@ impl EngineLink {
     }
 }
 
-/// Renders `seconds` of the engine's test tone through the worklet in an
-/// `OfflineAudioContext`: the same code path as playback, but exact and
-/// faster than real time. Returns one `Float32Array` per channel.
-#[wasm_bindgen]
-pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Array, JsError> {
+/// The standard benchmark project (`stemroom_engine::workload`): `tracks`
+/// mono tracks of `seconds` each.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    pub tracks: u32,
+    pub seconds: f64,
+}
+
+impl Workload {
+    pub fn mixer(self, sample_rate: f32) -> Mixer {
+        let project = stemroom_engine::workload::mixing_project(
+            sample_rate as u32,
+            self.tracks as usize,
+            self.seconds,
+        );
+        Mixer::new(&project)
+    }
+}
+
+/// Renders `seconds` through the engine in the worklet of an
+/// `OfflineAudioContext`: the same code path as playback, exact and faster
+/// than real time. Returns `{ channels: [Float32Array, Float32Array],
+/// renderMs }`, where `renderMs` times `startRendering()` alone.
+async fn render_offline(
+    seconds: f64,
+    sample_rate: f32,
+    workload: Option<Workload>,
+) -> Result<Object, JsError> {
     let frames = (seconds * f64::from(sample_rate)).round() as u32;
     let options = OfflineAudioContextOptions::new(frames, sample_rate);
     options.set_number_of_channels(CHANNELS as u32);
     let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
-    let link = EngineLink::create(&context, &[Command::Play], |e| {
+    let link = EngineLink::create(&context, &[Command::Play], workload, |e| {
         web_sys::console::error_1(&e.into())
     })
     .await
@@ -218,16 +252,39 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Array, J
     link.node()
         .connect_with_audio_node(&context.destination())
         .map_err(js_err)?;
+    let now = || js_sys::Date::now();
+    let started = now();
     let rendered = JsFuture::from(context.start_rendering().map_err(js_err)?)
         .await
         .map_err(js_err)?;
+    let render_ms = now() - started;
     let buffer: AudioBuffer = rendered.dyn_into().map_err(js_err)?;
     let channels = Array::new();
     for ch in 0..buffer.number_of_channels() {
         let data = buffer.get_channel_data(ch).map_err(js_err)?;
         channels.push(&Float32Array::from(&data[..]));
     }
-    Ok(channels)
+    let result = Object::new();
+    set(&result, "channels", &channels);
+    set(&result, "renderMs", &render_ms.into());
+    Ok(result)
+}
+
+/// The engine's test tone, rendered offline (see [`render_offline`]).
+#[wasm_bindgen]
+pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Object, JsError> {
+    render_offline(seconds, sample_rate, None).await
+}
+
+/// The standard benchmark project, rendered offline in the worklet: the
+/// browser half of the engine benchmark and of the native/wasm null test.
+#[wasm_bindgen]
+pub async fn render_workload(
+    tracks: u32,
+    seconds: f64,
+    sample_rate: f32,
+) -> Result<Object, JsError> {
+    render_offline(seconds, sample_rate, Some(Workload { tracks, seconds })).await
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) {

@@ -81,8 +81,22 @@ impl WorkletEngine {
     }
 
     /// No shared memory: an engine of the worklet's own, driven by its port.
-    pub fn standalone(sample_rate: f32) -> WorkletEngine {
-        let (control, engine) = engine_pair(sample_rate);
+    /// With `workload_tracks > 0` it first loads the standard benchmark
+    /// project (the page cannot hand over one built in its own memory).
+    pub fn standalone(
+        sample_rate: f32,
+        workload_tracks: u32,
+        workload_seconds: f64,
+    ) -> WorkletEngine {
+        let (mut control, engine) = engine_pair(sample_rate);
+        if workload_tracks > 0 {
+            let workload = crate::audio::Workload {
+                tracks: workload_tracks,
+                seconds: workload_seconds,
+            };
+            // A fresh engine always has room for its first plan.
+            let _ = control.load(workload.mixer(sample_rate));
+        }
         WorkletEngine {
             engine: Box::new(engine),
             control: Some(control),

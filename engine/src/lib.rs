@@ -49,12 +49,17 @@ pub const CHANNELS: usize = 2;
 /// One quantum of stereo audio, channel-major (planar), as Web Audio wants it.
 pub type StereoQuantum = [[f32; QUANTUM]; CHANNELS];
 
+// Control-rate math (gains, coefficients, curves) is computed in f64 and
+// rounded to f32: f64 libm results that differ by an ulp between platforms
+// (glibc natively, Rust's libm in wasm) almost always round to the same f32,
+// which keeps the wasm render nulling against the native one.
+
 /// Converts a linear amplitude to dBFS; silence maps to `-inf`.
 pub fn amplitude_to_db(amplitude: f32) -> f32 {
-    20.0 * amplitude.log10()
+    (20.0 * f64::from(amplitude).log10()) as f32
 }
 
 /// Converts dB to a linear amplitude factor.
 pub fn db_to_amplitude(db: f32) -> f32 {
-    10f32.powf(db / 20.0)
+    10f64.powf(f64::from(db) / 20.0) as f32
 }

@@ -257,23 +257,25 @@ struct Strip {
 impl Strip {
     /// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
     fn pan_law(&self) -> (f32, f32) {
-        let pan = self.pan.clamp(-1.0, 1.0);
-        if self.channels == 1 {
-            let theta = (pan + 1.0) * std::f32::consts::FRAC_PI_4;
+        use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+        let pan = f64::from(self.pan.clamp(-1.0, 1.0));
+        let (left, right) = if self.channels == 1 {
+            let theta = (pan + 1.0) * FRAC_PI_4;
             (theta.cos(), theta.sin())
         } else {
             let left = if pan > 0.0 {
-                (pan * std::f32::consts::FRAC_PI_2).cos()
+                (pan * FRAC_PI_2).cos()
             } else {
                 1.0
             };
             let right = if pan < 0.0 {
-                (-pan * std::f32::consts::FRAC_PI_2).cos()
+                (-pan * FRAC_PI_2).cos()
             } else {
                 1.0
             };
             (left, right)
-        }
+        };
+        (left as f32, right as f32)
     }
 }
 

@@ -60,8 +60,8 @@ impl FadeShape {
         let t = t.clamp(0.0, 1.0);
         match self {
             FadeShape::Linear => t,
-            FadeShape::EqualPower => (t * std::f32::consts::FRAC_PI_2).sin(),
-            FadeShape::Exponential => ((10.0 * t).exp2() - 1.0) / 1023.0,
+            FadeShape::EqualPower => (f64::from(t) * std::f64::consts::FRAC_PI_2).sin() as f32,
+            FadeShape::Exponential => (((10.0 * f64::from(t)).exp2() - 1.0) / 1023.0) as f32,
         }
     }
 }

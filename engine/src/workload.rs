@@ -26,8 +26,9 @@ pub fn mixing_project(sample_rate: u32, tracks: usize, seconds: f64) -> ProjectD
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
                 let noise = seed as f32 / u32::MAX as f32 - 0.5;
-                0.3 * (std::f32::consts::TAU * frequency * i as f32 / sample_rate as f32).sin()
-                    + 0.05 * noise
+                let phase = std::f64::consts::TAU * f64::from(frequency) * i as f64
+                    / f64::from(sample_rate);
+                0.3 * phase.sin() as f32 + 0.05 * noise
             })
             .collect();
         let mut eq = DeviceDesc::new(DeviceKind::Eq);

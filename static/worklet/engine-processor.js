@@ -24,7 +24,7 @@ export function registerEngineProcessor(glue) {
         } else {
           // Fallback: our own instance and engine, commands through the port.
           this.memory = glue.initSync({ module: o.module }).memory;
-          this.engine = glue.WorkletEngine.standalone(sampleRate);
+          this.engine = glue.WorkletEngine.standalone(sampleRate, o.workloadTracks ?? 0, o.workloadSeconds ?? 0);
           for (const c of o.commands ?? []) this.engine.command(c);
           this.port.onmessage = ({ data }) => {
             if (!(data instanceof Float64Array) || !this.engine.command(data)) {

@@ -16,7 +16,7 @@ const TONE_RMS_DB = 20 * Math.log10(TONE_RMS);
 /** Renders the test tone through the worklet in an OfflineAudioContext. */
 async function renderOffline(page, seconds, sampleRate) {
   return page.evaluate(async ([s, sr]) => {
-    const channels = await window.stemroom.render_test_tone(s, sr);
+    const { channels } = await window.stemroom.render_test_tone(s, sr);
     return channels.map((c) => Array.from(c));
   }, [seconds, sampleRate]);
 }

@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -106,4 +106,37 @@ export function frequency(samples, sampleRate) {
   }
   if (crossings.length < 2) return 0;
   return ((crossings.length - 1) * sampleRate) / (crossings[crossings.length - 1] - crossings[0]);
+}
+
+/** Reads a 32-bit float WAV (as `render_workload` writes) into planar channels. */
+export function readFloatWav(path) {
+  const bytes = readFileSync(path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.toString('ascii', 0, 4) !== 'RIFF' || bytes.toString('ascii', 8, 12) !== 'WAVE') {
+    throw new Error(`${path} is not a WAV file`);
+  }
+  let offset = 12;
+  let channels = 0;
+  let format = 0;
+  while (offset + 8 <= bytes.length) {
+    const id = bytes.toString('ascii', offset, offset + 4);
+    const size = view.getUint32(offset + 4, true);
+    const body = offset + 8;
+    if (id === 'fmt ') {
+      format = view.getUint16(body, true);
+      channels = view.getUint16(body + 2, true);
+      // WAVE_FORMAT_EXTENSIBLE: the real format opens the sub-format GUID.
+      if (format === 0xfffe) format = view.getUint16(body + 24, true);
+    } else if (id === 'data') {
+      if (format !== 3) throw new Error(`${path}: not 32-bit float (format ${format})`);
+      const frames = size / 4 / channels;
+      const planar = Array.from({ length: channels }, () => new Float32Array(frames));
+      for (let i = 0; i < frames; i++) {
+        for (let c = 0; c < channels; c++) planar[c][i] = view.getFloat32(body + (i * channels + c) * 4, true);
+      }
+      return planar;
+    }
+    offset = body + size + (size % 2);
+  }
+  throw new Error(`${path}: no data chunk`);
 }

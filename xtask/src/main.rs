@@ -153,6 +153,20 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
         let chromium = setup::ensure_chromium()?;
         let artifacts = root.join("target/test-artifacts");
         std::fs::create_dir_all(&artifacts)?;
+        // The native half of the null test: the same project the browser renders.
+        let native = artifacts.join("workload-native.wav");
+        run(util::cargo()
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "stemroom-engine",
+                "--example",
+                "render_workload",
+                "--",
+            ])
+            .args(["8", "2"])
+            .arg(&native))?;
         let tests: Vec<PathBuf> = std::fs::read_dir(root.join("tests/browser"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
@@ -164,7 +178,8 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
             .env("STEMROOM_BIN", &server)
             .env("STEMROOM_SITE_DIR", &site.dir)
             .env("STEMROOM_CHROMIUM", &chromium)
-            .env("STEMROOM_ARTIFACTS", &artifacts))?;
+            .env("STEMROOM_ARTIFACTS", &artifacts)
+            .env("STEMROOM_NATIVE_WORKLOAD", &native))?;
         println!("screenshots and logs: {}", artifacts.display());
     }
     println!(

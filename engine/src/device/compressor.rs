@@ -97,7 +97,7 @@ impl CompressorLanes {
 
     /// One-pole coefficient per sub-block, reaching 1 - 1/e of a step in `ms`.
     fn coefficient(&self, ms: f32) -> f32 {
-        (-(CONTROL_FRAMES as f32) / (ms / 1000.0 * self.sample_rate)).exp()
+        (-(CONTROL_FRAMES as f64) / f64::from(ms / 1000.0 * self.sample_rate)).exp() as f32
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {

@@ -57,7 +57,8 @@ impl DelayLanes {
             TIME => self.time.set(lane, value / 1000.0 * self.sample_rate),
             FEEDBACK => self.feedback[lane] = value,
             DAMPING => {
-                self.damping[lane] = (-std::f32::consts::TAU * value / self.sample_rate).exp();
+                self.damping[lane] =
+                    (-std::f64::consts::TAU * f64::from(value / self.sample_rate)).exp() as f32;
             }
             MIX => self.mix.set(lane, value),
             _ => {}

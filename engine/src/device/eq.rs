@@ -146,7 +146,7 @@ impl EqLanes {
             enabled: [[false; BANDS]; LANES],
             shape: [[Shape::Peaking; BANDS]; LANES],
             log_frequency: std::array::from_fn(|b| {
-                smoother(PARAMS[band_param(b, FREQUENCY)].default.log2())
+                smoother(f64::from(PARAMS[band_param(b, FREQUENCY)].default).log2() as f32)
             }),
             q: std::array::from_fn(|_| smoother(0.707)),
             gain_db: std::array::from_fn(|_| smoother(0.0)),
@@ -176,7 +176,7 @@ impl EqLanes {
             SHAPE => {
                 self.shape[lane][band] = SHAPES[(value.round() as usize).min(SHAPES.len() - 1)]
             }
-            FREQUENCY => self.log_frequency[band].set(lane, value.log2()),
+            FREQUENCY => self.log_frequency[band].set(lane, f64::from(value).log2() as f32),
             Q => self.q[band].set(lane, value),
             _ => self.gain_db[band].set(lane, value),
         }
@@ -199,7 +199,7 @@ impl EqLanes {
             Coefficients::design(
                 self.shape[lane][band],
                 f64::from(self.sample_rate),
-                f64::from(self.log_frequency[band].current()[lane].exp2()),
+                f64::from(self.log_frequency[band].current()[lane]).exp2(),
                 f64::from(self.q[band].current()[lane]),
                 f64::from(self.gain_db[band].current()[lane]),
             )

@@ -116,7 +116,10 @@ impl LimiterLanes {
         self.active[lane] = true;
         match index {
             CEILING => self.ceiling[lane] = crate::db_to_amplitude(value - SAFETY_DB),
-            RELEASE => self.release[lane] = (-1.0 / (value / 1000.0 * self.sample_rate)).exp(),
+            RELEASE => {
+                self.release[lane] =
+                    (-1.0 / f64::from(value / 1000.0 * self.sample_rate)).exp() as f32
+            }
             // Latency is one per device, not per lane: the last write wins.
             LOOKAHEAD => self.set_lookahead(value),
             INPUT_GAIN => self.input_gain.set(lane, crate::db_to_amplitude(value)),

@@ -108,8 +108,9 @@ impl ReverbLanes {
             let len = ((*base as f32 * scale).round() as usize).max(1);
             self.comb_len[c][lane] = len;
             // 60 dB down after `decay` seconds: g^(decay·fs / len) = 10^-3.
-            self.comb_gain[c][lane] =
-                10f32.powf(-3.0 * len as f32 / (self.decay[lane] * self.sample_rate));
+            self.comb_gain[c][lane] = 10f64
+                .powf(-3.0 * len as f64 / f64::from(self.decay[lane] * self.sample_rate))
+                as f32;
         }
         for (a, base) in ALLPASSES.iter().enumerate() {
             self.allpass_len[a][lane] = ((*base as f32 * scale).round() as usize).max(1);
