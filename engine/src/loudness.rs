@@ -235,7 +235,7 @@ impl PeakInterpolator {
         }
         let mut peak = 0.0f32;
         for p in (0..4).step_by(self.step) {
-            peak = peak.max(acc[p].abs());
+            peak = crate::lanes::peak_max(peak, acc[p].abs());
         }
         peak
     }
@@ -275,9 +275,12 @@ impl TruePeakMeter {
             history[at] = x;
             history[at + TRUE_PEAK_TAPS] = x;
             let window = &history[at + 1..at + 1 + TRUE_PEAK_TAPS];
-            *peak = peak.max(x.abs()).max(self.interpolator.peak(window));
+            *peak = crate::lanes::peak_max(
+                *peak,
+                crate::lanes::peak_max(x.abs(), self.interpolator.peak(window)),
+            );
         }
-        self.cursor = (at + 1) % TRUE_PEAK_TAPS;
+        self.cursor = if at + 1 == TRUE_PEAK_TAPS { 0 } else { at + 1 };
     }
 
     /// Highest true peak of each channel so far (linear).

@@ -188,7 +188,7 @@ impl LevelMeter {
             let mut peak = 0.0f32;
             let mut energy = 0.0f64;
             for &s in &audio[ch] {
-                peak = peak.max(s.abs());
+                peak = crate::lanes::peak_max(peak, s.abs());
                 energy += f64::from(s) * f64::from(s);
             }
             self.peak[ch] = peak.max(self.peak[ch] * self.peak_fall);

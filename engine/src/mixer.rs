@@ -880,7 +880,7 @@ impl Mixer {
         let mut lane_peak = [0.0f32; LANES];
         for frame in block.iter() {
             for l in 0..LANES {
-                lane_peak[l] = lane_peak[l].max(frame[l].abs());
+                lane_peak[l] = crate::lanes::peak_max(lane_peak[l], frame[l].abs());
             }
         }
         for m in 0..self.groups[g].members.len() {

@@ -198,6 +198,15 @@ fn bench(root: &Path) -> Result<()> {
     let started = Instant::now();
     builder.build()?;
     let rebuild = started.elapsed();
+    util::step("engine in the browser vs Chromium's native nodes");
+    let server = build_server(root, false)?;
+    let chromium = setup::ensure_chromium()?;
+    run(Command::new("node")
+        .arg(root.join("tests/browser/bench.mjs"))
+        .env("STEMROOM_BIN", &server)
+        .env("STEMROOM_SITE_DIR", &site.dir)
+        .env("STEMROOM_CHROMIUM", &chromium)
+        .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))?;
     println!();
     println!("== wasm modules (after wasm-opt) ==");
     println!("{:<28} {:>12} {:>12}", "module", "raw", "gzip -9");

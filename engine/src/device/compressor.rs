@@ -9,7 +9,7 @@
 //! in wasm, which has neither in hardware.
 
 use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, fast_exp2, fast_log2, splat};
+use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, fast_exp2, fast_log2, peak_max, splat};
 
 pub const THRESHOLD: usize = 0;
 pub const RATIO: usize = 1;
@@ -148,7 +148,7 @@ impl CompressorLanes {
             let mut peak = [0.0f32; LANES];
             for frame in sub.iter() {
                 for l in 0..LANES {
-                    peak[l] = peak[l].max(frame[l].abs());
+                    peak[l] = peak_max(peak[l], frame[l].abs());
                 }
             }
             if self.linked {

@@ -88,32 +88,17 @@ impl BandLanes {
         self.a2[lane] = c.a2 as f32;
     }
 
-    /// Transposed direct form II over a block, all lanes at once.
-    #[inline]
-    fn process(&mut self, block: &mut [Lanes]) {
-        let (b0, b1, b2, a1, a2) = (self.b0, self.b1, self.b2, self.a1, self.a2);
-        let (mut s1, mut s2) = (self.s1, self.s2);
-        for frame in block.iter_mut() {
-            let x = *frame;
-            let mut y = [0.0; LANES];
-            for l in 0..LANES {
-                y[l] = b0[l] * x[l] + s1[l];
-                s1[l] = b1[l] * x[l] - a1[l] * y[l] + s2[l];
-                s2[l] = b2[l] * x[l] - a2[l] * y[l];
-            }
-            *frame = y;
-        }
-        // Flush denormals: a decaying filter must not slow the audio thread.
+    /// Flushes states decaying into denormals: a silent filter must not
+    /// slow the audio thread.
+    fn flush_denormals(&mut self) {
         for l in 0..LANES {
-            if s1[l].abs() < 1e-25 {
-                s1[l] = 0.0;
+            if self.s1[l].abs() < 1e-25 {
+                self.s1[l] = 0.0;
             }
-            if s2[l].abs() < 1e-25 {
-                s2[l] = 0.0;
+            if self.s2[l].abs() < 1e-25 {
+                self.s2[l] = 0.0;
             }
         }
-        self.s1 = s1;
-        self.s2 = s2;
     }
 }
 
@@ -240,6 +225,31 @@ impl EqLanes {
         db
     }
 
+    /// Runs the `N` active bands as one cascade, frame by frame. One pass
+    /// instead of one per band: the recursions of consecutive bands are
+    /// independent within a frame step, so the CPU overlaps them instead of
+    /// waiting out each band's latency in turn.
+    fn run_cascade<const N: usize>(&mut self, block: &mut [Lanes]) {
+        let mut bands: [BandLanes; N] = std::array::from_fn(|i| self.bands[self.active[i]]);
+        for frame in block.iter_mut() {
+            let mut x = *frame;
+            for band in bands.iter_mut() {
+                let mut y = [0.0; LANES];
+                for l in 0..LANES {
+                    y[l] = band.b0[l] * x[l] + band.s1[l];
+                    band.s1[l] = band.b1[l] * x[l] - band.a1[l] * y[l] + band.s2[l];
+                    band.s2[l] = band.b2[l] * x[l] - band.a2[l] * y[l];
+                }
+                x = y;
+            }
+            *frame = x;
+        }
+        for (i, band) in bands.iter_mut().enumerate() {
+            band.flush_denormals();
+            self.bands[self.active[i]] = *band;
+        }
+    }
+
     pub fn process(&mut self, block: &mut [Lanes]) {
         let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
         if bypassing {
@@ -270,8 +280,16 @@ impl EqLanes {
                 }
             }
             let chunk = &mut block[offset..offset + n];
-            for i in 0..self.active_count {
-                self.bands[self.active[i]].process(chunk);
+            match self.active_count {
+                0 => {}
+                1 => self.run_cascade::<1>(chunk),
+                2 => self.run_cascade::<2>(chunk),
+                3 => self.run_cascade::<3>(chunk),
+                4 => self.run_cascade::<4>(chunk),
+                5 => self.run_cascade::<5>(chunk),
+                6 => self.run_cascade::<6>(chunk),
+                7 => self.run_cascade::<7>(chunk),
+                _ => self.run_cascade::<8>(chunk),
             }
             // Output gain, ramped sample by sample while it moves.
             let from = self.output_gain;

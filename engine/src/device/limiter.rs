@@ -55,6 +55,10 @@ pub struct LimiterLanes {
     /// Lanes that carry a channel; the others are not computed.
     active: [bool; LANES],
     frame: u64,
+    /// Write positions, advanced once per frame (no `%` on the audio path).
+    delay_at: usize,
+    history_at: usize,
+    window_at: usize,
     ceiling: Lanes,
     release: Lanes,
     lookahead: usize,
@@ -83,6 +87,9 @@ impl LimiterLanes {
             interpolator: PeakInterpolator::new(f64::from(sample_rate)),
             lanes: std::array::from_fn(|_| lane()),
             active: [false; LANES],
+            delay_at: 0,
+            history_at: 0,
+            window_at: 0,
             frame: 0,
             ceiling: splat(crate::db_to_amplitude(-1.0)),
             release: splat(0.0),
@@ -104,6 +111,7 @@ impl LimiterLanes {
     fn set_lookahead(&mut self, ms: f32) {
         let max = self.lanes[0].window.len() - DETECTOR_DELAY - 4;
         self.lookahead = ((ms / 1000.0 * self.sample_rate).round() as usize).clamp(1, max);
+        self.window_at = 0;
         // The window is restarted full of unity gain: its sum is its length.
         for lane in &mut self.lanes {
             lane.window.fill(1.0);
@@ -146,8 +154,12 @@ impl LimiterLanes {
         let min_span = self.lookahead + 2;
         let delay_len = self.lanes[0].delay.len();
         let out_delay = self.lookahead + DETECTOR_DELAY;
+        let inverse_span = 1.0 / span as f64;
+        let wrap = |i: usize, len: usize| if i >= len { i - len } else { i };
         let mut deepest = self.deepest;
         for frame in block.iter_mut() {
+            let (at, slot, w) = (self.delay_at, self.history_at, self.window_at);
+            let read = wrap(at + delay_len - out_delay, delay_len);
             // Detect: the gain each lane's latest interpolated peaks need.
             let mut required = [1.0f32; LANES];
             for l in 0..LANES {
@@ -156,8 +168,7 @@ impl LimiterLanes {
                 }
                 let x = frame[l] * input_gain[l];
                 let lane = &mut self.lanes[l];
-                lane.delay[self.frame as usize % delay_len] = x;
-                let slot = self.frame as usize % TRUE_PEAK_TAPS;
+                lane.delay[at] = x;
                 lane.history[slot] = x;
                 lane.history[slot + TRUE_PEAK_TAPS] = x;
                 let window = &lane.history[slot + 1..slot + 1 + TRUE_PEAK_TAPS];
@@ -184,18 +195,18 @@ impl LimiterLanes {
                 let lane = &mut self.lanes[l];
                 // Sliding minimum over the last `min_span` requirements.
                 while lane.queue_len > 0 {
-                    let last = (lane.queue_head + lane.queue_len - 1) % lane.queue.len();
+                    let last = wrap(lane.queue_head + lane.queue_len - 1, lane.queue.len());
                     if lane.queue[last].1 >= required[l] {
                         lane.queue_len -= 1;
                     } else {
                         break;
                     }
                 }
-                let tail = (lane.queue_head + lane.queue_len) % lane.queue.len();
+                let tail = wrap(lane.queue_head + lane.queue_len, lane.queue.len());
                 lane.queue[tail] = (self.frame, required[l]);
                 lane.queue_len += 1;
                 while self.frame - lane.queue[lane.queue_head].0 >= min_span as u64 {
-                    lane.queue_head = (lane.queue_head + 1) % lane.queue.len();
+                    lane.queue_head = wrap(lane.queue_head + 1, lane.queue.len());
                     lane.queue_len -= 1;
                 }
                 let held = lane.queue[lane.queue_head].1;
@@ -206,15 +217,17 @@ impl LimiterLanes {
                     held + self.release[l] * (lane.released - held)
                 };
                 // Moving average over `span` frames.
-                let w = self.frame as usize % span;
                 lane.window_sum += f64::from(lane.released) - f64::from(lane.window[w]);
                 lane.window[w] = lane.released;
-                let gain = (lane.window_sum / span as f64) as f32;
+                let gain = (lane.window_sum * inverse_span) as f32;
                 deepest[l] = deepest[l].min(gain);
-                let delayed = lane.delay[(self.frame as usize + delay_len - out_delay) % delay_len];
+                let delayed = lane.delay[read];
                 frame[l] = delayed * gain.min(1.0);
             }
             self.frame += 1;
+            self.delay_at = wrap(at + 1, delay_len);
+            self.history_at = wrap(slot + 1, TRUE_PEAK_TAPS);
+            self.window_at = wrap(w + 1, span);
         }
         self.deepest = deepest;
         if bypassing {
