@@ -20,6 +20,7 @@
 
 pub mod alloc_guard;
 pub mod analysis;
+pub mod automation;
 pub mod biquad;
 pub mod command;
 pub mod control;

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use crate::automation::{AutomationTarget, Curve};
 use crate::device::{DeviceKind, LaneDevice, LaneLinks, LaneSmoother};
 use crate::lanes::{LANES, LaneBlock, SILENT_BLOCK};
 use crate::project::{AudioAsset, ClipDesc, Fade, Output, ProjectDesc, StripDesc};
@@ -27,6 +28,26 @@ pub struct Transport {
     pub looping: bool,
     pub loop_start: u64,
     pub loop_end: u64,
+}
+
+/// Automation is followed in steps of this many frames.
+pub const AUTOMATION_FRAMES: usize = 32;
+
+/// The timeline frame at block offset `offset` of a quantum rendered from
+/// `segments` (the end of a segment maps to the frame after its last).
+fn timeline_at(segments: &[(usize, u64, usize)], offset: usize) -> Option<u64> {
+    segments
+        .iter()
+        .find(|&&(start, _, len)| offset > start && offset <= start + len)
+        .map(|&(start, pos, _)| pos + (offset - start) as u64)
+}
+
+/// A curve driving the fader or an insert parameter of one strip in a group.
+struct GroupAutomation {
+    first_lane: usize,
+    channels: usize,
+    target: AutomationTarget,
+    curve: Curve,
 }
 
 /// Quanta each track group renders ahead in [`Mixer::render_offline`].
@@ -177,6 +198,11 @@ pub struct LaneGroup {
     inserts: Vec<LaneDevice>,
     /// Fader × mute/solo × polarity, per lane (linear).
     gain: LaneSmoother,
+    /// Mute/solo × polarity per lane: what an automated fader is scaled by.
+    gain_scale: [f32; LANES],
+    /// Lanes whose fader follows a curve.
+    gain_automated: [bool; LANES],
+    automation: Vec<GroupAutomation>,
     block: Box<LaneBlock>,
     /// The signal before the fader, kept when a lane has a pre-fader send.
     pre_fader: Option<Box<LaneBlock>>,
@@ -204,23 +230,86 @@ impl LaneGroup {
                 }
             }
         }
-        self.process_strip();
+        self.process_automated(segments);
     }
 
-    /// Inserts and fader over the current block.
-    fn process_strip(&mut self) {
+    /// Inserts and fader over the block, in automation steps when the group
+    /// has curves and the transport runs.
+    fn process_automated(&mut self, segments: &[(usize, u64, usize)]) {
+        if self.automation.is_empty() || segments.is_empty() {
+            self.process_strip(0, QUANTUM);
+            return;
+        }
+        for start in (0..QUANTUM).step_by(AUTOMATION_FRAMES) {
+            if let Some(frame) = timeline_at(segments, start + AUTOMATION_FRAMES) {
+                self.automate(frame);
+            }
+            self.process_strip(start, AUTOMATION_FRAMES);
+        }
+    }
+
+    /// Takes the fader and insert curves of a strip whose channels start at
+    /// `first_lane`.
+    fn add_automation(&mut self, strip: &StripDesc, first_lane: usize, channels: usize) {
+        for a in &strip.automation {
+            if a.curve.is_empty() || a.target == AutomationTarget::Pan {
+                continue;
+            }
+            if a.target == AutomationTarget::Gain {
+                self.gain_automated[first_lane..first_lane + channels].fill(true);
+            }
+            self.automation.push(GroupAutomation {
+                first_lane,
+                channels,
+                target: a.target,
+                curve: a.curve.clone(),
+            });
+        }
+    }
+
+    /// Ramps every automated parameter to its curve's value at `frame`
+    /// over the next [`AUTOMATION_FRAMES`].
+    fn automate(&mut self, frame: u64) {
+        let frames = AUTOMATION_FRAMES as u32;
+        for a in &self.automation {
+            let Some(value) = a.curve.value_at(frame) else {
+                continue;
+            };
+            for lane in a.first_lane..a.first_lane + a.channels {
+                match a.target {
+                    AutomationTarget::Gain => {
+                        let db = value.clamp(-144.0, 24.0);
+                        self.gain
+                            .ramp(lane, self.gain_scale[lane] * db_to_amplitude(db), frames);
+                    }
+                    AutomationTarget::Device { slot, param } => {
+                        if let Some(device) = self.inserts.get_mut(slot as usize)
+                            && let Some(spec) = device.kind().params().get(param as usize)
+                        {
+                            device.automate(lane, param as usize, spec.sanitise(value).0, frames);
+                        }
+                    }
+                    AutomationTarget::Pan => {}
+                }
+            }
+        }
+    }
+
+    /// Inserts and fader over `len` frames of the block from `start`.
+    fn process_strip(&mut self, start: usize, len: usize) {
+        let block = &mut self.block[start..start + len];
         for device in &mut self.inserts {
-            device.process(&mut self.block[..]);
+            device.process(block);
         }
         // Devices fed extreme settings must not poison the mix.
-        self.sanitised += crate::lanes::sanitize_block(&mut self.block[..]);
+        self.sanitised += crate::lanes::sanitize_block(block);
         if let Some(pre) = &mut self.pre_fader {
-            **pre = *self.block;
+            pre[start..start + len].copy_from_slice(block);
         }
         let from = self.gain.current();
-        let to = self.gain.advance(QUANTUM);
-        let step: [f32; LANES] = std::array::from_fn(|l| (to[l] - from[l]) / QUANTUM as f32);
-        for (i, frame) in self.block.iter_mut().enumerate() {
+        let to = self.gain.advance(len);
+        let step: [f32; LANES] = std::array::from_fn(|l| (to[l] - from[l]) / len as f32);
+        for (i, frame) in block.iter_mut().enumerate() {
             for l in 0..LANES {
                 frame[l] *= from[l] + step[l] * (i + 1) as f32;
             }
@@ -251,32 +340,39 @@ struct Strip {
     /// Index into the mixer's sums: 0 is the master, 1 + b bus b.
     output: usize,
     sends: Vec<Send>,
+    /// Pan automation, followed at 32-frame steps in phase 2.
+    pan_curve: Option<Curve>,
     peak: f32,
 }
 
 impl Strip {
     /// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
     fn pan_law(&self) -> (f32, f32) {
-        use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
-        let pan = f64::from(self.pan.clamp(-1.0, 1.0));
-        let (left, right) = if self.channels == 1 {
-            let theta = (pan + 1.0) * FRAC_PI_4;
-            (theta.cos(), theta.sin())
-        } else {
-            let left = if pan > 0.0 {
-                (pan * FRAC_PI_2).cos()
-            } else {
-                1.0
-            };
-            let right = if pan < 0.0 {
-                (-pan * FRAC_PI_2).cos()
-            } else {
-                1.0
-            };
-            (left, right)
-        };
-        (left as f32, right as f32)
+        pan_law(self.channels, self.pan)
     }
+}
+
+/// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
+fn pan_law(channels: usize, pan: f32) -> (f32, f32) {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+    let pan = f64::from(pan.clamp(-1.0, 1.0));
+    let (left, right) = if channels == 1 {
+        let theta = (pan + 1.0) * FRAC_PI_4;
+        (theta.cos(), theta.sin())
+    } else {
+        let left = if pan > 0.0 {
+            (pan * FRAC_PI_2).cos()
+        } else {
+            1.0
+        };
+        let right = if pan < 0.0 {
+            (-pan * FRAC_PI_2).cos()
+        } else {
+            1.0
+        };
+        (left, right)
+    };
+    (left as f32, right as f32)
 }
 
 /// Problems found while compiling the plan, for the UI to show.
@@ -301,6 +397,8 @@ pub struct Mixer {
     /// Buses in an order where each comes after everything feeding it.
     bus_order: Vec<usize>,
     sums: Vec<StereoQuantum>,
+    /// The transport segments of the quantum being mixed.
+    segments_now: ([(usize, u64, usize); 8], usize),
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
     out: StereoQuantum,
@@ -438,12 +536,16 @@ impl Mixer {
                     clips: desc.tracks[t].clips.iter().map(Clip::new).collect(),
                 })
                 .collect();
-            groups.push(LaneGroup::new(
+            let mut group = LaneGroup::new(
                 sample_rate,
                 tracks_in_group,
                 inserts,
                 member.iter().any(|&(t, _)| sends[t].iter().any(|s| s.2)),
-            ));
+            );
+            for &(t, first) in member {
+                group.add_automation(&desc.tracks[t].strip, first, strips[t].channels);
+            }
+            groups.push(group);
             debug_assert_eq!(groups.len() - 1, g);
         }
         // Buses and the master: one stereo group each.
@@ -468,6 +570,7 @@ impl Mixer {
             let pre = sends[s].iter().any(|x| x.2);
             let mut group = LaneGroup::new(sample_rate, Vec::new(), inserts, pre);
             group.members.push(s);
+            group.add_automation(strip_desc, 0, 2);
             groups.push(group);
             let solo_safe = desc.buses.get(i).is_some_and(|b| b.solo_safe);
             strips.push(Strip::new(
@@ -490,6 +593,7 @@ impl Mixer {
             buses,
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
+            segments_now: ([(0, 0, 0); 8], 0),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
             out: [[0.0; QUANTUM]; CHANNELS],
@@ -503,8 +607,13 @@ impl Mixer {
             report,
         };
         mixer.update_gains();
+        // Automated parameters start on their curves, at the transport position.
         for group in &mut mixer.groups {
+            group.automate(0);
             group.gain.settle();
+            for device in &mut group.inserts {
+                device.settle();
+            }
         }
         for strip in &mut mixer.strips {
             strip.pan_gains = strip.pan_law();
@@ -562,7 +671,7 @@ impl Mixer {
             StripChange::DeviceParam { slot, param, value } => {
                 let strip = &self.strips[s];
                 if let Some(device) = self.groups[strip.group].inserts.get_mut(slot as usize) {
-                    let kind = device_kind(device);
+                    let kind = device.kind();
                     if let Some(spec) = kind.params().get(param as usize) {
                         let value = spec.sanitise(value).0;
                         for ch in 0..strip.channels {
@@ -638,10 +747,16 @@ impl Mixer {
             } else {
                 0.0
             };
+            let scale = if audible { sign } else { 0.0 };
             let (group, first, channels) = (strip.group, strip.first_lane, strip.channels);
             self.strips[s].audible = audible;
-            for ch in 0..channels {
-                self.groups[group].gain.set(first + ch, gain);
+            let group = &mut self.groups[group];
+            for lane in first..first + channels {
+                group.gain_scale[lane] = scale;
+                // An automated fader takes the new scale at its next step.
+                if !group.gain_automated[lane] {
+                    group.gain.set(lane, gain);
+                }
             }
         }
     }
@@ -685,6 +800,7 @@ impl Mixer {
     pub fn process(&mut self) -> &StereoQuantum {
         let mut segments = [(0, 0, 0); 8];
         let n = self.segments(&mut segments);
+        self.segments_now = (segments, n);
         for group in &mut self.groups[..self.track_groups] {
             group.render(&segments[..n]);
         }
@@ -698,6 +814,7 @@ impl Mixer {
         use rayon::prelude::*;
         let mut segments = [(0, 0, 0); 8];
         let n = self.segments(&mut segments);
+        self.segments_now = (segments, n);
         let segments = &segments[..n];
         self.groups[..self.track_groups]
             .par_iter_mut()
@@ -765,6 +882,7 @@ impl Mixer {
                         std::mem::swap(pre, kept);
                     }
                 }
+                self.segments_now = segments[k];
                 self.mix();
                 for i in 0..QUANTUM {
                     out.push(self.out[0][i]);
@@ -815,28 +933,27 @@ impl Mixer {
             frame[0] = self.sums[sum][0][i];
             frame[1] = self.sums[sum][1][i];
         }
-        group.process_strip();
+        let (list, count) = self.segments_now;
+        group.process_automated(&list[..count]);
     }
 
-    /// Pans every lane of group `g` into its strip's output sum, meters the
-    /// strips and feeds their sends. Each output gets two lane dot products
-    /// per frame (pan gains as lane vectors, zero for lanes routed elsewhere),
-    /// so this vectorises like the devices do.
-    fn route_group(&mut self, g: usize) {
+    /// [`Mixer::route_group`] without pan automation: pan gains ramp
+    /// linearly over the quantum.
+    fn pan_ramped(&mut self, g: usize) {
         let mut outputs = [0usize; LANES];
-        let mut count = 0;
+        let mut used = 0;
         let mut from = [([0.0f32; LANES], [0.0f32; LANES]); LANES];
         let mut to = from;
         for &s in &self.groups[g].members {
             let strip = &mut self.strips[s];
             let (f, t) = (strip.pan_gains, strip.pan_law());
             strip.pan_gains = t;
-            let o = match outputs[..count].iter().position(|&o| o == strip.output) {
+            let o = match outputs[..used].iter().position(|&o| o == strip.output) {
                 Some(o) => o,
                 None => {
-                    outputs[count] = strip.output;
-                    count += 1;
-                    count - 1
+                    outputs[used] = strip.output;
+                    used += 1;
+                    used - 1
                 }
             };
             let lane = strip.first_lane;
@@ -853,7 +970,7 @@ impl Mixer {
             }
         }
         let block = &self.groups[g].block;
-        for o in 0..count {
+        for o in 0..used {
             let (from_l, from_r) = from[o];
             let (to_l, to_r) = to[o];
             let out = &mut self.sums[outputs[o]];
@@ -876,9 +993,104 @@ impl Mixer {
                 }
             }
         }
+    }
+
+    /// [`Mixer::route_group`] for groups with pan automation: gains at every
+    /// 32-frame boundary, linear between them.
+    fn pan_stepped(&mut self, g: usize) {
+        const STEPS: usize = QUANTUM / AUTOMATION_FRAMES;
+        let (list, count) = self.segments_now;
+        let segments = &list[..count];
+        let mut outputs = [0usize; LANES];
+        let mut used = 0;
+        // Per output, lane pan gains (left, right) at each step boundary.
+        let mut gains = [[([0.0f32; LANES], [0.0f32; LANES]); STEPS + 1]; LANES];
+        for &s in &self.groups[g].members {
+            let strip = &mut self.strips[s];
+            let mut points = [(0.0f32, 0.0f32); STEPS + 1];
+            let from = strip.pan_gains;
+            points[0] = from;
+            let to = strip.pan_law();
+            for (k, point) in points.iter_mut().enumerate().skip(1) {
+                let automated = strip
+                    .pan_curve
+                    .as_ref()
+                    .zip(timeline_at(segments, k * AUTOMATION_FRAMES));
+                *point = match automated.and_then(|(curve, frame)| curve.value_at(frame)) {
+                    Some(pan) => pan_law(strip.channels, pan),
+                    None => {
+                        let t = k as f32 / STEPS as f32;
+                        (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t)
+                    }
+                };
+            }
+            strip.pan_gains = points[STEPS];
+            let o = match outputs[..used].iter().position(|&o| o == strip.output) {
+                Some(o) => o,
+                None => {
+                    outputs[used] = strip.output;
+                    used += 1;
+                    used - 1
+                }
+            };
+            let lane = strip.first_lane;
+            for (k, &(left, right)) in points.iter().enumerate() {
+                if strip.channels == 1 {
+                    gains[o][k].0[lane] = left;
+                    gains[o][k].1[lane] = right;
+                } else {
+                    gains[o][k].0[lane] = left;
+                    gains[o][k].1[lane + 1] = right;
+                }
+            }
+        }
+        let block = &self.groups[g].block;
+        for o in 0..used {
+            let out = &mut self.sums[outputs[o]];
+            let steady = gains[o].iter().all(|g| *g == gains[o][0]);
+            if steady {
+                let (gl, gr) = gains[o][0];
+                for (i, frame) in block.iter().enumerate() {
+                    out[0][i] += dot(frame, &gl);
+                    out[1][i] += dot(frame, &gr);
+                }
+                continue;
+            }
+            for k in 0..STEPS {
+                let ((from_l, from_r), (to_l, to_r)) = (gains[o][k], gains[o][k + 1]);
+                let step_l: [f32; LANES] =
+                    std::array::from_fn(|l| (to_l[l] - from_l[l]) / AUTOMATION_FRAMES as f32);
+                let step_r: [f32; LANES] =
+                    std::array::from_fn(|l| (to_r[l] - from_r[l]) / AUTOMATION_FRAMES as f32);
+                for j in 0..AUTOMATION_FRAMES {
+                    let i = k * AUTOMATION_FRAMES + j;
+                    let t = (j + 1) as f32;
+                    let gl: [f32; LANES] = std::array::from_fn(|l| from_l[l] + step_l[l] * t);
+                    let gr: [f32; LANES] = std::array::from_fn(|l| from_r[l] + step_r[l] * t);
+                    out[0][i] += dot(&block[i], &gl);
+                    out[1][i] += dot(&block[i], &gr);
+                }
+            }
+        }
+    }
+
+    /// Pans every lane of group `g` into its strip's output sum, meters the
+    /// strips and feeds their sends. Each output gets two lane dot products
+    /// per frame (pan gains as lane vectors, zero for lanes routed elsewhere),
+    /// so this vectorises like the devices do.
+    fn route_group(&mut self, g: usize) {
+        if self.groups[g]
+            .members
+            .iter()
+            .any(|&s| self.strips[s].pan_curve.is_some())
+        {
+            self.pan_stepped(g);
+        } else {
+            self.pan_ramped(g);
+        }
         // Meters: post-fader peak per lane, then per strip.
         let mut lane_peak = [0.0f32; LANES];
-        for frame in block.iter() {
+        for frame in self.groups[g].block.iter() {
             for l in 0..LANES {
                 lane_peak[l] = crate::lanes::peak_max(lane_peak[l], frame[l].abs());
             }
@@ -971,17 +1183,6 @@ fn dot(a: &[f32; LANES], b: &[f32; LANES]) -> f32 {
     p[0]
 }
 
-fn device_kind(device: &LaneDevice) -> DeviceKind {
-    match device {
-        LaneDevice::Eq(_) => DeviceKind::Eq,
-        LaneDevice::Compressor(_) => DeviceKind::Compressor,
-        LaneDevice::Utility(_) => DeviceKind::Utility,
-        LaneDevice::Limiter(_) => DeviceKind::Limiter,
-        LaneDevice::Reverb(_) => DeviceKind::Reverb,
-        LaneDevice::Delay(_) => DeviceKind::Delay,
-    }
-}
-
 /// The insert slots of a track group; every lane's settings come from its own track.
 fn build_inserts(
     sample_rate: f32,
@@ -1014,6 +1215,9 @@ impl LaneGroup {
             tracks,
             inserts,
             gain: LaneSmoother::new(sample_rate, [0.0; LANES]),
+            gain_scale: [0.0; LANES],
+            gain_automated: [false; LANES],
+            automation: Vec::new(),
             block: Box::new(SILENT_BLOCK),
             pre_fader: pre_fader.then(|| Box::new(SILENT_BLOCK)),
             sanitised: 0,
@@ -1052,6 +1256,11 @@ impl Strip {
             solo_safe,
             audible: true,
             output,
+            pan_curve: desc
+                .automation
+                .iter()
+                .find(|a| a.target == AutomationTarget::Pan && !a.curve.is_empty())
+                .map(|a| a.curve.clone()),
             sends: sends
                 .iter()
                 .map(|&(sum, level, pre_fader)| Send {

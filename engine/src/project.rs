@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::automation::AutomationDesc;
 use crate::device::DeviceDesc;
 
 /// Decoded audio in the engine's sample rate, planar, sanitised.
@@ -142,6 +143,8 @@ pub struct StripDesc {
     pub inserts: Vec<DeviceDesc>,
     pub sends: Vec<SendDesc>,
     pub output: Output,
+    /// Curves for the fader, pan and insert parameters.
+    pub automation: Vec<AutomationDesc>,
 }
 
 impl Default for StripDesc {
@@ -155,6 +158,7 @@ impl Default for StripDesc {
             inserts: Vec::new(),
             sends: Vec::new(),
             output: Output::Master,
+            automation: Vec::new(),
         }
     }
 }

@@ -472,3 +472,139 @@ fn offline_render_in_parallel_is_bit_identical_to_realtime_quanta() {
     }
     assert!(expected.iter().any(|x| x.abs() > 0.01));
 }
+
+mod automation {
+    use super::*;
+    use stemroom_engine::automation::{AutomationDesc, AutomationTarget, Breakpoint, Curve};
+    use stemroom_engine::db_to_amplitude;
+
+    fn curve(points: &[(u64, f32, f32)]) -> Curve {
+        Curve::new(
+            points
+                .iter()
+                .map(|&(frame, value, curve)| Breakpoint {
+                    frame,
+                    value,
+                    curve,
+                })
+                .collect(),
+        )
+    }
+
+    /// Every output sample takes a value the curve has within 32 frames of it.
+    fn assert_follows(out: &[f32], expected: impl Fn(u64) -> f32, what: &str) {
+        for (i, &x) in out.iter().enumerate() {
+            let i = i as u64;
+            let window = (i.saturating_sub(32)..=i + 32).map(&expected);
+            let (lo, hi) = window.fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (lo, hi) = (lo - 1e-5, hi + 1e-5);
+            assert!(
+                x >= lo && x <= hi,
+                "{what}: frame {i}: {x} not within [{lo}, {hi}]"
+            );
+        }
+    }
+
+    fn track_with(automation: Vec<AutomationDesc>, inserts: Vec<DeviceDesc>) -> ProjectDesc {
+        let mut p = ProjectDesc::new(FS);
+        p.tracks.push(mono_track(
+            vec![ClipDesc::whole(dc(1.0, 48_000), 0)],
+            StripDesc {
+                automation,
+                inserts,
+                ..hard_left()
+            },
+        ));
+        p
+    }
+
+    #[test]
+    fn the_fader_follows_its_curve_within_32_frames() {
+        let c = curve(&[(0, -40.0, 0.0), (9_600, 0.0, -3.0), (19_200, -20.0, 0.0)]);
+        let p = track_with(
+            vec![AutomationDesc {
+                target: AutomationTarget::Gain,
+                curve: c.clone(),
+            }],
+            vec![],
+        );
+        let (l, _) = render(&mut Mixer::new(&p), 200);
+        assert_follows(
+            &l[..24_000],
+            |f| db_to_amplitude(c.value_at(f).unwrap()),
+            "fader",
+        );
+    }
+
+    #[test]
+    fn pan_follows_its_curve_within_32_frames() {
+        let c = curve(&[(0, -1.0, 0.0), (9_600, 1.0, 0.0)]);
+        let p = track_with(
+            vec![AutomationDesc {
+                target: AutomationTarget::Pan,
+                curve: c.clone(),
+            }],
+            vec![],
+        );
+        let (l, r) = render(&mut Mixer::new(&p), 100);
+        let theta = |f: u64| (c.value_at(f).unwrap() + 1.0) * std::f32::consts::FRAC_PI_4;
+        assert_follows(&l[..12_000], |f| theta(f).cos(), "left");
+        assert_follows(&r[..12_000], |f| theta(f).sin(), "right");
+    }
+
+    #[test]
+    fn device_parameters_follow_their_curves_within_32_frames() {
+        let c = curve(&[(0, -30.0, 0.0), (4_800, 0.0, 2.0), (9_600, -6.0, 0.0)]);
+        let target = AutomationTarget::Device {
+            slot: 0,
+            param: utility::GAIN as u16,
+        };
+        let p = track_with(
+            vec![AutomationDesc {
+                target,
+                curve: c.clone(),
+            }],
+            vec![DeviceDesc::new(DeviceKind::Utility)],
+        );
+        let (l, _) = render(&mut Mixer::new(&p), 100);
+        assert_follows(
+            &l[..12_000],
+            |f| db_to_amplitude(c.value_at(f).unwrap()),
+            "utility gain",
+        );
+    }
+
+    #[test]
+    fn automation_renders_offline_bit_identically() {
+        let mut p = stemroom_engine::workload::mixing_project(FS, 10, 1.0);
+        p.tracks[2].strip.automation.push(AutomationDesc {
+            target: AutomationTarget::Gain,
+            curve: curve(&[(0, -20.0, 0.0), (30_000, 0.0, 1.0)]),
+        });
+        p.tracks[5].strip.automation.push(AutomationDesc {
+            target: AutomationTarget::Device {
+                slot: 0,
+                param: eq::band_param(1, eq::FREQUENCY) as u16,
+            },
+            curve: curve(&[(0, 200.0, 0.0), (40_000, 4_000.0, -2.0)]),
+        });
+        p.tracks[7].strip.automation.push(AutomationDesc {
+            target: AutomationTarget::Pan,
+            curve: curve(&[(0, -1.0, 0.0), (20_000, 1.0, 0.0)]),
+        });
+        let frames = 48_000;
+        let mut realtime = Mixer::new(&p);
+        realtime.transport.playing = true;
+        let mut expected = Vec::new();
+        while expected.len() < frames * 2 {
+            let [left, right] = realtime.process();
+            for (a, b) in left.iter().zip(right) {
+                expected.push(*a);
+                expected.push(*b);
+            }
+        }
+        let mut offline = Mixer::new(&p);
+        offline.transport.playing = true;
+        assert!(offline.render_offline(frames, true) == expected);
+    }
+}

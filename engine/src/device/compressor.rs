@@ -100,14 +100,14 @@ impl CompressorLanes {
         (-(CONTROL_FRAMES as f64) / f64::from(ms / 1000.0 * self.sample_rate)).exp() as f32
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
             THRESHOLD => self.threshold[lane] = value,
             RATIO => self.slope[lane] = 1.0 / value - 1.0,
             KNEE => self.knee[lane] = value,
             ATTACK => self.attack[lane] = self.coefficient(value),
             RELEASE => self.release[lane] = self.coefficient(value),
-            MAKEUP => self.makeup.set(lane, value),
+            MAKEUP => self.makeup.set_with(lane, value, ramp),
             LOOKAHEAD => {
                 self.lookahead[lane] =
                     ((value / 1000.0 * self.sample_rate) as usize).min(self.delay.len() - 1)

@@ -52,15 +52,17 @@ impl DelayLanes {
         }
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
-            TIME => self.time.set(lane, value / 1000.0 * self.sample_rate),
+            TIME => self
+                .time
+                .set_with(lane, value / 1000.0 * self.sample_rate, ramp),
             FEEDBACK => self.feedback[lane] = value,
             DAMPING => {
                 self.damping[lane] =
                     (-std::f64::consts::TAU * f64::from(value / self.sample_rate)).exp() as f32;
             }
-            MIX => self.mix.set(lane, value),
+            MIX => self.mix.set_with(lane, value, ramp),
             _ => {}
         }
     }

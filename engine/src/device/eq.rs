@@ -144,9 +144,9 @@ impl EqLanes {
         }
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         if index == OUTPUT_GAIN {
-            self.output_db.set(lane, value);
+            self.output_db.set_with(lane, value, ramp);
             return;
         }
         let (band, field) = (index / PARAMS_PER_BAND, index % PARAMS_PER_BAND);
@@ -161,9 +161,11 @@ impl EqLanes {
             SHAPE => {
                 self.shape[lane][band] = SHAPES[(value.round() as usize).min(SHAPES.len() - 1)]
             }
-            FREQUENCY => self.log_frequency[band].set(lane, f64::from(value).log2() as f32),
-            Q => self.q[band].set(lane, value),
-            _ => self.gain_db[band].set(lane, value),
+            FREQUENCY => {
+                self.log_frequency[band].set_with(lane, f64::from(value).log2() as f32, ramp)
+            }
+            Q => self.q[band].set_with(lane, value, ramp),
+            _ => self.gain_db[band].set_with(lane, value, ramp),
         }
         self.design(band, lane);
     }

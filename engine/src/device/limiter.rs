@@ -120,7 +120,7 @@ impl LimiterLanes {
         }
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         self.active[lane] = true;
         match index {
             CEILING => self.ceiling[lane] = crate::db_to_amplitude(value - SAFETY_DB),
@@ -130,7 +130,9 @@ impl LimiterLanes {
             }
             // Latency is one per device, not per lane: the last write wins.
             LOOKAHEAD => self.set_lookahead(value),
-            INPUT_GAIN => self.input_gain.set(lane, crate::db_to_amplitude(value)),
+            INPUT_GAIN => self
+                .input_gain
+                .set_with(lane, crate::db_to_amplitude(value), ramp),
             _ => {}
         }
     }

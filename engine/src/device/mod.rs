@@ -126,7 +126,8 @@ pub struct LaneSmoother {
     current: Lanes,
     target: Lanes,
     step: Lanes,
-    remaining: u32,
+    /// Frames left in each lane's ramp.
+    remaining: [u32; LANES],
     ramp_frames: u32,
 }
 
@@ -136,30 +137,43 @@ impl LaneSmoother {
             current: value,
             target: value,
             step: [0.0; LANES],
-            remaining: 0,
+            remaining: [0; LANES],
             ramp_frames: (SMOOTHING_SECONDS * sample_rate).max(1.0) as u32,
         }
     }
 
+    /// Ramps `lane` to `target` over the smoothing time (a user's change).
     pub fn set(&mut self, lane: usize, target: f32) {
-        if self.target[lane] == target {
-            return;
+        if self.target[lane] != target {
+            self.ramp(lane, target, self.ramp_frames);
         }
+    }
+
+    /// `set` with the default smoothing (`None`) or an exact ramp (`Some`).
+    pub fn set_with(&mut self, lane: usize, target: f32, ramp: Option<u32>) {
+        match ramp {
+            None => self.set(lane, target),
+            Some(frames) => self.ramp(lane, target, frames),
+        }
+    }
+
+    /// Ramps `lane` to `target` over exactly `frames` (automation, which
+    /// must not lag behind its curve).
+    pub fn ramp(&mut self, lane: usize, target: f32, frames: u32) {
         self.target[lane] = target;
-        for l in 0..LANES {
-            self.step[l] = (self.target[l] - self.current[l]) / self.ramp_frames as f32;
-        }
-        self.remaining = self.ramp_frames;
+        let frames = frames.max(1);
+        self.step[lane] = (target - self.current[lane]) / frames as f32;
+        self.remaining[lane] = frames;
     }
 
     /// Jumps to the targets (a new plan, a reset).
     pub fn settle(&mut self) {
         self.current = self.target;
-        self.remaining = 0;
+        self.remaining = [0; LANES];
     }
 
     pub fn is_moving(&self) -> bool {
-        self.remaining > 0
+        self.remaining != [0; LANES]
     }
 
     pub fn current(&self) -> Lanes {
@@ -168,15 +182,15 @@ impl LaneSmoother {
 
     /// Advances by `frames` and returns the value to use for them.
     pub fn advance(&mut self, frames: usize) -> Lanes {
-        if self.remaining > 0 {
-            let n = (frames as u32).min(self.remaining);
-            self.remaining -= n;
-            if self.remaining == 0 {
-                self.current = self.target;
-            } else {
-                for l in 0..LANES {
-                    self.current[l] += self.step[l] * n as f32;
-                }
+        for l in 0..LANES {
+            if self.remaining[l] > 0 {
+                let n = (frames as u32).min(self.remaining[l]);
+                self.remaining[l] -= n;
+                self.current[l] = if self.remaining[l] == 0 {
+                    self.target[l]
+                } else {
+                    self.current[l] + self.step[l] * n as f32
+                };
             }
         }
         self.current
@@ -234,15 +248,38 @@ impl LaneDevice {
         device
     }
 
-    /// Audio thread: sets one (already sanitised) parameter of one lane.
+    /// Audio thread: sets one (already sanitised) parameter of one lane,
+    /// smoothed as a user's change.
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+        self.set_param_with(lane, index, value, None);
+    }
+
+    /// Audio thread: moves a parameter along an automation curve, reaching
+    /// `value` in exactly `frames`.
+    pub fn automate(&mut self, lane: usize, index: usize, value: f32, frames: u32) {
+        self.set_param_with(lane, index, value, Some(frames));
+    }
+
+    fn set_param_with(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match self {
-            LaneDevice::Eq(d) => d.set_param(lane, index, value),
-            LaneDevice::Compressor(d) => d.set_param(lane, index, value),
-            LaneDevice::Utility(d) => d.set_param(lane, index, value),
-            LaneDevice::Limiter(d) => d.set_param(lane, index, value),
-            LaneDevice::Reverb(d) => d.set_param(lane, index, value),
-            LaneDevice::Delay(d) => d.set_param(lane, index, value),
+            LaneDevice::Eq(d) => d.set_param(lane, index, value, ramp),
+            LaneDevice::Compressor(d) => d.set_param(lane, index, value, ramp),
+            LaneDevice::Utility(d) => d.set_param(lane, index, value, ramp),
+            LaneDevice::Limiter(d) => d.set_param(lane, index, value, ramp),
+            LaneDevice::Reverb(d) => d.set_param(lane, index, value, ramp),
+            LaneDevice::Delay(d) => d.set_param(lane, index, value, ramp),
+        }
+    }
+
+    /// The kind of device in this slot.
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            LaneDevice::Eq(_) => DeviceKind::Eq,
+            LaneDevice::Compressor(_) => DeviceKind::Compressor,
+            LaneDevice::Utility(_) => DeviceKind::Utility,
+            LaneDevice::Limiter(_) => DeviceKind::Limiter,
+            LaneDevice::Reverb(_) => DeviceKind::Reverb,
+            LaneDevice::Delay(_) => DeviceKind::Delay,
         }
     }
 
@@ -257,7 +294,8 @@ impl LaneDevice {
         }
     }
 
-    fn settle(&mut self) {
+    /// Jumps every smoothed parameter to its target.
+    pub(crate) fn settle(&mut self) {
         match self {
             LaneDevice::Eq(d) => d.settle(),
             LaneDevice::Compressor(d) => d.settle(),

@@ -117,14 +117,14 @@ impl ReverbLanes {
         }
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
             SIZE => self.size[lane] = value,
             DECAY => self.decay[lane] = value,
             DAMPING => self.damping[lane] = value,
             PRE_DELAY => self.pre_delay_len[lane] = (value / 1000.0 * self.sample_rate) as usize,
             MIX => {
-                self.mix.set(lane, value);
+                self.mix.set_with(lane, value, ramp);
                 return;
             }
             _ => return,

@@ -38,12 +38,14 @@ impl UtilityLanes {
         }
     }
 
-    pub fn set_param(&mut self, lane: usize, index: usize, value: f32) {
+    pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
-            GAIN => self.gain.set(lane, crate::db_to_amplitude(value)),
+            GAIN => self
+                .gain
+                .set_with(lane, crate::db_to_amplitude(value), ramp),
             // Mono is width 0; the two parameters combine by taking mono first.
-            WIDTH => self.width.set(lane, value),
-            MONO if value >= 0.5 => self.width.set(lane, 0.0),
+            WIDTH => self.width.set_with(lane, value, ramp),
+            MONO if value >= 0.5 => self.width.set_with(lane, 0.0, ramp),
             _ => {}
         }
     }

@@ -1,0 +1,138 @@
+//! Automation: a strip's fader, pan or any device parameter following a
+//! breakpoint curve over the timeline.
+//!
+//! The mixer evaluates curves at every 32-frame boundary of a quantum and
+//! ramps the parameter linearly between them, so a parameter is never more
+//! than 32 frames behind its curve, and linear segments are followed exactly.
+
+/// One point of a curve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Breakpoint {
+    /// Timeline frame.
+    pub frame: u64,
+    /// In the target parameter's own units (dB, pan position, Hz, …).
+    pub value: f32,
+    /// Shape of the segment that starts here: 0 is a straight line; positive
+    /// values start slowly and finish fast, negative ones the reverse.
+    pub curve: f32,
+}
+
+/// Breakpoints in timeline order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Curve {
+    points: Vec<Breakpoint>,
+}
+
+/// What a curve drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutomationTarget {
+    /// Fader, in dB.
+    Gain,
+    /// Pan position, −1 to +1.
+    Pan,
+    /// A parameter of the insert in `slot`, in the parameter's units.
+    Device { slot: u16, param: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutomationDesc {
+    pub target: AutomationTarget,
+    pub curve: Curve,
+}
+
+impl Curve {
+    /// Sorts the points by frame; points with a non-finite value or shape are
+    /// dropped (an automation lane must never feed NaN into the mix).
+    pub fn new(mut points: Vec<Breakpoint>) -> Self {
+        points.retain(|p| p.value.is_finite() && p.curve.is_finite());
+        points.sort_by_key(|p| p.frame);
+        Curve { points }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The value at a timeline frame: the first point's value before it,
+    /// the last one's after it.
+    pub fn value_at(&self, frame: u64) -> Option<f32> {
+        let after = self.points.partition_point(|p| p.frame <= frame);
+        match (
+            after.checked_sub(1).map(|i| &self.points[i]),
+            self.points.get(after),
+        ) {
+            (None, None) => None,
+            (None, Some(next)) => Some(next.value),
+            (Some(at), None) => Some(at.value),
+            (Some(at), Some(next)) => {
+                let t = (frame - at.frame) as f64 / (next.frame - at.frame) as f64;
+                let shaped = shape(t, f64::from(at.curve));
+                Some(
+                    (f64::from(at.value) + (f64::from(next.value) - f64::from(at.value)) * shaped)
+                        as f32,
+                )
+            }
+        }
+    }
+}
+
+/// Maps 0..1 onto 0..1: a straight line, or an exponential bend.
+fn shape(t: f64, curve: f64) -> f64 {
+    if curve.abs() < 1e-6 {
+        t
+    } else {
+        ((curve * t).exp() - 1.0) / (curve.exp() - 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(frame: u64, value: f32, curve: f32) -> Breakpoint {
+        Breakpoint {
+            frame,
+            value,
+            curve,
+        }
+    }
+
+    #[test]
+    fn linear_segments_interpolate_and_ends_hold() {
+        let c = Curve::new(vec![
+            point(2000, 10.0, 0.0),
+            point(1000, 0.0, 0.0),
+            point(3000, 10.0, 0.0),
+        ]);
+        assert_eq!(c.value_at(0), Some(0.0), "before the first point");
+        assert_eq!(c.value_at(1500), Some(5.0));
+        assert_eq!(c.value_at(2500), Some(10.0));
+        assert_eq!(c.value_at(1_000_000), Some(10.0), "after the last point");
+        assert_eq!(Curve::default().value_at(5), None);
+    }
+
+    #[test]
+    fn curved_segments_bend_but_keep_their_ends() {
+        let slow = Curve::new(vec![point(0, 0.0, 4.0), point(100, 1.0, 0.0)]);
+        let fast = Curve::new(vec![point(0, 0.0, -4.0), point(100, 1.0, 0.0)]);
+        assert!(slow.value_at(50).unwrap() < 0.5 && fast.value_at(50).unwrap() > 0.5);
+        assert!((slow.value_at(99).unwrap() - 0.99).abs() < 0.05);
+        assert_eq!(slow.value_at(100), Some(1.0));
+        let mut previous = -1.0;
+        for f in 0..=100 {
+            let v = slow.value_at(f).unwrap();
+            assert!(v >= previous, "monotone");
+            previous = v;
+        }
+    }
+
+    #[test]
+    fn non_finite_points_are_dropped() {
+        let c = Curve::new(vec![
+            point(0, f32::NAN, 0.0),
+            point(10, 1.0, f32::INFINITY),
+            point(20, 2.0, 0.0),
+        ]);
+        assert_eq!(c.value_at(0), Some(2.0));
+    }
+}
