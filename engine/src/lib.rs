@@ -34,6 +34,7 @@ pub mod project;
 pub mod queue;
 pub mod realtime;
 pub mod signal;
+pub mod tempo;
 pub mod workload;
 
 pub use command::Command;

@@ -202,6 +202,8 @@ pub struct LaneGroup {
     gain_scale: [f32; LANES],
     /// Lanes whose fader follows a curve.
     gain_automated: [bool; LANES],
+    /// Tempo last given to the inserts.
+    bpm: f64,
     automation: Vec<GroupAutomation>,
     block: Box<LaneBlock>,
     /// The signal before the fader, kept when a lane has a pre-fader send.
@@ -211,8 +213,10 @@ pub struct LaneGroup {
 }
 
 impl LaneGroup {
-    /// Phase 1 for a track group: clips of the transport `segments`, inserts, fader.
-    fn render(&mut self, segments: &[(usize, u64, usize)]) {
+    /// Phase 1 for a track group: clips of the transport `segments`, inserts,
+    /// fader, at the song's tempo `bpm`.
+    fn render(&mut self, segments: &[(usize, u64, usize)], bpm: f64) {
+        self.set_tempo(bpm);
         *self.block = SILENT_BLOCK;
         for track in &self.tracks {
             for clip in &track.clips {
@@ -231,6 +235,15 @@ impl LaneGroup {
             }
         }
         self.process_automated(segments);
+    }
+
+    fn set_tempo(&mut self, bpm: f64) {
+        if bpm != self.bpm {
+            self.bpm = bpm;
+            for device in &mut self.inserts {
+                device.set_tempo(bpm);
+            }
+        }
     }
 
     /// Inserts and fader over the block, in automation steps when the group
@@ -397,8 +410,10 @@ pub struct Mixer {
     /// Buses in an order where each comes after everything feeding it.
     bus_order: Vec<usize>,
     sums: Vec<StereoQuantum>,
-    /// The transport segments of the quantum being mixed.
+    /// The transport segments of the quantum being mixed, and its tempo.
     segments_now: ([(usize, u64, usize); 8], usize),
+    bpm_now: f64,
+    tempo: crate::tempo::TempoMap,
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
     out: StereoQuantum,
@@ -594,6 +609,8 @@ impl Mixer {
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
             segments_now: ([(0, 0, 0); 8], 0),
+            bpm_now: desc.tempo.bpm_at_frame(0.0),
+            tempo: desc.tempo.clone(),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
             out: [[0.0; QUANTUM]; CHANNELS],
@@ -773,6 +790,7 @@ impl Mixer {
     /// The transport's segments for the next quantum: (block offset,
     /// timeline position, frames), split where a loop wraps.
     fn segments(&mut self, out: &mut [(usize, u64, usize); 8]) -> usize {
+        self.bpm_now = self.tempo.bpm_at_frame(self.transport.position as f64);
         let t = &mut self.transport;
         if !t.playing {
             return 0;
@@ -802,7 +820,7 @@ impl Mixer {
         let n = self.segments(&mut segments);
         self.segments_now = (segments, n);
         for group in &mut self.groups[..self.track_groups] {
-            group.render(&segments[..n]);
+            group.render(&segments[..n], self.bpm_now);
         }
         self.mix();
         &self.out
@@ -816,9 +834,10 @@ impl Mixer {
         let n = self.segments(&mut segments);
         self.segments_now = (segments, n);
         let segments = &segments[..n];
+        let bpm = self.bpm_now;
         self.groups[..self.track_groups]
             .par_iter_mut()
-            .for_each(|group| group.render(segments));
+            .for_each(|group| group.render(segments, bpm));
         self.mix();
         &self.out
     }
@@ -848,17 +867,18 @@ impl Mixer {
                     .collect()
             })
             .collect();
-        let mut segments = vec![([(0, 0, 0); 8], 0); OFFLINE_BATCH];
+        let mut segments = vec![([(0, 0, 0); 8], 0, 0.0); OFFLINE_BATCH];
         let mut done = 0;
         while done < quanta {
             let n = (quanta - done).min(OFFLINE_BATCH);
             for segment in &mut segments[..n] {
                 segment.1 = self.segments(&mut segment.0);
+                segment.2 = self.bpm_now;
             }
             let segments = &segments[..n];
             let work = |(group, batch): (&mut LaneGroup, &mut Vec<Rendered>)| {
-                for (k, (list, count)) in segments.iter().enumerate() {
-                    group.render(&list[..*count]);
+                for (k, (list, count, bpm)) in segments.iter().enumerate() {
+                    group.render(&list[..*count], *bpm);
                     // Keep the rendered buffers; the group gets spare ones.
                     std::mem::swap(&mut group.block, &mut batch[k].0);
                     if let (Some(pre), Some(kept)) = (&mut group.pre_fader, &mut batch[k].1) {
@@ -882,7 +902,8 @@ impl Mixer {
                         std::mem::swap(pre, kept);
                     }
                 }
-                self.segments_now = segments[k];
+                self.segments_now = (segments[k].0, segments[k].1);
+                self.bpm_now = segments[k].2;
                 self.mix();
                 for i in 0..QUANTUM {
                     out.push(self.out[0][i]);
@@ -934,6 +955,7 @@ impl Mixer {
             frame[1] = self.sums[sum][1][i];
         }
         let (list, count) = self.segments_now;
+        group.set_tempo(self.bpm_now);
         group.process_automated(&list[..count]);
     }
 
@@ -1217,6 +1239,7 @@ impl LaneGroup {
             gain: LaneSmoother::new(sample_rate, [0.0; LANES]),
             gain_scale: [0.0; LANES],
             gain_automated: [false; LANES],
+            bpm: 0.0,
             automation: Vec::new(),
             block: Box::new(SILENT_BLOCK),
             pre_fader: pre_fader.then(|| Box::new(SILENT_BLOCK)),

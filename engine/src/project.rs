@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::automation::AutomationDesc;
 use crate::device::DeviceDesc;
+use crate::tempo::{TempoMap, TimeSignature};
 
 /// Decoded audio in the engine's sample rate, planar, sanitised.
 #[derive(Debug, PartialEq)]
@@ -185,6 +186,7 @@ pub struct ProjectDesc {
     pub buses: Vec<BusDesc>,
     /// The master strip; its output and sends are ignored.
     pub master: StripDesc,
+    pub tempo: TempoMap,
 }
 
 impl ProjectDesc {
@@ -194,6 +196,7 @@ impl ProjectDesc {
             tracks: Vec::new(),
             buses: Vec::new(),
             master: StripDesc::default(),
+            tempo: TempoMap::constant(sample_rate, 120.0, TimeSignature::FOUR_FOUR),
         }
     }
 }

@@ -608,3 +608,34 @@ mod automation {
         assert!(offline.render_offline(frames, true) == expected);
     }
 }
+
+#[test]
+fn a_tempo_synced_delay_echoes_on_the_beat() {
+    use stemroom_engine::device::delay;
+    use stemroom_engine::tempo::{TempoMap, TimeSignature};
+    for (bpm, expected) in [(120.0, 12_000usize), (90.0, 16_000)] {
+        let mut p = ProjectDesc::new(FS);
+        p.tempo = TempoMap::constant(FS, bpm, TimeSignature::FOUR_FOUR);
+        let mut impulse = vec![0.0; 48_000];
+        impulse[0] = 1.0;
+        let echo = DeviceDesc::new(DeviceKind::Delay)
+            .with(delay::SYNC, 0.5)
+            .with(delay::FEEDBACK, 0.0)
+            .with(delay::MIX, 1.0)
+            .with(delay::DAMPING, 20_000.0);
+        p.tracks.push(mono_track(
+            vec![ClipDesc::whole(AudioAsset::new(vec![impulse]), 0)],
+            StripDesc {
+                inserts: vec![echo],
+                ..hard_left()
+            },
+        ));
+        let (l, _) = render(&mut Mixer::new(&p), 200);
+        let loudest =
+            l.iter().enumerate().fold(
+                (0, 0f32),
+                |m, (i, x)| if x.abs() > m.1 { (i, x.abs()) } else { m },
+            );
+        assert_eq!(loudest.0, expected, "an eighth note at {bpm} BPM");
+    }
+}

@@ -10,14 +10,17 @@ pub const TIME: usize = 0;
 pub const FEEDBACK: usize = 1;
 pub const DAMPING: usize = 2;
 pub const MIX: usize = 3;
+/// Note length in beats (0.5: an eighth in 4/4); 0 uses `TIME` in ms.
+pub const SYNC: usize = 4;
 
 pub const MAX_TIME_MS: f32 = 2_000.0;
 
-pub static PARAMS: [ParamSpec; 4] = [
+pub static PARAMS: [ParamSpec; 5] = [
     ParamSpec::new("time", 1.0, MAX_TIME_MS, 375.0, "ms"),
     ParamSpec::new("feedback", 0.0, 0.95, 0.35, ""),
     ParamSpec::new("damping", 500.0, 20_000.0, 8_000.0, "Hz"),
     ParamSpec::new("mix", 0.0, 1.0, 0.3, ""),
+    ParamSpec::new("sync", 0.0, 8.0, 0.0, "beats"),
 ];
 
 pub struct DelayLanes {
@@ -31,6 +34,10 @@ pub struct DelayLanes {
     damping: Lanes,
     damped: Lanes,
     mix: LaneSmoother,
+    /// Per lane: the time in ms, and the synced note length (0: not synced).
+    time_ms: Lanes,
+    sync_beats: Lanes,
+    bpm: f64,
     pub(super) bypass: LaneSmoother,
     dry: Box<LaneBlock>,
 }
@@ -47,6 +54,9 @@ impl DelayLanes {
             damping: splat(0.0),
             damped: splat(0.0),
             mix: LaneSmoother::new(sample_rate, splat(0.3)),
+            time_ms: splat(375.0),
+            sync_beats: splat(0.0),
+            bpm: 120.0,
             bypass: LaneSmoother::new(sample_rate, splat(1.0)),
             dry: Box::new(SILENT_BLOCK),
         }
@@ -54,9 +64,14 @@ impl DelayLanes {
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
-            TIME => self
-                .time
-                .set_with(lane, value / 1000.0 * self.sample_rate, ramp),
+            TIME => {
+                self.time_ms[lane] = value;
+                self.retime(lane, ramp);
+            }
+            SYNC => {
+                self.sync_beats[lane] = value;
+                self.retime(lane, ramp);
+            }
             FEEDBACK => self.feedback[lane] = value,
             DAMPING => {
                 self.damping[lane] =
@@ -64,6 +79,30 @@ impl DelayLanes {
             }
             MIX => self.mix.set_with(lane, value, ramp),
             _ => {}
+        }
+    }
+
+    /// The delay in frames of one lane: its note length at the tempo, or its ms.
+    fn retime(&mut self, lane: usize, ramp: Option<u32>) {
+        let ms = if self.sync_beats[lane] > 0.0 {
+            (f64::from(self.sync_beats[lane]) * 60_000.0 / self.bpm).min(f64::from(MAX_TIME_MS))
+                as f32
+        } else {
+            self.time_ms[lane]
+        };
+        self.time
+            .set_with(lane, ms / 1000.0 * self.sample_rate, ramp);
+    }
+
+    /// The song's tempo changed: synced lanes glide to their new time.
+    pub fn set_tempo(&mut self, bpm: f64) {
+        if bpm != self.bpm {
+            self.bpm = bpm;
+            for lane in 0..LANES {
+                if self.sync_beats[lane] > 0.0 {
+                    self.retime(lane, None);
+                }
+            }
         }
     }
 

@@ -271,6 +271,13 @@ impl LaneDevice {
         }
     }
 
+    /// Tells tempo-synced devices the song's tempo.
+    pub fn set_tempo(&mut self, bpm: f64) {
+        if let LaneDevice::Delay(d) = self {
+            d.set_tempo(bpm);
+        }
+    }
+
     /// The kind of device in this slot.
     pub fn kind(&self) -> DeviceKind {
         match self {
