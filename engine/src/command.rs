@@ -27,6 +27,8 @@ pub enum Command {
     },
     /// Start a new loudness measurement (integrated, range, true peak).
     ResetLoudness,
+    /// Measure the loudness of a bus as well as the master (`None`: stop).
+    MeterBus { bus: Option<u32> },
 }
 
 impl Command {
@@ -55,6 +57,14 @@ impl Command {
                 0.0,
             ],
             Command::ResetLoudness => [5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            Command::MeterBus { bus } => [
+                6.0,
+                bus.map_or(0.0, |b| f64::from(b) + 1.0),
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
             Command::Strip { strip, change } => {
                 let (kind, index) = match strip {
                     StripRef::Track(i) => (0.0, f64::from(i)),
@@ -108,6 +118,12 @@ impl Command {
                 enabled: flag(w[3]),
             },
             5 => Command::ResetLoudness,
+            6 => Command::MeterBus {
+                bus: match w[1] as i64 {
+                    0 => None,
+                    b => Some(u32::try_from(b - 1).ok()?),
+                },
+            },
             kind @ 10..=12 => {
                 let index = u32::try_from(w[1] as i64).ok()?;
                 let strip = match kind {
@@ -193,6 +209,8 @@ mod tests {
                 enabled: true,
             },
             Command::ResetLoudness,
+            Command::MeterBus { bus: Some(3) },
+            Command::MeterBus { bus: None },
         ];
         for strip in strips {
             for change in changes {

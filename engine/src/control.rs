@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::command::Command;
-use crate::meter::{AtomicF32, EngineMeters, MeterSnapshot};
+use crate::meter::{EngineMeters, MeterSnapshot, StripMeter, StripReading};
 use crate::mixer::Mixer;
 use crate::queue::{self, Consumer, Producer};
 use crate::realtime::{Engine, Plan};
@@ -19,7 +19,7 @@ pub struct EngineControl {
     plans: Producer<Plan>,
     retired: Consumer<Plan>,
     meters: Arc<EngineMeters>,
-    strip_peaks: Option<Arc<[AtomicF32]>>,
+    strip_meters: Option<Arc<[StripMeter]>>,
 }
 
 /// Creates an engine and its control. Called on the control (UI) thread, which
@@ -35,6 +35,7 @@ pub fn engine_pair(sample_rate: f32) -> (EngineControl, Engine) {
         short_term_lufs: f32::NEG_INFINITY,
         integrated_lufs: f32::NEG_INFINITY,
         true_peak_dbtp: f32::NEG_INFINITY,
+        bus_lufs: [f32::NEG_INFINITY; 3],
         ..MeterSnapshot::default()
     });
     let engine = Engine::new(sample_rate, command_rx, plan_rx, retired_tx, meters.clone());
@@ -43,7 +44,7 @@ pub fn engine_pair(sample_rate: f32) -> (EngineControl, Engine) {
         plans,
         retired,
         meters,
-        strip_peaks: None,
+        strip_meters: None,
     };
     (control, engine)
 }
@@ -59,16 +60,16 @@ impl EngineControl {
     /// at its next quantum. Gives the mixer back if plans are piling up.
     pub fn load(&mut self, mixer: Mixer) -> Result<(), Box<Mixer>> {
         self.collect();
-        let strip_peaks: Arc<[AtomicF32]> = (0..mixer.strip_count())
-            .map(|_| AtomicF32::new(0.0))
+        let strip_meters: Arc<[StripMeter]> = (0..mixer.strip_count())
+            .map(|_| StripMeter::default())
             .collect();
         let plan = Plan {
             mixer: Box::new(mixer),
-            strip_peaks: strip_peaks.clone(),
+            strip_meters: strip_meters.clone(),
         };
         match self.plans.push(plan) {
             Ok(()) => {
-                self.strip_peaks = Some(strip_peaks);
+                self.strip_meters = Some(strip_meters);
                 Ok(())
             }
             Err(plan) => Err(plan.mixer),
@@ -87,10 +88,10 @@ impl EngineControl {
         self.meters.snapshot()
     }
 
-    /// Post-fader peaks of the loaded plan's strips (tracks, buses, master).
-    pub fn strip_peaks(&self) -> impl Iterator<Item = f32> + '_ {
-        self.strip_peaks
+    /// Meters of the loaded plan's strips (tracks, then buses, then master).
+    pub fn strip_meters(&self) -> impl Iterator<Item = StripReading> + '_ {
+        self.strip_meters
             .iter()
-            .flat_map(|p| p.iter().map(AtomicF32::load))
+            .flat_map(|m| m.iter().map(StripMeter::read))
     }
 }

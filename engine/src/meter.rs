@@ -24,6 +24,41 @@ impl AtomicF32 {
     }
 }
 
+/// One strip's meters as the audio thread publishes them for the UI.
+#[derive(Debug, Default)]
+pub struct StripMeter {
+    peak: AtomicF32,
+    rms: AtomicF32,
+    gain_reduction_db: AtomicF32,
+}
+
+/// A strip's meters at one moment (linear amplitudes; reduction in dB, ≤ 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StripReading {
+    /// Post-fader peak of the last quantum.
+    pub peak: f32,
+    /// Post-fader RMS over about [`RMS_WINDOW_SECONDS`].
+    pub rms: f32,
+    /// Gain reduction of the strip's dynamics inserts (the deepest of them).
+    pub gain_reduction_db: f32,
+}
+
+impl StripMeter {
+    pub fn read(&self) -> StripReading {
+        StripReading {
+            peak: self.peak.load(),
+            rms: self.rms.load(),
+            gain_reduction_db: self.gain_reduction_db.load(),
+        }
+    }
+
+    pub fn publish(&self, r: StripReading) {
+        self.peak.store(r.peak);
+        self.rms.store(r.rms);
+        self.gain_reduction_db.store(r.gain_reduction_db);
+    }
+}
+
 /// Peak fall rate of the meters: 20 dB in 1.5 s, as IEC 60268-18 digital peak meters.
 pub const PEAK_FALL_DB_PER_SECOND: f32 = 20.0 / 1.5;
 /// Integration window of the RMS readout.
@@ -39,6 +74,8 @@ pub struct EngineMeters {
     quanta: AtomicU64,
     playing: AtomicBool,
     loudness: [AtomicF32; 5],
+    correlation: AtomicF32,
+    bus_loudness: [AtomicF32; 3],
     sanitised: AtomicU64,
 }
 
@@ -66,6 +103,11 @@ pub struct MeterSnapshot {
     pub true_peak_dbtp: f32,
     /// Non-finite samples the engine has silenced.
     pub sanitised: u64,
+    /// Master phase correlation over ~300 ms: +1 mono, 0 unrelated, −1 inverted.
+    pub correlation: f32,
+    /// Loudness of the bus chosen with `Command::MeterBus`: momentary,
+    /// short-term and integrated LUFS (−inf when none is chosen).
+    pub bus_lufs: [f32; 3],
 }
 
 impl EngineMeters {
@@ -84,6 +126,8 @@ impl EngineMeters {
             range_lu: self.loudness[3].load(),
             true_peak_dbtp: self.loudness[4].load(),
             sanitised: self.sanitised.load(Ordering::Relaxed),
+            correlation: self.correlation.load(),
+            bus_lufs: self.bus_loudness.each_ref().map(AtomicF32::load),
         }
     }
 
@@ -108,12 +152,16 @@ impl EngineMeters {
             cell.store(value);
         }
         self.sanitised.store(s.sanitised, Ordering::Relaxed);
+        self.correlation.store(s.correlation);
+        for (cell, value) in self.bus_loudness.iter().zip(s.bus_lufs) {
+            cell.store(value);
+        }
     }
 }
 
 impl MeterSnapshot {
     /// Number of words in [`MeterSnapshot::encode`].
-    pub const WORDS: usize = 15;
+    pub const WORDS: usize = 19;
 
     /// Flattens the snapshot for a `MessagePort` (the no-shared-memory fallback).
     pub fn encode(&self) -> [f64; Self::WORDS] {
@@ -133,6 +181,10 @@ impl MeterSnapshot {
             self.range_lu.into(),
             self.true_peak_dbtp.into(),
             self.sanitised as f64,
+            self.correlation.into(),
+            self.bus_lufs[0].into(),
+            self.bus_lufs[1].into(),
+            self.bus_lufs[2].into(),
         ]
     }
 
@@ -151,6 +203,8 @@ impl MeterSnapshot {
             range_lu: w[12] as f32,
             true_peak_dbtp: w[13] as f32,
             sanitised: w[14] as u64,
+            correlation: w[15] as f32,
+            bus_lufs: [w[16] as f32, w[17] as f32, w[18] as f32],
         })
     }
 }
@@ -283,6 +337,8 @@ mod tests {
             range_lu: 6.0,
             true_peak_dbtp: -1.25,
             sanitised: 3,
+            correlation: -0.5,
+            bus_lufs: [-20.0, -21.0, f32::NEG_INFINITY],
         };
         assert_eq!(MeterSnapshot::decode(&s.encode()), Some(s));
         assert_eq!(MeterSnapshot::decode(&[0.0; 3]), None);

@@ -356,6 +356,9 @@ struct Strip {
     /// Pan automation, followed at 32-frame steps in phase 2.
     pan_curve: Option<Curve>,
     peak: f32,
+    /// Post-fader mean square, averaged over about 300 ms.
+    mean_square: f32,
+    gain_reduction_db: f32,
 }
 
 impl Strip {
@@ -410,6 +413,8 @@ pub struct Mixer {
     /// Buses in an order where each comes after everything feeding it.
     bus_order: Vec<usize>,
     sums: Vec<StereoQuantum>,
+    /// Per-quantum coefficient of the strips' 300 ms RMS average.
+    meter_smoothing: f32,
     /// The transport segments of the quantum being mixed, and its tempo.
     segments_now: ([(usize, u64, usize); 8], usize),
     bpm_now: f64,
@@ -608,6 +613,10 @@ impl Mixer {
             buses,
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
+            meter_smoothing: 1.0
+                - (-(QUANTUM as f64)
+                    / (f64::from(crate::meter::RMS_WINDOW_SECONDS) * f64::from(sample_rate)))
+                .exp() as f32,
             segments_now: ([(0, 0, 0); 8], 0),
             bpm_now: desc.tempo.bpm_at_frame(0.0),
             tempo: desc.tempo.clone(),
@@ -937,13 +946,24 @@ impl Mixer {
         strip.pan_gains = to;
         let block = &self.groups[strip.group].block;
         let mut peak = 0f32;
+        let mut energy = 0f32;
         for (i, frame) in block.iter().enumerate() {
             let k = (i + 1) as f32 / QUANTUM as f32;
             self.out[0][i] = frame[0] * (from.0 + (to.0 - from.0) * k);
             self.out[1][i] = frame[1] * (from.1 + (to.1 - from.1) * k);
-            peak = peak.max(self.out[0][i].abs()).max(self.out[1][i].abs());
+            peak = crate::lanes::peak_max(peak, self.out[0][i].abs());
+            peak = crate::lanes::peak_max(peak, self.out[1][i].abs());
+            energy += self.out[0][i] * self.out[0][i] + self.out[1][i] * self.out[1][i];
         }
         strip.peak = peak;
+        strip.mean_square +=
+            self.meter_smoothing * (energy / (2 * QUANTUM) as f32 - strip.mean_square);
+        let group = &self.groups[strip.group];
+        strip.gain_reduction_db = group
+            .inserts
+            .iter()
+            .map(|d| d.gain_reduction_db()[0].min(d.gain_reduction_db()[1]))
+            .fold(0.0, f32::min);
     }
 
     /// Copies a bus's (or the master's) sum into its group and runs the strip.
@@ -1110,18 +1130,31 @@ impl Mixer {
         } else {
             self.pan_ramped(g);
         }
-        // Meters: post-fader peak per lane, then per strip.
+        // Meters: post-fader peak and energy per lane, then per strip.
         let mut lane_peak = [0.0f32; LANES];
+        let mut lane_energy = [0.0f32; LANES];
         for frame in self.groups[g].block.iter() {
             for l in 0..LANES {
                 lane_peak[l] = crate::lanes::peak_max(lane_peak[l], frame[l].abs());
+                lane_energy[l] += frame[l] * frame[l];
+            }
+        }
+        let mut reduction = [0.0f32; LANES];
+        for device in &self.groups[g].inserts {
+            let gr = device.gain_reduction_db();
+            for l in 0..LANES {
+                reduction[l] = reduction[l].min(gr[l]);
             }
         }
         for m in 0..self.groups[g].members.len() {
             let s = self.groups[g].members[m];
             let strip = &mut self.strips[s];
-            let lanes = &lane_peak[strip.first_lane..strip.first_lane + strip.channels];
-            strip.peak = lanes.iter().copied().fold(0.0, f32::max);
+            let lanes = strip.first_lane..strip.first_lane + strip.channels;
+            strip.peak = lane_peak[lanes.clone()].iter().copied().fold(0.0, f32::max);
+            let mean_square =
+                lane_energy[lanes.clone()].iter().sum::<f32>() / (QUANTUM * strip.channels) as f32;
+            strip.mean_square += self.meter_smoothing * (mean_square - strip.mean_square);
+            strip.gain_reduction_db = reduction[lanes].iter().copied().fold(0.0, f32::min);
             if !strip.sends.is_empty() {
                 self.feed_sends(s);
             }
@@ -1161,6 +1194,33 @@ impl Mixer {
     /// Post-fader peak of strip `index` (tracks, then buses, then master).
     pub fn peak_of(&self, index: usize) -> f32 {
         self.strips.get(index).map_or(0.0, |s| s.peak)
+    }
+
+    /// All meters of strip `index` (tracks, then buses, then master).
+    pub fn reading_of(&self, index: usize) -> crate::meter::StripReading {
+        self.strips
+            .get(index)
+            .map_or_else(Default::default, |s| crate::meter::StripReading {
+                peak: s.peak,
+                rms: s.mean_square.max(0.0).sqrt(),
+                gain_reduction_db: s.gain_reduction_db,
+            })
+    }
+
+    /// The post-fader output of bus `bus` in the last quantum (before pan).
+    pub fn bus_output(&self, bus: usize, out: &mut StereoQuantum) -> bool {
+        let Some(strip) = self
+            .strips
+            .get(self.tracks + bus)
+            .filter(|_| bus < self.buses)
+        else {
+            return false;
+        };
+        for (i, frame) in self.groups[strip.group].block.iter().enumerate() {
+            out[0][i] = frame[0];
+            out[1][i] = frame[1];
+        }
+        true
     }
 
     /// Post-fader peak of a strip's last quantum (linear).
@@ -1293,6 +1353,8 @@ impl Strip {
                 })
                 .collect(),
             peak: 0.0,
+            mean_square: 0.0,
+            gain_reduction_db: 0.0,
         }
     }
 }

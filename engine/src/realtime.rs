@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::command::Command;
 use crate::loudness::LoudnessMeter;
-use crate::meter::{AtomicF32, EngineMeters, LevelMeter, MeterSnapshot};
+use crate::meter::{EngineMeters, LevelMeter, MeterSnapshot, StripMeter};
 use crate::mixer::{Mixer, Transport};
 use crate::queue::{Consumer, Producer};
 use crate::signal::SineOscillator;
@@ -24,8 +24,8 @@ const GATED_LOUDNESS_EVERY: u64 = 32;
 /// the per-strip meters the UI reads while it plays.
 pub struct Plan {
     pub mixer: Box<Mixer>,
-    /// Post-fader peak of each strip: tracks, then buses, then the master.
-    pub strip_peaks: Arc<[AtomicF32]>,
+    /// Meters of each strip: tracks, then buses, then the master.
+    pub strip_meters: Arc<[StripMeter]>,
 }
 
 /// Renders audio. Owned by the audio thread; built by [`crate::engine_pair`].
@@ -55,6 +55,14 @@ pub struct Engine {
     level: LevelMeter,
     loudness: LoudnessMeter,
     gated: (f32, f32),
+    /// Averaged L·L, R·R and L·R of the master, for phase correlation.
+    correlation: (f32, f32, f32),
+    meter_smoothing: f32,
+    /// The bus measured on request, its meter and a copy of its output.
+    metered_bus: Option<u32>,
+    bus_loudness: LoudnessMeter,
+    bus_gated: f32,
+    bus_out: StereoQuantum,
     out: StereoQuantum,
 }
 
@@ -90,6 +98,15 @@ impl Engine {
             level: LevelMeter::new(sample_rate),
             loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
             gated: (f32::NEG_INFINITY, 0.0),
+            correlation: (0.0, 0.0, 0.0),
+            meter_smoothing: 1.0
+                - (-(QUANTUM as f64)
+                    / (f64::from(crate::meter::RMS_WINDOW_SECONDS) * f64::from(sample_rate)))
+                .exp() as f32,
+            metered_bus: None,
+            bus_loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
+            bus_gated: f32::NEG_INFINITY,
+            bus_out: [[0.0; QUANTUM]; CHANNELS],
             out: [[0.0; QUANTUM]; CHANNELS],
         }
     }
@@ -118,6 +135,12 @@ impl Engine {
                 self.out = *plan.mixer.process();
                 self.transport.position = plan.mixer.transport.position;
                 publish_strips(plan);
+                if let Some(bus) = self.metered_bus
+                    && plan.mixer.bus_output(bus as usize, &mut self.bus_out)
+                {
+                    let [left, right] = &self.bus_out;
+                    self.bus_loudness.process(&[left, right]);
+                }
             }
             None if self.transport.playing => {
                 let [left, right] = &mut self.out;
@@ -217,7 +240,42 @@ impl Engine {
                 self.loudness.integrated() as f32,
                 self.loudness.loudness_range() as f32,
             );
+            if self.metered_bus.is_some() {
+                self.bus_gated = self.bus_loudness.integrated() as f32;
+            }
         }
+        // Phase correlation: averaged cross- and auto-products of L and R.
+        let (mut ll, mut rr, mut lr) = (0.0f32, 0.0f32, 0.0f32);
+        for (l, r) in left.iter().zip(right.iter()) {
+            ll += l * l;
+            rr += r * r;
+            lr += l * r;
+        }
+        let k = self.meter_smoothing;
+        let c = &mut self.correlation;
+        (c.0, c.1, c.2) = (
+            c.0 + k * (ll - c.0),
+            c.1 + k * (rr - c.1),
+            c.2 + k * (lr - c.2),
+        );
+        let correlation = if c.0 * c.1 > 1e-20 {
+            (c.2 / (c.0 * c.1).sqrt()).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        let bus_lufs = if self.metered_bus.is_some() {
+            [
+                self.bus_loudness.momentary() as f32,
+                self.bus_loudness.short_term() as f32,
+                self.bus_gated,
+            ]
+        } else {
+            [f32::NEG_INFINITY; 3]
+        };
+        let plan_sanitised = self
+            .current
+            .as_ref()
+            .map_or(0, |p| u64::from(p.mixer.sanitised_samples()));
         self.meters.publish(&MeterSnapshot {
             peak: self.level.peak(),
             max_peak: self.level.max_peak(),
@@ -230,11 +288,9 @@ impl Engine {
             integrated_lufs: self.gated.0,
             range_lu: self.gated.1,
             true_peak_dbtp: crate::amplitude_to_db(self.loudness.true_peak()),
-            sanitised: self.sanitised
-                + self
-                    .current
-                    .as_ref()
-                    .map_or(0, |p| u64::from(p.mixer.sanitised_samples())),
+            sanitised: self.sanitised + plan_sanitised,
+            correlation,
+            bus_lufs,
         });
     }
 
@@ -277,15 +333,24 @@ impl Engine {
             }
             Command::ResetLoudness => {
                 self.loudness.reset();
+                self.bus_loudness.reset();
                 self.gated = (f32::NEG_INFINITY, 0.0);
+                self.bus_gated = f32::NEG_INFINITY;
+            }
+            Command::MeterBus { bus } => {
+                if bus != self.metered_bus {
+                    self.metered_bus = bus;
+                    self.bus_loudness.reset();
+                    self.bus_gated = f32::NEG_INFINITY;
+                }
             }
         }
     }
 }
 
-/// Copies each strip's post-fader peak to the plan's shared meters.
+/// Copies each strip's meters to the plan's shared meters.
 fn publish_strips(plan: &Plan) {
-    for (index, cell) in plan.strip_peaks.iter().enumerate() {
-        cell.store(plan.mixer.peak_of(index));
+    for (index, cell) in plan.strip_meters.iter().enumerate() {
+        cell.publish(plan.mixer.reading_of(index));
     }
 }

@@ -211,7 +211,7 @@ fn swapping_plans_crossfades_without_a_gap_and_returns_the_old_plan() {
         "the transport kept going"
     );
     control.collect();
-    let peaks: Vec<f32> = control.strip_peaks().collect();
+    let peaks: Vec<f32> = control.strip_meters().map(|m| m.peak).collect();
     assert_eq!(peaks.len(), 2, "one track and the master");
     assert!((peaks[0] - 0.75).abs() < 1e-6, "{peaks:?}");
 }
@@ -265,5 +265,132 @@ fn plan_swaps_and_commands_never_allocate_on_the_audio_thread() {
             assert_eq!(allocs, 0, "round {round}, quantum {q}");
         }
         control.collect();
+    }
+}
+
+mod meters {
+    use super::*;
+    use stemroom_engine::device::{DeviceDesc, DeviceKind, compressor};
+    use stemroom_engine::mixer::Mixer;
+    use stemroom_engine::project::{
+        AudioAsset, BusDesc, ClipDesc, Output, ProjectDesc, StripDesc, TrackDesc,
+    };
+
+    fn run(engine: &mut stemroom_engine::Engine, seconds: f32) {
+        for _ in 0..(seconds * 48_000.0) as usize / QUANTUM {
+            engine.process();
+        }
+    }
+
+    #[test]
+    fn strips_report_peak_rms_and_gain_reduction() {
+        let mut p = ProjectDesc::new(48_000);
+        let comp = DeviceDesc::new(DeviceKind::Compressor)
+            .with(compressor::THRESHOLD, -20.0)
+            .with(compressor::RATIO, 4.0)
+            .with(compressor::KNEE, 0.0);
+        p.tracks.push(TrackDesc {
+            channels: 1,
+            strip: StripDesc {
+                pan: -1.0,
+                inserts: vec![comp],
+                ..StripDesc::default()
+            },
+            clips: vec![ClipDesc::whole(
+                AudioAsset::new(vec![vec![0.5; 48_000 * 4]]),
+                0,
+            )],
+        });
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        control.load(Mixer::new(&p)).unwrap();
+        control.send(Command::Play).unwrap();
+        // Ten time constants of the 300 ms RMS average.
+        run(&mut engine, 3.0);
+        let track = control.strip_meters().next().unwrap();
+        let reduction = -0.75 * (20.0 * 0.5f32.log10() + 20.0);
+        let level = 0.5 * stemroom_engine::db_to_amplitude(reduction);
+        assert!(
+            (track.gain_reduction_db - reduction).abs() < 0.05,
+            "{track:?}"
+        );
+        assert!(
+            (track.peak - level).abs() < 1e-3 && (track.rms - level).abs() < 1e-3,
+            "{track:?}"
+        );
+    }
+
+    #[test]
+    fn master_phase_correlation_tells_mono_from_inverted() {
+        for (right_sign, expected) in [(1.0f32, 1.0f32), (-1.0, -1.0)] {
+            let signal: Vec<f32> = (0..96_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+            let right = signal.iter().map(|x| x * right_sign).collect();
+            let mut p = ProjectDesc::new(48_000);
+            p.tracks.push(TrackDesc {
+                channels: 2,
+                strip: StripDesc::default(),
+                clips: vec![ClipDesc::whole(AudioAsset::new(vec![signal, right]), 0)],
+            });
+            let (mut control, mut engine) = engine_pair(48_000.0);
+            control.load(Mixer::new(&p)).unwrap();
+            control.send(Command::Play).unwrap();
+            run(&mut engine, 1.0);
+            let m = control.meters();
+            assert!((m.correlation - expected).abs() < 1e-3, "{}", m.correlation);
+        }
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        run(&mut engine, 0.1);
+        assert_eq!(
+            control.meters().correlation,
+            0.0,
+            "silence has no correlation"
+        );
+    }
+
+    #[test]
+    fn a_bus_is_measured_in_lufs_on_request() {
+        let tone: Vec<f32> = (0..48_000 * 12)
+            .map(|i| {
+                stemroom_engine::db_to_amplitude(-23.0)
+                    * (std::f32::consts::TAU * 1000.0 * i as f32 / 48_000.0).sin()
+            })
+            .collect();
+        let mut p = ProjectDesc::new(48_000);
+        p.buses.push(BusDesc::default());
+        p.tracks.push(TrackDesc {
+            channels: 2,
+            strip: StripDesc {
+                output: Output::Bus(0),
+                ..StripDesc::default()
+            },
+            clips: vec![ClipDesc::whole(
+                AudioAsset::new(vec![tone.clone(), tone]),
+                0,
+            )],
+        });
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        control.load(Mixer::new(&p)).unwrap();
+        assert!(
+            control.meters().bus_lufs[0].is_infinite(),
+            "nothing measured before the request"
+        );
+        control.send(Command::MeterBus { bus: Some(0) }).unwrap();
+        control.send(Command::Play).unwrap();
+        run(&mut engine, 10.0);
+        let m = control.meters();
+        assert!(
+            (m.bus_lufs[2] + 23.0).abs() < 0.1,
+            "bus integrated {:?}",
+            m.bus_lufs
+        );
+        assert!(
+            (m.bus_lufs[1] + 23.0).abs() < 0.1,
+            "bus short-term {:?}",
+            m.bus_lufs
+        );
+        assert!(
+            (m.integrated_lufs + 23.0).abs() < 0.1,
+            "the master sees the same ({})",
+            m.integrated_lufs
+        );
     }
 }

@@ -62,8 +62,6 @@ pub struct CompressorLanes {
     envelope: Lanes,
     /// Linear gain reached at the end of the last sub-block.
     gain: Lanes,
-    /// Deepest gain reduction since the last read.
-    deepest: Lanes,
     lookahead: [usize; LANES],
     delay: Box<[Lanes]>,
     delay_at: usize,
@@ -86,7 +84,6 @@ impl CompressorLanes {
             makeup: LaneSmoother::new(sample_rate, splat(0.0)),
             envelope: splat(0.0),
             gain: splat(1.0),
-            deepest: splat(0.0),
             lookahead: [0; LANES],
             delay: vec![[0.0; LANES]; max_delay].into_boxed_slice(),
             delay_at: 0,
@@ -122,14 +119,9 @@ impl CompressorLanes {
         self.bypass.settle();
     }
 
-    /// Deepest gain reduction per lane since the last call (dB, ≤ 0).
+    /// Current gain reduction per lane (dB, ≤ 0).
     pub fn gain_reduction_db(&self) -> Lanes {
-        self.deepest
-    }
-
-    /// Starts a new gain-reduction reading (the meter calls it each frame).
-    pub fn reset_gain_reduction(&mut self) {
-        self.deepest = splat(0.0);
+        self.envelope
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
@@ -141,7 +133,6 @@ impl CompressorLanes {
         let uses_delay = self.lookahead.iter().any(|&d| d > 0);
         let len = self.delay.len();
         let mut env = self.envelope;
-        let mut deepest = self.deepest;
         let mut gain_from = self.gain;
         for sub in block.chunks_mut(CONTROL_FRAMES) {
             // Detector: the sub-block's peak per lane.
@@ -172,7 +163,6 @@ impl CompressorLanes {
                     self.release[l]
                 };
                 env[l] = target + c * (env[l] - target);
-                deepest[l] = deepest[l].min(env[l]);
                 gain_to[l] = fast_exp2((env[l] + makeup[l]) / DB_PER_LOG2);
             }
             let step: Lanes =
@@ -199,7 +189,6 @@ impl CompressorLanes {
         }
         self.gain = gain_from;
         self.envelope = env;
-        self.deepest = deepest;
         if bypassing {
             apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
         }

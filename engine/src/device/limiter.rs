@@ -142,6 +142,7 @@ impl LimiterLanes {
         self.bypass.settle();
     }
 
+    /// Deepest gain reduction per lane in the last block (dB, ≤ 0).
     pub fn gain_reduction_db(&self) -> Lanes {
         self.deepest.map(crate::amplitude_to_db)
     }
@@ -158,7 +159,7 @@ impl LimiterLanes {
         let out_delay = self.lookahead + DETECTOR_DELAY;
         let inverse_span = 1.0 / span as f64;
         let wrap = |i: usize, len: usize| if i >= len { i - len } else { i };
-        let mut deepest = self.deepest;
+        let mut deepest = [1.0f32; LANES];
         for frame in block.iter_mut() {
             let (at, slot, w) = (self.delay_at, self.history_at, self.window_at);
             let read = wrap(at + delay_len - out_delay, delay_len);
