@@ -64,6 +64,13 @@ pub const PEAK_FALL_DB_PER_SECOND: f32 = 20.0 / 1.5;
 /// Integration window of the RMS readout.
 pub const RMS_WINDOW_SECONDS: f32 = 0.3;
 
+/// Per-quantum coefficient of a one-pole average over [`RMS_WINDOW_SECONDS`]
+/// (strip RMS, master phase correlation).
+pub fn window_smoothing(sample_rate: f32) -> f32 {
+    let quanta = f64::from(RMS_WINDOW_SECONDS) * f64::from(sample_rate) / QUANTUM as f64;
+    (1.0 - (-1.0 / quanta).exp()) as f32
+}
+
 /// What the audio thread publishes for the UI, one writer, many readers.
 #[derive(Debug, Default)]
 pub struct EngineMeters {

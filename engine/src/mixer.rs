@@ -19,8 +19,8 @@ use crate::lanes::{LANES, LaneBlock, SILENT_BLOCK};
 use crate::project::{AudioAsset, ClipDesc, Fade, Output, ProjectDesc, StripDesc};
 use crate::{CHANNELS, QUANTUM, StereoQuantum, db_to_amplitude};
 
-/// Where the transport is and what it loops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the transport is and what it loops (stopped at 0 by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transport {
     pub playing: bool,
     /// Timeline frame of the next quantum's first frame.
@@ -613,23 +613,14 @@ impl Mixer {
             buses,
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
-            meter_smoothing: 1.0
-                - (-(QUANTUM as f64)
-                    / (f64::from(crate::meter::RMS_WINDOW_SECONDS) * f64::from(sample_rate)))
-                .exp() as f32,
+            meter_smoothing: crate::meter::window_smoothing(sample_rate),
             segments_now: ([(0, 0, 0); 8], 0),
             bpm_now: desc.tempo.bpm_at_frame(0.0),
             tempo: desc.tempo.clone(),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
             out: [[0.0; QUANTUM]; CHANNELS],
-            transport: Transport {
-                playing: false,
-                position: 0,
-                looping: false,
-                loop_start: 0,
-                loop_end: 0,
-            },
+            transport: Transport::default(),
             report,
         };
         mixer.update_gains();
@@ -990,14 +981,7 @@ impl Mixer {
             let strip = &mut self.strips[s];
             let (f, t) = (strip.pan_gains, strip.pan_law());
             strip.pan_gains = t;
-            let o = match outputs[..used].iter().position(|&o| o == strip.output) {
-                Some(o) => o,
-                None => {
-                    outputs[used] = strip.output;
-                    used += 1;
-                    used - 1
-                }
-            };
+            let o = output_slot(&mut outputs, &mut used, strip.output);
             let lane = strip.first_lane;
             if strip.channels == 1 {
                 (
@@ -1067,14 +1051,7 @@ impl Mixer {
                 };
             }
             strip.pan_gains = points[STEPS];
-            let o = match outputs[..used].iter().position(|&o| o == strip.output) {
-                Some(o) => o,
-                None => {
-                    outputs[used] = strip.output;
-                    used += 1;
-                    used - 1
-                }
-            };
+            let o = output_slot(&mut outputs, &mut used, strip.output);
             let lane = strip.first_lane;
             for (k, &(left, right)) in points.iter().enumerate() {
                 if strip.channels == 1 {
@@ -1249,6 +1226,17 @@ impl std::fmt::Debug for Mixer {
             .field("report", &self.report)
             .finish()
     }
+}
+
+/// Index of `output` among the first `used` entries of `outputs`, adding it
+/// when it is new (a group feeds at most one output per lane).
+fn output_slot(outputs: &mut [usize; LANES], used: &mut usize, output: usize) -> usize {
+    if let Some(o) = outputs[..*used].iter().position(|&o| o == output) {
+        return o;
+    }
+    outputs[*used] = output;
+    *used += 1;
+    *used - 1
 }
 
 /// `Σ a·b` over the lanes, summed pairwise so it vectorises.

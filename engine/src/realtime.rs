@@ -83,13 +83,7 @@ impl Engine {
             current: None,
             outgoing: None,
             parked: None,
-            transport: Transport {
-                playing: false,
-                position: 0,
-                looping: false,
-                loop_start: 0,
-                loop_end: 0,
-            },
+            transport: Transport::default(),
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
             fade: 1.0,
             fade_step: 0.0,
@@ -99,10 +93,7 @@ impl Engine {
             loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
             gated: (f32::NEG_INFINITY, 0.0),
             correlation: (0.0, 0.0, 0.0),
-            meter_smoothing: 1.0
-                - (-(QUANTUM as f64)
-                    / (f64::from(crate::meter::RMS_WINDOW_SECONDS) * f64::from(sample_rate)))
-                .exp() as f32,
+            meter_smoothing: crate::meter::window_smoothing(sample_rate),
             metered_bus: None,
             bus_loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
             bus_gated: f32::NEG_INFINITY,

@@ -155,7 +155,8 @@ impl DelayLanes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+    use crate::device::testing::{impulse_response, on_every_lane};
+    use crate::device::{DeviceDesc, DeviceKind};
 
     #[test]
     fn an_impulse_comes_back_at_the_delay_time_scaled_by_the_feedback() {
@@ -165,21 +166,8 @@ mod tests {
             .with(FEEDBACK, 0.5)
             .with(DAMPING, 20_000.0)
             .with(MIX, 1.0);
-        let mut d = LaneDevice::new(
-            DeviceKind::Delay,
-            fs,
-            [Some(&desc); LANES],
-            std::array::from_fn(|l| l as u8),
-        );
-        let mut out = Vec::new();
-        for q in 0..10 {
-            let mut block = [[0.0f32; LANES]; crate::QUANTUM];
-            if q == 0 {
-                block[0] = [1.0; LANES];
-            }
-            d.process(&mut block);
-            out.extend(block.iter().map(|f| f[3]));
-        }
+        let mut d = on_every_lane(&desc, fs);
+        let out = impulse_response(&mut d, 3, 10);
         let echo = |n: usize| out[480 * n];
         assert!(
             (echo(1) - 1.0).abs() < 0.02,
@@ -205,12 +193,7 @@ mod tests {
             .with(TIME, 1.0)
             .with(FEEDBACK, 10.0)
             .with(MIX, 1.0);
-        let mut d = LaneDevice::new(
-            DeviceKind::Delay,
-            48_000.0,
-            [Some(&desc); LANES],
-            std::array::from_fn(|l| l as u8),
-        );
+        let mut d = on_every_lane(&desc, 48_000.0);
         let mut max = 0f32;
         for _ in 0..2_000 {
             let mut block = [[0.5f32; LANES]; crate::QUANTUM];

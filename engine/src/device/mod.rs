@@ -357,3 +357,34 @@ pub(crate) fn apply_bypass(bypass: &mut LaneSmoother, dry: &[Lanes], wet: &mut [
         offset += n;
     }
 }
+
+/// Test helpers shared by the device tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{DeviceDesc, LaneDevice};
+    use crate::lanes::LANES;
+
+    /// `desc` on every lane, each lane its own track.
+    pub fn on_every_lane(desc: &DeviceDesc, sample_rate: f32) -> LaneDevice {
+        LaneDevice::new(
+            desc.kind,
+            sample_rate,
+            [Some(desc); LANES],
+            std::array::from_fn(|l| l as u8),
+        )
+    }
+
+    /// Lane `lane`'s response to a unit impulse on every lane, `quanta` long.
+    pub fn impulse_response(device: &mut LaneDevice, lane: usize, quanta: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(quanta * crate::QUANTUM);
+        for q in 0..quanta {
+            let mut block = [[0.0f32; LANES]; crate::QUANTUM];
+            if q == 0 {
+                block[0] = [1.0; LANES];
+            }
+            device.process(&mut block);
+            out.extend(block.iter().map(|f| f[lane]));
+        }
+        out
+    }
+}

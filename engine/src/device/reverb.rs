@@ -200,7 +200,8 @@ impl ReverbLanes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+    use crate::device::testing::{impulse_response, on_every_lane};
+    use crate::device::{DeviceDesc, DeviceKind};
 
     /// Measures RT60 from an impulse response by Schroeder backward
     /// integration (T30: the −5 to −35 dB slope, extrapolated to 60 dB).
@@ -228,21 +229,9 @@ mod tests {
                 .with(DAMPING, 0.0)
                 .with(PRE_DELAY, 0.0)
                 .with(MIX, 1.0);
-            let mut reverb = LaneDevice::new(
-                DeviceKind::Reverb,
-                fs,
-                [Some(&desc); LANES],
-                std::array::from_fn(|l| l as u8),
-            );
-            let mut response = Vec::new();
-            for q in 0..(fs * decay * 1.5) as usize / crate::QUANTUM {
-                let mut block = [[0.0f32; LANES]; crate::QUANTUM];
-                if q == 0 {
-                    block[0] = [1.0; LANES];
-                }
-                reverb.process(&mut block);
-                response.extend(block.iter().map(|f| f[5]));
-            }
+            let mut reverb = on_every_lane(&desc, fs);
+            let response =
+                impulse_response(&mut reverb, 5, (fs * decay * 1.5) as usize / crate::QUANTUM);
             let measured = rt60(&response, fs);
             assert!(
                 (measured / decay - 1.0).abs() < 0.15,
@@ -257,21 +246,7 @@ mod tests {
         let desc = DeviceDesc::new(DeviceKind::Reverb)
             .with(PRE_DELAY, 50.0)
             .with(MIX, 1.0);
-        let mut reverb = LaneDevice::new(
-            DeviceKind::Reverb,
-            fs,
-            [Some(&desc); LANES],
-            std::array::from_fn(|l| l as u8),
-        );
-        let mut out = Vec::new();
-        for q in 0..40 {
-            let mut block = [[0.0f32; LANES]; crate::QUANTUM];
-            if q == 0 {
-                block[0] = [1.0; LANES];
-            }
-            reverb.process(&mut block);
-            out.extend(block.iter().map(|f| f[0]));
-        }
+        let out = impulse_response(&mut on_every_lane(&desc, fs), 0, 40);
         let first = out.iter().position(|x| x.abs() > 1e-6).unwrap();
         let expected = (0.05 * fs) as usize + (1116.0 * 0.6 * fs / 44_100.0).round() as usize;
         assert!(
@@ -280,12 +255,7 @@ mod tests {
         );
 
         let dry = DeviceDesc::new(DeviceKind::Reverb).with(MIX, 0.0);
-        let mut reverb = LaneDevice::new(
-            DeviceKind::Reverb,
-            fs,
-            [Some(&dry); LANES],
-            std::array::from_fn(|l| l as u8),
-        );
+        let mut reverb = on_every_lane(&dry, fs);
         let mut block = [[0.25f32; LANES]; crate::QUANTUM];
         reverb.process(&mut block);
         assert!(block.iter().flatten().all(|x| *x == 0.25));
