@@ -6,11 +6,12 @@
 //! instantiates its own copy of the module, commands travel through the node's
 //! `MessagePort`, and the worklet posts meter snapshots back.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
 use stemroom_engine::mixer::Mixer;
+use stemroom_engine::project::ProjectDesc;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -68,6 +69,8 @@ enum Channel {
     Port {
         port: MessagePort,
         meters: Rc<Cell<MeterSnapshot>>,
+        /// Settles the pending `load_project` when the worklet answers.
+        loading: Rc<RefCell<Option<(js_sys::Function, js_sys::Function)>>>,
     },
 }
 
@@ -80,7 +83,6 @@ impl EngineLink {
     pub async fn create(
         context: &BaseAudioContext,
         initial: &[Command],
-        workload: Option<Workload>,
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineLink, String> {
         let mode = MemoryMode::CURRENT;
@@ -97,10 +99,6 @@ impl EngineLink {
         match mode {
             MemoryMode::Shared => {
                 let (mut ctl, engine) = stemroom_engine::engine_pair(context.sample_rate());
-                if let Some(w) = workload {
-                    ctl.load(w.mixer(context.sample_rate()))
-                        .map_err(|_| "the engine is not taking new projects")?;
-                }
                 for command in initial {
                     ctl.send(*command)
                         .map_err(|_| "the engine's command queue is full")?;
@@ -117,11 +115,6 @@ impl EngineLink {
                     commands.push(&js_sys::Float64Array::from(&command.encode()[..]).into());
                 }
                 set(&processor_options, "commands", &commands);
-                if let Some(w) = workload {
-                    // The worklet has its own memory: it builds the same project itself.
-                    set(&processor_options, "workloadTracks", &w.tracks.into());
-                    set(&processor_options, "workloadSeconds", &w.seconds.into());
-                }
             }
         }
 
@@ -143,9 +136,11 @@ impl EngineLink {
 
         let port = node.port().map_err(js_error)?;
         let meters = Rc::new(Cell::new(MeterSnapshot::default()));
+        let loading: Rc<RefCell<Option<(js_sys::Function, js_sys::Function)>>> = Rc::default();
         let on_error = Rc::new(on_error);
         let on_message = {
             let meters = meters.clone();
+            let loading = loading.clone();
             let on_error = on_error.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
@@ -153,17 +148,29 @@ impl EngineLink {
                     if let Some(snapshot) = MeterSnapshot::decode(&words.to_vec()) {
                         meters.set(snapshot);
                     }
-                } else if Reflect::get(&data, &"type".into())
-                    .ok()
-                    .and_then(|t| t.as_string())
-                    .as_deref()
-                    == Some("error")
-                {
-                    let message = Reflect::get(&data, &"message".into())
+                    return;
+                }
+                let field = |name: &str| {
+                    Reflect::get(&data, &name.into())
                         .ok()
-                        .and_then(|m| m.as_string())
-                        .unwrap_or_default();
-                    on_error(format!("the audio engine failed in the worklet: {message}"));
+                        .and_then(|v| v.as_string())
+                };
+                let message = field("message").unwrap_or_default();
+                match field("type").as_deref() {
+                    Some("loaded") => {
+                        if let Some((resolve, _)) = loading.borrow_mut().take() {
+                            let _ = resolve.call0(&JsValue::NULL);
+                        }
+                    }
+                    Some("error") => match loading.borrow_mut().take() {
+                        Some((_, reject)) => {
+                            let _ = reject.call1(&JsValue::NULL, &message.into());
+                        }
+                        None => {
+                            on_error(format!("the audio engine failed in the worklet: {message}"))
+                        }
+                    },
+                    _ => {}
                 }
             })
         };
@@ -175,7 +182,11 @@ impl EngineLink {
 
         let channel = match control {
             Some(control) => Channel::Shared(control),
-            None => Channel::Port { port, meters },
+            None => Channel::Port {
+                port,
+                meters,
+                loading,
+            },
         };
         Ok(EngineLink {
             node,
@@ -203,31 +214,51 @@ impl EngineLink {
         }
     }
 
+    /// Loads a project into the engine, which crossfades to it. With shared
+    /// memory the plan is built here and queued; without, the description
+    /// and its audio are transferred to the worklet, which builds the plan
+    /// in its own memory (between two quanta) and answers when it has.
+    pub async fn load_project(&mut self, desc: &ProjectDesc) -> Result<(), String> {
+        match &mut self.channel {
+            Channel::Shared(control) => control
+                .load(Mixer::new(desc))
+                .map_err(|_| "the audio engine is not taking new projects yet".to_string()),
+            Channel::Port { port, loading, .. } => {
+                let (json, assets) = stemroom_engine::wire::encode(desc);
+                let transfer = Array::new();
+                let audio = Array::new();
+                for asset in &assets {
+                    let channels = Array::new();
+                    for c in 0..asset.channel_count() {
+                        let pcm = Float32Array::from(asset.channel(c));
+                        transfer.push(&pcm.buffer());
+                        channels.push(&pcm);
+                    }
+                    audio.push(&channels);
+                }
+                let message = Object::new();
+                set(&message, "type", &"project".into());
+                set(&message, "json", &json.into());
+                set(&message, "assets", &audio);
+                let answered = js_sys::Promise::new(&mut |resolve, reject| {
+                    *loading.borrow_mut() = Some((resolve, reject));
+                });
+                port.post_message_with_transferable(&message, &transfer)
+                    .map_err(js_error)?;
+                JsFuture::from(answered)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("the worklet could not load the project: {}", js_error(e)))
+            }
+        }
+    }
+
     /// The engine's latest meter readings.
     pub fn meters(&mut self) -> MeterSnapshot {
         match &mut self.channel {
             Channel::Shared(control) => control.meters(),
             Channel::Port { meters, .. } => meters.get(),
         }
-    }
-}
-
-/// The standard benchmark project (`stemroom_engine::workload`): `tracks`
-/// mono tracks of `seconds` each.
-#[derive(Clone, Copy, Debug)]
-pub struct Workload {
-    pub tracks: u32,
-    pub seconds: f64,
-}
-
-impl Workload {
-    pub fn mixer(self, sample_rate: f32) -> Mixer {
-        let project = stemroom_engine::workload::mixing_project(
-            sample_rate as u32,
-            self.tracks as usize,
-            self.seconds,
-        );
-        Mixer::new(&project)
     }
 }
 
@@ -238,17 +269,22 @@ impl Workload {
 async fn render_offline(
     seconds: f64,
     sample_rate: f32,
-    workload: Option<Workload>,
+    project: Option<ProjectDesc>,
 ) -> Result<Object, JsError> {
     let frames = (seconds * f64::from(sample_rate)).round() as u32;
     let options = OfflineAudioContextOptions::new(frames, sample_rate);
     options.set_number_of_channels(CHANNELS as u32);
     let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
-    let link = EngineLink::create(&context, &[Command::Play], workload, |e| {
+    let mut link = EngineLink::create(&context, &[Command::Play], |e| {
         web_sys::console::error_1(&e.into())
     })
     .await
     .map_err(|e| JsError::new(&e))?;
+    if let Some(project) = &project {
+        link.load_project(project)
+            .await
+            .map_err(|e| JsError::new(&e))?;
+    }
     link.node()
         .connect_with_audio_node(&context.destination())
         .map_err(js_err)?;
@@ -284,7 +320,9 @@ pub async fn render_workload(
     seconds: f64,
     sample_rate: f32,
 ) -> Result<Object, JsError> {
-    render_offline(seconds, sample_rate, Some(Workload { tracks, seconds })).await
+    let project =
+        stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds);
+    render_offline(seconds, sample_rate, Some(project)).await
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) {

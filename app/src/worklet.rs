@@ -6,7 +6,10 @@
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+use stemroom_engine::mixer::Mixer;
+use stemroom_engine::project::AudioAsset;
 use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, engine_pair};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 /// Engines built on the UI thread, waiting for their worklet to adopt them.
@@ -81,22 +84,8 @@ impl WorkletEngine {
     }
 
     /// No shared memory: an engine of the worklet's own, driven by its port.
-    /// With `workload_tracks > 0` it first loads the standard benchmark
-    /// project (the page cannot hand over one built in its own memory).
-    pub fn standalone(
-        sample_rate: f32,
-        workload_tracks: u32,
-        workload_seconds: f64,
-    ) -> WorkletEngine {
-        let (mut control, engine) = engine_pair(sample_rate);
-        if workload_tracks > 0 {
-            let workload = crate::audio::Workload {
-                tracks: workload_tracks,
-                seconds: workload_seconds,
-            };
-            // A fresh engine always has room for its first plan.
-            let _ = control.load(workload.mixer(sample_rate));
-        }
+    pub fn standalone(sample_rate: f32) -> WorkletEngine {
+        let (control, engine) = engine_pair(sample_rate);
         WorkletEngine {
             engine: Box::new(engine),
             control: Some(control),
@@ -111,6 +100,30 @@ impl WorkletEngine {
             (Some(control), Some(command)) => control.send(command).is_ok(),
             _ => false,
         }
+    }
+
+    /// Fallback: builds and loads a project that arrived through the port
+    /// (see `EngineLink::load_project`). Runs between two quanta, on the
+    /// audio thread: the one place the fallback allocates there.
+    pub fn load_project(&mut self, json: &str, assets: js_sys::Array) -> Result<(), JsError> {
+        let control = self.control.as_mut().ok_or_else(|| {
+            JsError::new("a shared-memory engine takes its projects from the page")
+        })?;
+        let mut audio = Vec::with_capacity(assets.length() as usize);
+        for channels in assets.iter() {
+            let channels: js_sys::Array = channels
+                .dyn_into()
+                .map_err(|_| JsError::new("malformed asset list"))?;
+            let planar = channels
+                .iter()
+                .map(|c| js_sys::Float32Array::new(&c).to_vec())
+                .collect();
+            audio.push(AudioAsset::new(planar));
+        }
+        let desc = stemroom_engine::wire::decode(json, audio).map_err(|e| JsError::new(&e))?;
+        control
+            .load(Mixer::new(&desc))
+            .map_err(|_| JsError::new("the engine is not taking new projects yet"))
     }
 
     /// Renders one quantum into the buffers at [`WorkletEngine::output_ptr`].

@@ -6,7 +6,7 @@
 //! than 32 frames behind its curve, and linear segments are followed exactly.
 
 /// One point of a curve.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Breakpoint {
     /// Timeline frame.
     pub frame: u64,
@@ -18,13 +18,13 @@ pub struct Breakpoint {
 }
 
 /// Breakpoints in timeline order.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Curve {
     points: Vec<Breakpoint>,
 }
 
 /// What a curve drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AutomationTarget {
     /// Fader, in dB.
     Gain,
@@ -34,7 +34,7 @@ pub enum AutomationTarget {
     Device { slot: u16, param: u16 },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AutomationDesc {
     pub target: AutomationTarget,
     pub curve: Curve,

@@ -35,6 +35,7 @@ pub mod queue;
 pub mod realtime;
 pub mod signal;
 pub mod tempo;
+pub mod wire;
 pub mod workload;
 
 pub use command::Command;

@@ -46,7 +46,7 @@ impl AudioAsset {
 }
 
 /// The curve of a fade, as a gain from 0 to 1 over `t` in 0..1 (fade-in).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FadeShape {
     /// `t`.
     Linear,
@@ -68,7 +68,7 @@ impl FadeShape {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fade {
     pub frames: u64,
     pub shape: FadeShape,
@@ -82,10 +82,11 @@ impl Fade {
 }
 
 /// A region of an asset placed on a track.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClipDesc {
     /// `None`: the asset is missing (not uploaded yet, or failed); the clip
     /// plays silence and the engine reports it.
+    #[serde(with = "crate::wire::asset_ref")]
     pub asset: Option<Arc<AudioAsset>>,
     /// Timeline position of the clip's first frame.
     pub start: u64,
@@ -117,13 +118,13 @@ impl ClipDesc {
 }
 
 /// Where a strip sends its output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Output {
     Master,
     Bus(usize),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SendDesc {
     pub bus: usize,
     pub level_db: f32,
@@ -133,7 +134,7 @@ pub struct SendDesc {
 
 /// Fader, pan, mute/solo, polarity, inserts and routing: what every mixer
 /// strip has.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StripDesc {
     pub gain_db: f32,
     /// −1 (left) to +1 (right).
@@ -164,7 +165,7 @@ impl Default for StripDesc {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackDesc {
     /// 1 (mono, panned) or 2 (stereo, balanced).
     pub channels: usize,
@@ -172,14 +173,14 @@ pub struct TrackDesc {
     pub clips: Vec<ClipDesc>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BusDesc {
     pub strip: StripDesc,
     /// Stays audible when something else is soloed (effect returns).
     pub solo_safe: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectDesc {
     pub sample_rate: u32,
     pub tracks: Vec<TrackDesc>,

@@ -4,13 +4,13 @@
 //! is the time signature's beat unit, a bar `beats_per_bar` of them.
 
 /// Tempo from `beat` onwards.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TempoChange {
     pub beat: f64,
     pub bpm: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimeSignature {
     pub beats_per_bar: u32,
     pub beat_unit: u32,
@@ -43,7 +43,7 @@ pub enum Grid {
 pub const MIN_BPM: f64 = 20.0;
 pub const MAX_BPM: f64 = 999.0;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TempoMap {
     sample_rate: f64,
     signature: TimeSignature,

@@ -24,11 +24,21 @@ export function registerEngineProcessor(glue) {
         } else {
           // Fallback: our own instance and engine, commands through the port.
           this.memory = glue.initSync({ module: o.module }).memory;
-          this.engine = glue.WorkletEngine.standalone(sampleRate, o.workloadTracks ?? 0, o.workloadSeconds ?? 0);
+          this.engine = glue.WorkletEngine.standalone(sampleRate);
           for (const c of o.commands ?? []) this.engine.command(c);
           this.port.onmessage = ({ data }) => {
-            if (!(data instanceof Float64Array) || !this.engine.command(data)) {
-              this.port.postMessage({ type: 'warning', message: `ignored command ${data}` });
+            if (data instanceof Float64Array) {
+              if (!this.engine.command(data)) {
+                this.port.postMessage({ type: 'warning', message: `ignored command ${data}` });
+              }
+            } else if (data && data.type === 'project') {
+              // A whole project: built here, between two quanta (see worklet.rs).
+              try {
+                this.engine.load_project(data.json, data.assets);
+                this.port.postMessage({ type: 'loaded' });
+              } catch (e) {
+                this.port.postMessage({ type: 'error', message: String((e && e.message) || e) });
+              }
             }
           };
           this.fallback = true;

@@ -94,7 +94,7 @@ impl EngineUi {
                 self.error.set(Some(message));
                 self.state.set(EngineState::Failed);
             };
-            match EngineLink::create(&context, &[Command::Play], None, on_error).await {
+            match EngineLink::create(&context, &[Command::Play], on_error).await {
                 Ok(link) => {
                     if let Err(e) = link.node().connect_with_audio_node(&context.destination()) {
                         return self.fail(js_error(e));

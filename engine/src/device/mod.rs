@@ -55,7 +55,7 @@ impl ParamSpec {
 }
 
 /// The kinds of insert device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DeviceKind {
     Eq,
     Compressor,
@@ -79,7 +79,7 @@ impl DeviceKind {
 }
 
 /// A device in an insert chain, as the project describes it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceDesc {
     pub kind: DeviceKind,
     pub bypass: bool,
