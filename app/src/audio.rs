@@ -340,3 +340,55 @@ pub fn js_error(e: JsValue) -> String {
 fn js_err(e: JsValue) -> JsError {
     JsError::new(&js_error(e))
 }
+
+/// Renders the benchmark project offline on the rayon pool (Web Workers):
+/// `Mixer::render_offline`, the same code as a native bounce, in parallel.
+/// The page's thread must never block, so the render runs as a pool job and
+/// the page polls for its result. Returns `{ channels, renderMs }`.
+#[cfg(feature = "threads")]
+#[wasm_bindgen]
+pub async fn bounce_workload(
+    tracks: u32,
+    seconds: f64,
+    sample_rate: f32,
+) -> Result<Object, JsError> {
+    use std::sync::{Arc, OnceLock};
+    let project =
+        stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds);
+    let frames = (seconds * f64::from(sample_rate)).round() as usize;
+    let done: Arc<OnceLock<Vec<f32>>> = Arc::default();
+    let slot = done.clone();
+    let started = js_sys::Date::now();
+    rayon::spawn(move || {
+        let mut mixer = Mixer::new(&project);
+        mixer.transport.playing = true;
+        let _ = slot.set(mixer.render_offline(frames, true));
+    });
+    // `OnceLock::get` is one atomic load: safe to poll from the page.
+    let interleaved = loop {
+        if let Some(out) = done.get() {
+            break out;
+        }
+        let tick = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 5);
+            }
+        });
+        JsFuture::from(tick).await.map_err(js_err)?;
+    };
+    let render_ms = js_sys::Date::now() - started;
+    let channels = Array::new();
+    for ch in 0..CHANNELS {
+        let planar: Vec<f32> = interleaved
+            .iter()
+            .skip(ch)
+            .step_by(CHANNELS)
+            .copied()
+            .collect();
+        channels.push(&Float32Array::from(&planar[..]));
+    }
+    let result = Object::new();
+    set(&result, "channels", &channels);
+    set(&result, "renderMs", &render_ms.into());
+    Ok(result)
+}

@@ -32,6 +32,7 @@ pub struct Transport {
 
 /// Automation is followed in steps of this many frames.
 pub const AUTOMATION_FRAMES: usize = 32;
+const PAN_STEPS: usize = QUANTUM / AUTOMATION_FRAMES;
 
 /// The timeline frame at block offset `offset` of a quantum rendered from
 /// `segments` (the end of a segment maps to the frame after its last).
@@ -365,6 +366,30 @@ impl Strip {
     /// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
     fn pan_law(&self) -> (f32, f32) {
         pan_law(self.channels, self.pan)
+    }
+
+    /// Pan gains at each 32-frame boundary of the quantum: the curve's while
+    /// the transport runs through an automated pan, otherwise a linear ramp
+    /// from the last quantum's gains to the current setting.
+    fn pan_steps(&self, segments: &[(usize, u64, usize)]) -> [(f32, f32); PAN_STEPS + 1] {
+        let from = self.pan_gains;
+        let to = self.pan_law();
+        std::array::from_fn(|k| {
+            if k == 0 {
+                return from;
+            }
+            let automated = self
+                .pan_curve
+                .as_ref()
+                .zip(timeline_at(segments, k * AUTOMATION_FRAMES));
+            match automated.and_then(|(curve, frame)| curve.value_at(frame)) {
+                Some(pan) => pan_law(self.channels, pan),
+                None => {
+                    let t = k as f32 / PAN_STEPS as f32;
+                    (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t)
+                }
+            }
+        })
     }
 }
 
@@ -931,17 +956,19 @@ impl Mixer {
         }
         let master = self.strips.len() - 1;
         self.process_stereo_strip(master, 0);
+        let (list, count) = self.segments_now;
         let strip = &mut self.strips[master];
-        let from = strip.pan_gains;
-        let to = strip.pan_law();
-        strip.pan_gains = to;
+        let points = strip.pan_steps(&list[..count]);
+        strip.pan_gains = points[PAN_STEPS];
         let block = &self.groups[strip.group].block;
         let mut peak = 0f32;
         let mut energy = 0f32;
         for (i, frame) in block.iter().enumerate() {
-            let k = (i + 1) as f32 / QUANTUM as f32;
-            self.out[0][i] = frame[0] * (from.0 + (to.0 - from.0) * k);
-            self.out[1][i] = frame[1] * (from.1 + (to.1 - from.1) * k);
+            let (k, j) = (i / AUTOMATION_FRAMES, i % AUTOMATION_FRAMES);
+            let t = (j + 1) as f32 / AUTOMATION_FRAMES as f32;
+            let (from, to) = (points[k], points[k + 1]);
+            self.out[0][i] = frame[0] * (from.0 + (to.0 - from.0) * t);
+            self.out[1][i] = frame[1] * (from.1 + (to.1 - from.1) * t);
             peak = crate::lanes::peak_max(peak, self.out[0][i].abs());
             peak = crate::lanes::peak_max(peak, self.out[1][i].abs());
             energy += self.out[0][i] * self.out[0][i] + self.out[1][i] * self.out[1][i];
@@ -1024,7 +1051,7 @@ impl Mixer {
     /// [`Mixer::route_group`] for groups with pan automation: gains at every
     /// 32-frame boundary, linear between them.
     fn pan_stepped(&mut self, g: usize) {
-        const STEPS: usize = QUANTUM / AUTOMATION_FRAMES;
+        const STEPS: usize = PAN_STEPS;
         let (list, count) = self.segments_now;
         let segments = &list[..count];
         let mut outputs = [0usize; LANES];
@@ -1033,23 +1060,7 @@ impl Mixer {
         let mut gains = [[([0.0f32; LANES], [0.0f32; LANES]); STEPS + 1]; LANES];
         for &s in &self.groups[g].members {
             let strip = &mut self.strips[s];
-            let mut points = [(0.0f32, 0.0f32); STEPS + 1];
-            let from = strip.pan_gains;
-            points[0] = from;
-            let to = strip.pan_law();
-            for (k, point) in points.iter_mut().enumerate().skip(1) {
-                let automated = strip
-                    .pan_curve
-                    .as_ref()
-                    .zip(timeline_at(segments, k * AUTOMATION_FRAMES));
-                *point = match automated.and_then(|(curve, frame)| curve.value_at(frame)) {
-                    Some(pan) => pan_law(strip.channels, pan),
-                    None => {
-                        let t = k as f32 / STEPS as f32;
-                        (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t)
-                    }
-                };
-            }
+            let points = strip.pan_steps(segments);
             strip.pan_gains = points[STEPS];
             let o = output_slot(&mut outputs, &mut used, strip.output);
             let lane = strip.first_lane;

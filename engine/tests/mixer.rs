@@ -553,6 +553,29 @@ mod automation {
     }
 
     #[test]
+    fn master_pan_follows_its_curve_within_32_frames() {
+        let c = curve(&[(0, 0.0, 0.0), (9_600, 1.0, 0.0)]);
+        let mut p = ProjectDesc::new(FS);
+        p.tracks.push(mono_track(
+            vec![ClipDesc::whole(dc(1.0, 48_000), 0)],
+            StripDesc::default(),
+        ));
+        p.master.automation.push(AutomationDesc {
+            target: AutomationTarget::Pan,
+            curve: c.clone(),
+        });
+        let (l, r) = render(&mut Mixer::new(&p), 100);
+        // A centred mono track reaches the master at −3 dB; the master balances.
+        let left =
+            |f: u64| SQRT_HALF * (c.value_at(f).unwrap() * std::f32::consts::FRAC_PI_2).cos();
+        assert_follows(&l[..12_000], left, "master left");
+        assert!(
+            r.iter().take(12_000).all(|x| (x - SQRT_HALF).abs() < 1e-5),
+            "the right side stays"
+        );
+    }
+
+    #[test]
     fn device_parameters_follow_their_curves_within_32_frames() {
         let c = curve(&[(0, -30.0, 0.0), (4_800, 0.0, 2.0), (9_600, -6.0, 0.0)]);
         let target = AutomationTarget::Device {

@@ -86,6 +86,10 @@ try {
       `${String(tracks).padStart(7)} ${workletUs.toFixed(1).padStart(13)} ${((workletUs * 1000) / (tracks * QUANTUM)).toFixed(2).padStart(13)} ${((workletUs / budget) * 100).toFixed(1).padStart(8)}% ${nodesUs.toFixed(1).padStart(11)} ${(nodesUs / workletUs).toFixed(1).padStart(13)}×`,
     );
   }
+  // Offline bounce in the browser: Mixer::render_offline on the rayon workers.
+  const bounceSeconds = 30;
+  const bounceMs = await page.evaluate(async ([s, sr]) => (await window.stemroom.bounce_workload(64, s, sr)).renderMs, [bounceSeconds, SAMPLE_RATE]);
+  console.log(`\noffline bounce in the browser (rayon on ${threads} workers), 64 tracks × ${bounceSeconds} s: ${(bounceMs / 1000).toFixed(2)} s = ${((bounceSeconds * 1000) / bounceMs).toFixed(0)}× real time`);
 } finally {
   await browser.close();
   await server.stop();

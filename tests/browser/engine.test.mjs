@@ -54,5 +54,20 @@ for (const isolation of [true, false]) {
       console.log(`null test (${isolation ? 'shared' : 'fallback'}): ${identical ? 'bit-identical' : `difference ≤ ${maxDiffDb.toFixed(1)} dBFS`}`);
       await page.close();
     });
+
+    if (isolation) {
+      test('an offline bounce on the rayon workers nulls against the native render', async () => {
+        const reference = readFloatWav(process.env.STEMROOM_NATIVE_WORKLOAD);
+        const page = await openApp(browser, server.url);
+        assert.ok((await page.evaluate(() => window.stemroomThreads)) >= 1, 'the thread pool is up');
+        const rendered = await page.evaluate(async ([tracks, seconds]) => {
+          const { channels } = await window.stemroom.bounce_workload(tracks, seconds, 48000);
+          return channels.map((c) => Array.from(c));
+        }, [TRACKS, SECONDS]);
+        const { maxDiffDb, identical } = compare(rendered, reference);
+        assert.ok(identical, `difference peaks at ${maxDiffDb.toFixed(1)} dBFS`);
+        await page.close();
+      });
+    }
   });
 }
