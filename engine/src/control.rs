@@ -35,7 +35,7 @@ pub fn engine_pair(sample_rate: f32) -> (EngineControl, Engine) {
         short_term_lufs: f32::NEG_INFINITY,
         integrated_lufs: f32::NEG_INFINITY,
         true_peak_dbtp: f32::NEG_INFINITY,
-        bus_lufs: [f32::NEG_INFINITY; 3],
+        bus: crate::meter::BusLoudness::SILENT,
         ..MeterSnapshot::default()
     });
     let engine = Engine::new(sample_rate, command_rx, plan_rx, retired_tx, meters.clone());

@@ -59,6 +59,80 @@ impl StripMeter {
     }
 }
 
+/// Loudness of a bus measured on request (`Command::MeterBus`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BusLoudness {
+    pub momentary_lufs: f32,
+    pub short_term_lufs: f32,
+    pub integrated_lufs: f32,
+    pub range_lu: f32,
+    pub true_peak_dbtp: f32,
+    pub correlation: f32,
+}
+
+impl BusLoudness {
+    /// What the meters read before anything is measured.
+    pub const SILENT: BusLoudness = BusLoudness {
+        momentary_lufs: f32::NEG_INFINITY,
+        short_term_lufs: f32::NEG_INFINITY,
+        integrated_lufs: f32::NEG_INFINITY,
+        range_lu: 0.0,
+        true_peak_dbtp: f32::NEG_INFINITY,
+        correlation: 0.0,
+    };
+}
+
+impl Default for BusLoudness {
+    fn default() -> Self {
+        BusLoudness::SILENT
+    }
+}
+
+/// Phase correlation of a stereo signal: averaged L·L, R·R and L·R over
+/// about [`RMS_WINDOW_SECONDS`]. +1 is mono, 0 unrelated, −1 inverted.
+#[derive(Clone, Copy, Debug)]
+pub struct CorrelationMeter {
+    sums: (f32, f32, f32),
+    smoothing: f32,
+}
+
+impl CorrelationMeter {
+    pub fn new(sample_rate: f32) -> Self {
+        CorrelationMeter {
+            sums: (0.0, 0.0, 0.0),
+            smoothing: window_smoothing(sample_rate),
+        }
+    }
+
+    pub fn measure(&mut self, audio: &StereoQuantum) {
+        let (mut ll, mut rr, mut lr) = (0.0f32, 0.0f32, 0.0f32);
+        for (l, r) in audio[0].iter().zip(&audio[1]) {
+            ll += l * l;
+            rr += r * r;
+            lr += l * r;
+        }
+        let (k, s) = (self.smoothing, &mut self.sums);
+        *s = (
+            s.0 + k * (ll - s.0),
+            s.1 + k * (rr - s.1),
+            s.2 + k * (lr - s.2),
+        );
+    }
+
+    pub fn value(&self) -> f32 {
+        let (ll, rr, lr) = self.sums;
+        if ll * rr > 1e-20 {
+            (lr / (ll * rr).sqrt()).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.sums = (0.0, 0.0, 0.0);
+    }
+}
+
 /// Peak fall rate of the meters: 20 dB in 1.5 s, as IEC 60268-18 digital peak meters.
 pub const PEAK_FALL_DB_PER_SECOND: f32 = 20.0 / 1.5;
 /// Integration window of the RMS readout.
@@ -82,7 +156,7 @@ pub struct EngineMeters {
     playing: AtomicBool,
     loudness: [AtomicF32; 5],
     correlation: AtomicF32,
-    bus_loudness: [AtomicF32; 3],
+    bus: [AtomicF32; 6],
     sanitised: AtomicU64,
 }
 
@@ -112,9 +186,8 @@ pub struct MeterSnapshot {
     pub sanitised: u64,
     /// Master phase correlation over ~300 ms: +1 mono, 0 unrelated, −1 inverted.
     pub correlation: f32,
-    /// Loudness of the bus chosen with `Command::MeterBus`: momentary,
-    /// short-term and integrated LUFS (−inf when none is chosen).
-    pub bus_lufs: [f32; 3],
+    /// The bus chosen with `Command::MeterBus` (silent when none is).
+    pub bus: BusLoudness,
 }
 
 impl EngineMeters {
@@ -134,7 +207,17 @@ impl EngineMeters {
             true_peak_dbtp: self.loudness[4].load(),
             sanitised: self.sanitised.load(Ordering::Relaxed),
             correlation: self.correlation.load(),
-            bus_lufs: self.bus_loudness.each_ref().map(AtomicF32::load),
+            bus: {
+                let [m, s, i, r, t, c] = self.bus.each_ref().map(AtomicF32::load);
+                BusLoudness {
+                    momentary_lufs: m,
+                    short_term_lufs: s,
+                    integrated_lufs: i,
+                    range_lu: r,
+                    true_peak_dbtp: t,
+                    correlation: c,
+                }
+            },
         }
     }
 
@@ -160,7 +243,16 @@ impl EngineMeters {
         }
         self.sanitised.store(s.sanitised, Ordering::Relaxed);
         self.correlation.store(s.correlation);
-        for (cell, value) in self.bus_loudness.iter().zip(s.bus_lufs) {
+        let b = s.bus;
+        let bus = [
+            b.momentary_lufs,
+            b.short_term_lufs,
+            b.integrated_lufs,
+            b.range_lu,
+            b.true_peak_dbtp,
+            b.correlation,
+        ];
+        for (cell, value) in self.bus.iter().zip(bus) {
             cell.store(value);
         }
     }
@@ -168,7 +260,7 @@ impl EngineMeters {
 
 impl MeterSnapshot {
     /// Number of words in [`MeterSnapshot::encode`].
-    pub const WORDS: usize = 19;
+    pub const WORDS: usize = 22;
 
     /// Flattens the snapshot for a `MessagePort` (the no-shared-memory fallback).
     pub fn encode(&self) -> [f64; Self::WORDS] {
@@ -189,9 +281,12 @@ impl MeterSnapshot {
             self.true_peak_dbtp.into(),
             self.sanitised as f64,
             self.correlation.into(),
-            self.bus_lufs[0].into(),
-            self.bus_lufs[1].into(),
-            self.bus_lufs[2].into(),
+            self.bus.momentary_lufs.into(),
+            self.bus.short_term_lufs.into(),
+            self.bus.integrated_lufs.into(),
+            self.bus.range_lu.into(),
+            self.bus.true_peak_dbtp.into(),
+            self.bus.correlation.into(),
         ]
     }
 
@@ -211,7 +306,14 @@ impl MeterSnapshot {
             true_peak_dbtp: w[13] as f32,
             sanitised: w[14] as u64,
             correlation: w[15] as f32,
-            bus_lufs: [w[16] as f32, w[17] as f32, w[18] as f32],
+            bus: BusLoudness {
+                momentary_lufs: w[16] as f32,
+                short_term_lufs: w[17] as f32,
+                integrated_lufs: w[18] as f32,
+                range_lu: w[19] as f32,
+                true_peak_dbtp: w[20] as f32,
+                correlation: w[21] as f32,
+            },
         })
     }
 }
@@ -345,7 +447,12 @@ mod tests {
             true_peak_dbtp: -1.25,
             sanitised: 3,
             correlation: -0.5,
-            bus_lufs: [-20.0, -21.0, f32::NEG_INFINITY],
+            bus: BusLoudness {
+                momentary_lufs: -20.0,
+                range_lu: 4.5,
+                correlation: 0.25,
+                ..BusLoudness::SILENT
+            },
         };
         assert_eq!(MeterSnapshot::decode(&s.encode()), Some(s));
         assert_eq!(MeterSnapshot::decode(&[0.0; 3]), None);

@@ -446,6 +446,7 @@ pub struct Mixer {
     tempo: crate::tempo::TempoMap,
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
+    sanitised_params: u32,
     out: StereoQuantum,
     pub transport: Transport,
     pub report: PlanReport,
@@ -644,6 +645,7 @@ impl Mixer {
             tempo: desc.tempo.clone(),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
+            sanitised_params: 0,
             out: [[0.0; QUANTUM]; CHANNELS],
             transport: Transport::default(),
             report,
@@ -677,11 +679,22 @@ impl Mixer {
         }
     }
 
-    /// Audio thread: applies a change; unknown strips, sends or slots are ignored.
+    /// Audio thread: applies a change; unknown strips, sends or slots are
+    /// ignored, out-of-range values clamped, non-finite ones replaced (and
+    /// counted in [`Mixer::sanitised_samples`]).
     pub fn apply(&mut self, strip: StripRef, change: StripChange) {
         let Some(s) = self.strip_index(strip) else {
             return;
         };
+        let value = match change {
+            StripChange::GainDb(v) | StripChange::Pan(v) => v,
+            StripChange::SendLevelDb { level_db, .. } => level_db,
+            StripChange::DeviceParam { value, .. } => value,
+            _ => 0.0,
+        };
+        if !value.is_finite() {
+            self.sanitised_params += 1;
+        }
         match change {
             StripChange::GainDb(db) => {
                 self.strips[s].gain_db = if db.is_nan() {
@@ -1216,9 +1229,10 @@ impl Mixer {
         self.strip_index(strip).map_or(0.0, |s| self.strips[s].peak)
     }
 
-    /// Non-finite samples silenced inside devices so far.
+    /// Non-finite samples silenced inside devices and non-finite parameter
+    /// values replaced, so far.
     pub fn sanitised_samples(&self) -> u32 {
-        self.groups.iter().map(|g| g.sanitised).sum()
+        self.groups.iter().map(|g| g.sanitised).sum::<u32>() + self.sanitised_params
     }
 
     pub fn output(&self) -> &StereoQuantum {

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::command::Command;
 use crate::loudness::LoudnessMeter;
-use crate::meter::{EngineMeters, LevelMeter, MeterSnapshot, StripMeter};
+use crate::meter::{
+    BusLoudness, CorrelationMeter, EngineMeters, LevelMeter, MeterSnapshot, StripMeter,
+};
 use crate::mixer::{Mixer, Transport};
 use crate::queue::{Consumer, Producer};
 use crate::signal::SineOscillator;
@@ -55,13 +57,12 @@ pub struct Engine {
     level: LevelMeter,
     loudness: LoudnessMeter,
     gated: (f32, f32),
-    /// Averaged L·L, R·R and L·R of the master, for phase correlation.
-    correlation: (f32, f32, f32),
-    meter_smoothing: f32,
+    correlation: CorrelationMeter,
     /// The bus measured on request, its meter and a copy of its output.
     metered_bus: Option<u32>,
     bus_loudness: LoudnessMeter,
-    bus_gated: f32,
+    bus_gated: (f32, f32),
+    bus_correlation: CorrelationMeter,
     bus_out: StereoQuantum,
     out: StereoQuantum,
 }
@@ -92,11 +93,11 @@ impl Engine {
             level: LevelMeter::new(sample_rate),
             loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
             gated: (f32::NEG_INFINITY, 0.0),
-            correlation: (0.0, 0.0, 0.0),
-            meter_smoothing: crate::meter::window_smoothing(sample_rate),
+            correlation: CorrelationMeter::new(sample_rate),
             metered_bus: None,
             bus_loudness: LoudnessMeter::new(sample_rate as u32, &[1.0, 1.0]),
-            bus_gated: f32::NEG_INFINITY,
+            bus_gated: (f32::NEG_INFINITY, 0.0),
+            bus_correlation: CorrelationMeter::new(sample_rate),
             bus_out: [[0.0; QUANTUM]; CHANNELS],
             out: [[0.0; QUANTUM]; CHANNELS],
         }
@@ -131,6 +132,7 @@ impl Engine {
                 {
                     let [left, right] = &self.bus_out;
                     self.bus_loudness.process(&[left, right]);
+                    self.bus_correlation.measure(&self.bus_out);
                 }
             }
             None if self.transport.playing => {
@@ -232,36 +234,22 @@ impl Engine {
                 self.loudness.loudness_range() as f32,
             );
             if self.metered_bus.is_some() {
-                self.bus_gated = self.bus_loudness.integrated() as f32;
+                let bus = &self.bus_loudness;
+                self.bus_gated = (bus.integrated() as f32, bus.loudness_range() as f32);
             }
         }
-        // Phase correlation: averaged cross- and auto-products of L and R.
-        let (mut ll, mut rr, mut lr) = (0.0f32, 0.0f32, 0.0f32);
-        for (l, r) in left.iter().zip(right.iter()) {
-            ll += l * l;
-            rr += r * r;
-            lr += l * r;
-        }
-        let k = self.meter_smoothing;
-        let c = &mut self.correlation;
-        (c.0, c.1, c.2) = (
-            c.0 + k * (ll - c.0),
-            c.1 + k * (rr - c.1),
-            c.2 + k * (lr - c.2),
-        );
-        let correlation = if c.0 * c.1 > 1e-20 {
-            (c.2 / (c.0 * c.1).sqrt()).clamp(-1.0, 1.0)
+        self.correlation.measure(&self.out);
+        let bus = if self.metered_bus.is_some() {
+            BusLoudness {
+                momentary_lufs: self.bus_loudness.momentary() as f32,
+                short_term_lufs: self.bus_loudness.short_term() as f32,
+                integrated_lufs: self.bus_gated.0,
+                range_lu: self.bus_gated.1,
+                true_peak_dbtp: crate::amplitude_to_db(self.bus_loudness.true_peak()),
+                correlation: self.bus_correlation.value(),
+            }
         } else {
-            0.0
-        };
-        let bus_lufs = if self.metered_bus.is_some() {
-            [
-                self.bus_loudness.momentary() as f32,
-                self.bus_loudness.short_term() as f32,
-                self.bus_gated,
-            ]
-        } else {
-            [f32::NEG_INFINITY; 3]
+            BusLoudness::SILENT
         };
         let plan_sanitised = self
             .current
@@ -280,8 +268,8 @@ impl Engine {
             range_lu: self.gated.1,
             true_peak_dbtp: crate::amplitude_to_db(self.loudness.true_peak()),
             sanitised: self.sanitised + plan_sanitised,
-            correlation,
-            bus_lufs,
+            correlation: self.correlation.value(),
+            bus,
         });
     }
 
@@ -326,13 +314,14 @@ impl Engine {
                 self.loudness.reset();
                 self.bus_loudness.reset();
                 self.gated = (f32::NEG_INFINITY, 0.0);
-                self.bus_gated = f32::NEG_INFINITY;
+                self.bus_gated = (f32::NEG_INFINITY, 0.0);
             }
             Command::MeterBus { bus } => {
                 if bus != self.metered_bus {
                     self.metered_bus = bus;
                     self.bus_loudness.reset();
-                    self.bus_gated = f32::NEG_INFINITY;
+                    self.bus_correlation.reset();
+                    self.bus_gated = (f32::NEG_INFINITY, 0.0);
                 }
             }
         }

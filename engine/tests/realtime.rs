@@ -350,8 +350,8 @@ mod meters {
     fn a_bus_is_measured_in_lufs_on_request() {
         let tone: Vec<f32> = (0..48_000 * 12)
             .map(|i| {
-                stemroom_engine::db_to_amplitude(-23.0)
-                    * (std::f32::consts::TAU * 1000.0 * i as f32 / 48_000.0).sin()
+                let t = i as f32 / 48_000.0;
+                stemroom_engine::db_to_amplitude(-23.0) * (std::f32::consts::TAU * 1000.0 * t).sin()
             })
             .collect();
         let mut p = ProjectDesc::new(48_000);
@@ -370,27 +370,82 @@ mod meters {
         let (mut control, mut engine) = engine_pair(48_000.0);
         control.load(Mixer::new(&p)).unwrap();
         assert!(
-            control.meters().bus_lufs[0].is_infinite(),
+            control.meters().bus.momentary_lufs.is_infinite(),
             "nothing measured before the request"
         );
         control.send(Command::MeterBus { bus: Some(0) }).unwrap();
         control.send(Command::Play).unwrap();
         run(&mut engine, 10.0);
         let m = control.meters();
+        let bus = m.bus;
         assert!(
-            (m.bus_lufs[2] + 23.0).abs() < 0.1,
-            "bus integrated {:?}",
-            m.bus_lufs
+            (bus.integrated_lufs + 23.0).abs() < 0.1,
+            "bus integrated {bus:?}"
         );
         assert!(
-            (m.bus_lufs[1] + 23.0).abs() < 0.1,
-            "bus short-term {:?}",
-            m.bus_lufs
+            (bus.short_term_lufs + 23.0).abs() < 0.1,
+            "bus short-term {bus:?}"
+        );
+        assert!(bus.range_lu < 0.1, "a steady tone has no range: {bus:?}");
+        assert!((bus.true_peak_dbtp + 23.0).abs() < 0.2, "{bus:?}");
+        assert!(
+            (bus.correlation - 1.0).abs() < 1e-3,
+            "identical channels: {bus:?}"
         );
         assert!(
             (m.integrated_lufs + 23.0).abs() < 0.1,
             "the master sees the same ({})",
             m.integrated_lufs
+        );
+        control.send(Command::MeterBus { bus: None }).unwrap();
+        run(&mut engine, 0.01);
+        assert_eq!(
+            control.meters().bus,
+            stemroom_engine::meter::BusLoudness::SILENT
+        );
+    }
+
+    #[test]
+    fn non_finite_parameters_are_replaced_and_counted() {
+        use stemroom_engine::mixer::{StripChange, StripRef};
+        let mut p = ProjectDesc::new(48_000);
+        p.tracks.push(TrackDesc {
+            channels: 1,
+            strip: StripDesc {
+                inserts: vec![DeviceDesc::new(DeviceKind::Compressor)],
+                ..StripDesc::default()
+            },
+            clips: vec![ClipDesc::whole(
+                AudioAsset::new(vec![vec![0.25; 48_000]]),
+                0,
+            )],
+        });
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        control.load(Mixer::new(&p)).unwrap();
+        control.send(Command::Play).unwrap();
+        let track = StripRef::Track(0);
+        for change in [
+            StripChange::GainDb(f32::NAN),
+            StripChange::Pan(f32::INFINITY),
+            StripChange::DeviceParam {
+                slot: 0,
+                param: compressor::THRESHOLD as u16,
+                value: f32::NAN,
+            },
+        ] {
+            control
+                .send(Command::Strip {
+                    strip: track,
+                    change,
+                })
+                .unwrap();
+        }
+        run(&mut engine, 0.2);
+        assert_eq!(control.meters().sanitised, 3, "three bad values, counted");
+        let out = engine.output();
+        assert!(
+            out.iter().flatten().all(|x| x.is_finite() && x.abs() > 0.0),
+            "and the track still plays"
         );
     }
 }

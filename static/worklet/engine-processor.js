@@ -7,7 +7,7 @@
 const QUANTUM = 128;
 // Fallback only: quanta between meter posts (~21 ms at 48 kHz).
 const METER_EVERY = 8;
-const METER_WORDS = 19;
+const METER_WORDS = 22;
 
 export function registerEngineProcessor(glue) {
   class EngineProcessor extends AudioWorkletProcessor {
