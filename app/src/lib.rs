@@ -41,6 +41,14 @@ pub fn start(pkg_url: String) {
     leptos::mount::mount_to_body(ui::App);
 }
 
+/// The yrs client id a new document gets in this tab: what presence shows
+/// for this user, and what the browser tests check is random in wasm (a
+/// fixed id would make every user's edits collide).
+#[wasm_bindgen]
+pub fn new_document_client_id() -> f64 {
+    stemroom_model::client_id(&yrs::Doc::new()) as f64
+}
+
 /// `"shared"` for the threaded build, `"fallback"` otherwise.
 #[wasm_bindgen]
 pub fn memory_mode() -> String {

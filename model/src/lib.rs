@@ -59,6 +59,13 @@ pub fn schema_version(doc: &Doc) -> u32 {
         .map_or(0, |v| v as u32)
 }
 
+/// The client id this document writes its changes under. Random per replica
+/// (in wasm too: yrs seeds fastrand from the browser's crypto), so concurrent
+/// edits never collide; the browser tests guard this.
+pub fn client_id(doc: &Doc) -> u64 {
+    doc.client_id().get()
+}
+
 /// The project's display name.
 pub fn project_name(doc: &Doc) -> Option<String> {
     let meta = doc.get_or_insert_map(META);
@@ -86,6 +93,13 @@ mod tests {
         assert_eq!(project_name(&replica).as_deref(), Some("Night Drive"));
         assert_eq!(schema_version(&replica), SCHEMA_VERSION);
         assert_eq!(schema_version(&Doc::new()), 0);
+    }
+
+    #[test]
+    fn every_new_document_gets_its_own_client_id() {
+        let ids: std::collections::HashSet<u64> =
+            (0..100).map(|_| client_id(&Doc::new())).collect();
+        assert_eq!(ids.len(), 100);
     }
 
     #[test]

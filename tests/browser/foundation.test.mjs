@@ -87,6 +87,17 @@ describe('cross-origin isolated page (shared memory)', () => {
     await page.close();
   });
 
+  test('every tab gets its own document client id (random in wasm)', async () => {
+    const ids = new Set();
+    for (let tab = 0; tab < 3; tab++) {
+      const page = await openApp(browser, server.url);
+      ids.add(await page.evaluate(() => window.stemroom.new_document_client_id()));
+      ids.add(await page.evaluate(() => window.stemroom.new_document_client_id()));
+      await page.close();
+    }
+    assert.equal(ids.size, 6, `client ids: ${[...ids].join(', ')}`);
+  });
+
   test('the worklet engine renders the test tone exactly in an OfflineAudioContext', async () => {
     const page = await openApp(browser, server.url);
     for (const sampleRate of [48_000, 44_100]) {
