@@ -5,6 +5,9 @@
 //! versions. Two documents let the server enforce roles exactly: a commenter
 //! may write `review` and never `project`.
 
+pub mod order;
+pub mod project;
+
 use yrs::{Doc, Map, Transact};
 
 /// Version of the document schema this build writes. Older documents are
