@@ -7,6 +7,7 @@
 
 pub mod order;
 pub mod project;
+pub mod undo;
 
 use yrs::{Doc, Map, Transact};
 

@@ -88,6 +88,14 @@ impl ProjectDoc {
         &self.doc
     }
 
+    pub(crate) fn tracks_ref(&self) -> &MapRef {
+        &self.tracks
+    }
+
+    pub(crate) fn clips_ref(&self) -> &MapRef {
+        &self.clips
+    }
+
     /// A new id: this replica's client id and a counter, unique across
     /// replicas without coordination.
     fn new_id(&self) -> String {
