@@ -9,16 +9,51 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
+use stemroom_model::DocKind;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "stemroom.db";
 
 /// Migrations in order; entry `i` brings `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE server_info (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE server_info (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
-    ) STRICT;"];
+    ) STRICT;",
+    // The document log: every update, durable before it is acknowledged,
+    // and per document one snapshot that compaction folds the log into.
+    "CREATE TABLE doc_updates (
+        project TEXT NOT NULL,
+        doc     TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (project, doc, seq)
+    ) STRICT;
+    CREATE TABLE doc_snapshots (
+        project TEXT NOT NULL,
+        doc     TEXT NOT NULL,
+        upto    INTEGER NOT NULL,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (project, doc)
+    ) STRICT;",
+];
+
+/// The durable history of a project's documents.
+///
+/// Behind a trait so a deployment that outgrows one machine can keep its
+/// log elsewhere (PostgreSQL); SQLite in the data directory is the default.
+pub trait DocumentLog: Send + Sync {
+    /// Appends an update; when this returns, it survives a crash or power
+    /// loss. Returns its sequence number in the document's log.
+    fn append(&self, project: &str, doc: DocKind, update: &[u8]) -> anyhow::Result<u64>;
+    /// Everything needed to rebuild the document: the snapshot (if any),
+    /// then the updates after it, in order.
+    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>>;
+    /// Folds the snapshot and the updates after it into a new snapshot and
+    /// drops those updates, atomically. Returns how many updates it folded.
+    fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize>;
+}
 
 /// Shared handle to the database. Calls block: run them off the async
 /// executor (`tokio::task::spawn_blocking`) once they can take long.
@@ -57,7 +92,7 @@ impl Store {
 
     /// A read that touches the database file: proof that storage answers.
     pub fn check(&self) -> anyhow::Result<()> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.connection();
         let created: Option<String> = conn
             .query_row(
                 "SELECT value FROM server_info WHERE key = 'created_at'",
@@ -69,6 +104,91 @@ impl Store {
             .map(drop)
             .context("the database has lost its server_info")
     }
+}
+
+impl Store {
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl DocumentLog for Store {
+    fn append(&self, project: &str, doc: DocKind, update: &[u8]) -> anyhow::Result<u64> {
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        let next: i64 = tx.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM doc_updates WHERE project = ?1 AND doc = ?2), 0),
+                        COALESCE((SELECT upto FROM doc_snapshots WHERE project = ?1 AND doc = ?2), 0)) + 1",
+            params![project, doc.as_str()],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO doc_updates (project, doc, seq, data) VALUES (?1, ?2, ?3, ?4)",
+            params![project, doc.as_str(), next, update],
+        )?;
+        // WAL with synchronous=FULL: the commit is on disk when it returns.
+        tx.commit()?;
+        Ok(next as u64)
+    }
+
+    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
+        Ok(load_parts(&self.connection(), project, doc)?.0)
+    }
+
+    fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize> {
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        // Read and fold under one lock and transaction: nothing appended in
+        // between can be dropped unmerged.
+        let (parts, folded, upto) = load_parts(&tx, project, doc)?;
+        if folded == 0 {
+            return Ok(0);
+        }
+        let merged = yrs::merge_updates_v1(parts.iter().map(Vec::as_slice)).map_err(|e| {
+            anyhow::anyhow!("the log of {project}/{} does not merge: {e}", doc.as_str())
+        })?;
+        tx.execute(
+            "INSERT INTO doc_snapshots (project, doc, upto, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project, doc) DO UPDATE SET upto = excluded.upto, data = excluded.data",
+            params![project, doc.as_str(), upto, merged],
+        )?;
+        tx.execute(
+            "DELETE FROM doc_updates WHERE project = ?1 AND doc = ?2 AND seq <= ?3",
+            params![project, doc.as_str(), upto],
+        )?;
+        tx.commit()?;
+        Ok(folded)
+    }
+}
+
+/// The snapshot and the updates after it, how many updates, and the last
+/// sequence number included.
+fn load_parts(
+    conn: &Connection,
+    project: &str,
+    doc: DocKind,
+) -> anyhow::Result<(Vec<Vec<u8>>, usize, i64)> {
+    let snapshot: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT upto, data FROM doc_snapshots WHERE project = ?1 AND doc = ?2",
+            params![project, doc.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let mut upto = snapshot.as_ref().map_or(0, |(upto, _)| *upto);
+    let mut parts: Vec<Vec<u8>> = snapshot.map(|(_, data)| data).into_iter().collect();
+    let mut stmt =
+        conn.prepare("SELECT seq, data FROM doc_updates WHERE project = ?1 AND doc = ?2 AND seq > ?3 ORDER BY seq")?;
+    let mut updates = 0;
+    for row in stmt.query_map(params![project, doc.as_str(), upto], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get(1)?))
+    })? {
+        let (seq, data) = row?;
+        upto = seq;
+        parts.push(data);
+        updates += 1;
+    }
+    Ok((parts, updates, upto))
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
@@ -124,6 +244,96 @@ mod tests {
         assert_eq!(
             (mode.as_str(), sync, version),
             ("wal", 2, MIGRATIONS.len() as i64)
+        );
+    }
+
+    /// Applies stored parts to a fresh document.
+    fn rebuild(parts: &[Vec<u8>]) -> yrs::Doc {
+        use yrs::updates::decoder::Decode;
+        use yrs::{Transact, Update};
+        let doc = yrs::Doc::new();
+        let mut txn = doc.transact_mut();
+        for part in parts {
+            txn.apply_update(Update::decode_v1(part).unwrap()).unwrap();
+        }
+        drop(txn);
+        doc
+    }
+
+    fn name_of(doc: &yrs::Doc) -> Option<String> {
+        stemroom_model::project_name(doc)
+    }
+
+    #[test]
+    fn the_log_keeps_every_update_across_reopening_and_compaction() {
+        use yrs::{Map, Transact};
+        let dir = tempfile::tempdir().unwrap();
+        let source = yrs::Doc::new();
+        let meta = source.get_or_insert_map(stemroom_model::META);
+        let mut updates = Vec::new();
+        for name in ["one", "two", "three"] {
+            let mut txn = source.transact_mut();
+            meta.insert(&mut txn, "name", name);
+            updates.push(txn.encode_update_v1());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        for (i, u) in updates.iter().enumerate() {
+            assert_eq!(
+                store.append("p1", DocKind::Project, u).unwrap(),
+                i as u64 + 1
+            );
+        }
+        store.append("p1", DocKind::Review, &updates[0]).unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        let parts = store.load("p1", DocKind::Project).unwrap();
+        assert_eq!(parts.len(), 3, "reopened with every update");
+        assert_eq!(name_of(&rebuild(&parts)).as_deref(), Some("three"));
+        assert_eq!(store.compact("p1", DocKind::Project).unwrap(), 3);
+        let parts = store.load("p1", DocKind::Project).unwrap();
+        assert_eq!(parts.len(), 1, "one snapshot");
+        assert_eq!(name_of(&rebuild(&parts)).as_deref(), Some("three"));
+        // Appends continue after the snapshot; a second compaction folds them.
+        let mut txn = source.transact_mut();
+        meta.insert(&mut txn, "name", "four");
+        let four = txn.encode_update_v1();
+        drop(txn);
+        assert_eq!(store.append("p1", DocKind::Project, &four).unwrap(), 4);
+        assert_eq!(
+            name_of(&rebuild(&store.load("p1", DocKind::Project).unwrap())).as_deref(),
+            Some("four")
+        );
+        assert_eq!(store.compact("p1", DocKind::Project).unwrap(), 1);
+        assert_eq!(
+            store.compact("p1", DocKind::Project).unwrap(),
+            0,
+            "nothing left to fold"
+        );
+        assert_eq!(
+            name_of(&rebuild(&store.load("p1", DocKind::Project).unwrap())).as_deref(),
+            Some("four")
+        );
+        assert_eq!(
+            store.load("p1", DocKind::Review).unwrap().len(),
+            1,
+            "documents are kept apart"
+        );
+        assert!(store.load("other", DocKind::Project).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_log_entry_fails_compaction_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .append("p", DocKind::Project, b"not a yrs update")
+            .unwrap();
+        assert!(store.compact("p", DocKind::Project).is_err());
+        assert_eq!(
+            store.load("p", DocKind::Project).unwrap().len(),
+            1,
+            "the entry is still there"
         );
     }
 
