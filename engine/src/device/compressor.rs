@@ -8,8 +8,8 @@
 //! fit a quantum; [`crate::lanes`]'s fast approximations make them cheap
 //! in wasm, which has neither in hardware.
 
-use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, fast_exp2, fast_log2, peak_max, splat};
+use super::{LaneLinks, LaneSmoother, ParamSpec};
+use crate::lanes::{LANES, Lanes, fast_exp2, fast_log2, peak_max, splat};
 
 pub const THRESHOLD: usize = 0;
 pub const RATIO: usize = 1;
@@ -65,8 +65,6 @@ pub struct CompressorLanes {
     lookahead: [usize; LANES],
     delay: Box<[Lanes]>,
     delay_at: usize,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl CompressorLanes {
@@ -87,8 +85,6 @@ impl CompressorLanes {
             lookahead: [0; LANES],
             delay: vec![[0.0; LANES]; max_delay].into_boxed_slice(),
             delay_at: 0,
-            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
-            dry: Box::new(SILENT_BLOCK),
         }
     }
 
@@ -116,7 +112,6 @@ impl CompressorLanes {
     pub(super) fn settle(&mut self) {
         self.makeup.settle();
         self.gain = self.makeup.current().map(crate::db_to_amplitude);
-        self.bypass.settle();
     }
 
     /// Current gain reduction per lane (dB, ≤ 0).
@@ -125,10 +120,6 @@ impl CompressorLanes {
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         let makeup = self.makeup.advance(block.len());
         let uses_delay = self.lookahead.iter().any(|&d| d > 0);
         let len = self.delay.len();
@@ -189,9 +180,6 @@ impl CompressorLanes {
         }
         self.gain = gain_from;
         self.envelope = env;
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
-        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! The delay time is smoothed and read with linear interpolation, so moving
 //! it sweeps the echo (tape-like) instead of clicking.
 
-use super::{LaneSmoother, ParamSpec, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use super::{LaneSmoother, ParamSpec};
+use crate::lanes::{LANES, Lanes, splat};
 
 pub const TIME: usize = 0;
 pub const FEEDBACK: usize = 1;
@@ -38,8 +38,6 @@ pub struct DelayLanes {
     time_ms: Lanes,
     sync_beats: Lanes,
     bpm: f64,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl DelayLanes {
@@ -57,8 +55,6 @@ impl DelayLanes {
             time_ms: splat(375.0),
             sync_beats: splat(0.0),
             bpm: 120.0,
-            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
-            dry: Box::new(SILENT_BLOCK),
         }
     }
 
@@ -109,14 +105,9 @@ impl DelayLanes {
     pub(super) fn settle(&mut self) {
         self.time.settle();
         self.mix.settle();
-        self.bypass.settle();
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         let len = self.line.len();
         for chunk in block.chunks_mut(super::SMOOTHING_CHUNK) {
             let time = self.time.advance(chunk.len());
@@ -145,9 +136,6 @@ impl DelayLanes {
             if self.damped[l].abs() < 1e-25 {
                 self.damped[l] = 0.0;
             }
-        }
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Parametric EQ: up to 8 RBJ bands per lane, run across lanes at once.
 
-use super::{LaneSmoother, ParamSpec, SMOOTHING_CHUNK, apply_bypass};
+use super::{LaneSmoother, ParamSpec, SMOOTHING_CHUNK};
 use crate::biquad::{Coefficients, Shape};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use crate::lanes::{LANES, Lanes, splat};
 
 pub const BANDS: usize = 8;
 /// Parameters per band: enabled, shape, frequency, Q, gain.
@@ -118,8 +118,6 @@ pub struct EqLanes {
     /// Bands enabled in any lane, in order; the others are not run at all.
     active: [usize; BANDS],
     active_count: usize,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl EqLanes {
@@ -139,8 +137,6 @@ impl EqLanes {
             output_gain: splat(1.0),
             active: [0; BANDS],
             active_count: 0,
-            bypass: smoother(1.0),
-            dry: Box::new(SILENT_BLOCK),
         }
     }
 
@@ -207,7 +203,6 @@ impl EqLanes {
         }
         self.output_db.settle();
         self.output_gain = self.output_db.current().map(crate::db_to_amplitude);
-        self.bypass.settle();
     }
 
     /// The response of `lane` at `frequency_hz` in dB, from its current
@@ -253,10 +248,6 @@ impl EqLanes {
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         let mut offset = 0;
         while offset < block.len() {
             // While any band moves, redesign every 32 frames; otherwise one pass.
@@ -306,9 +297,6 @@ impl EqLanes {
             }
             self.output_gain = to;
             offset += n;
-        }
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
         }
     }
 }
@@ -361,9 +349,7 @@ mod tests {
                 }
             }
         }
-        let LaneDevice::Eq(eq_lanes) = &device else {
-            unreachable!()
-        };
+        let eq_lanes = device.as_eq().unwrap();
         for l in 0..LANES {
             let expected = eq_lanes.response_db(l, f64::from(probe[l]));
             let measured = 20.0 * f64::from(peak[l]).log10();

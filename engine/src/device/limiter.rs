@@ -9,8 +9,8 @@
 //! construction, and no step in the gain (no distortion from the limiter's
 //! own gain changes).
 
-use super::{LaneLinks, LaneSmoother, ParamSpec, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use super::{LaneLinks, LaneSmoother, ParamSpec};
+use crate::lanes::{LANES, Lanes, splat};
 use crate::loudness::{PeakInterpolator, TRUE_PEAK_TAPS};
 
 pub const CEILING: usize = 0;
@@ -64,8 +64,6 @@ pub struct LimiterLanes {
     lookahead: usize,
     input_gain: LaneSmoother,
     deepest: Lanes,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl LimiterLanes {
@@ -96,8 +94,6 @@ impl LimiterLanes {
             lookahead: 0,
             input_gain: LaneSmoother::new(sample_rate, splat(1.0)),
             deepest: splat(0.0),
-            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
-            dry: Box::new(SILENT_BLOCK),
         };
         limiter.set_lookahead(PARAMS[LOOKAHEAD].default);
         limiter
@@ -139,7 +135,6 @@ impl LimiterLanes {
 
     pub(super) fn settle(&mut self) {
         self.input_gain.settle();
-        self.bypass.settle();
     }
 
     /// Deepest gain reduction per lane in the last block (dB, ≤ 0).
@@ -148,10 +143,6 @@ impl LimiterLanes {
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         let input_gain = self.input_gain.advance(block.len());
         let span = self.lookahead + 1;
         let min_span = self.lookahead + 2;
@@ -233,9 +224,6 @@ impl LimiterLanes {
             self.window_at = wrap(w + 1, span);
         }
         self.deepest = deepest;
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
-        }
     }
 }
 
@@ -308,10 +296,7 @@ mod tests {
             [Some(&desc); LANES],
             std::array::from_fn(|l| l as u8),
         );
-        let LaneDevice::Limiter(inner) = &limiter else {
-            unreachable!()
-        };
-        let latency = inner.latency();
+        let latency = limiter.as_limiter().unwrap().latency();
         let input: Vec<f32> = (0..1024).map(|i| 0.25 * (i as f32 * 0.01).sin()).collect();
         let mut output = Vec::new();
         for chunk in input.chunks(crate::QUANTUM) {

@@ -13,7 +13,7 @@ pub mod limiter;
 pub mod reverb;
 pub mod utility;
 
-use crate::lanes::{LANES, Lanes};
+use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK};
 
 /// What a parameter accepts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -197,14 +197,24 @@ impl LaneSmoother {
     }
 }
 
-/// One insert slot of a lane group, on the audio thread.
-pub enum LaneDevice {
+/// The processor of one insert slot, by kind.
+enum Processor {
     Eq(Box<eq::EqLanes>),
     Compressor(Box<compressor::CompressorLanes>),
     Utility(Box<utility::UtilityLanes>),
     Limiter(Box<limiter::LimiterLanes>),
     Reverb(Box<reverb::ReverbLanes>),
     Delay(Box<delay::DelayLanes>),
+}
+
+/// One insert slot of a lane group, on the audio thread: the device's
+/// processor, and the bypass every slot has (a per-lane crossfade between
+/// the dry input and the processed signal).
+pub struct LaneDevice {
+    processor: Processor,
+    /// Per lane: 1 processed, 0 bypassed.
+    wet: LaneSmoother,
+    dry: Box<LaneBlock>,
 }
 
 /// Which lanes belong to the same track: lanes with equal ids are linked
@@ -220,21 +230,26 @@ impl LaneDevice {
         descs: [Option<&DeviceDesc>; LANES],
         links: LaneLinks,
     ) -> Self {
-        let mut device = match kind {
-            DeviceKind::Eq => LaneDevice::Eq(Box::new(eq::EqLanes::new(sample_rate))),
-            DeviceKind::Compressor => LaneDevice::Compressor(Box::new(
+        let processor = match kind {
+            DeviceKind::Eq => Processor::Eq(Box::new(eq::EqLanes::new(sample_rate))),
+            DeviceKind::Compressor => Processor::Compressor(Box::new(
                 compressor::CompressorLanes::new(sample_rate, links),
             )),
             DeviceKind::Utility => {
-                LaneDevice::Utility(Box::new(utility::UtilityLanes::new(sample_rate, links)))
+                Processor::Utility(Box::new(utility::UtilityLanes::new(sample_rate, links)))
             }
             DeviceKind::Limiter => {
-                LaneDevice::Limiter(Box::new(limiter::LimiterLanes::new(sample_rate, links)))
+                Processor::Limiter(Box::new(limiter::LimiterLanes::new(sample_rate, links)))
             }
             DeviceKind::Reverb => {
-                LaneDevice::Reverb(Box::new(reverb::ReverbLanes::new(sample_rate)))
+                Processor::Reverb(Box::new(reverb::ReverbLanes::new(sample_rate)))
             }
-            DeviceKind::Delay => LaneDevice::Delay(Box::new(delay::DelayLanes::new(sample_rate))),
+            DeviceKind::Delay => Processor::Delay(Box::new(delay::DelayLanes::new(sample_rate))),
+        };
+        let mut device = LaneDevice {
+            processor,
+            wet: LaneSmoother::new(sample_rate, [1.0; LANES]),
+            dry: Box::new(SILENT_BLOCK),
         };
         for (lane, desc) in descs.iter().enumerate() {
             if let Some(desc) = desc {
@@ -261,75 +276,92 @@ impl LaneDevice {
     }
 
     fn set_param_with(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
-        match self {
-            LaneDevice::Eq(d) => d.set_param(lane, index, value, ramp),
-            LaneDevice::Compressor(d) => d.set_param(lane, index, value, ramp),
-            LaneDevice::Utility(d) => d.set_param(lane, index, value, ramp),
-            LaneDevice::Limiter(d) => d.set_param(lane, index, value, ramp),
-            LaneDevice::Reverb(d) => d.set_param(lane, index, value, ramp),
-            LaneDevice::Delay(d) => d.set_param(lane, index, value, ramp),
+        match &mut self.processor {
+            Processor::Eq(d) => d.set_param(lane, index, value, ramp),
+            Processor::Compressor(d) => d.set_param(lane, index, value, ramp),
+            Processor::Utility(d) => d.set_param(lane, index, value, ramp),
+            Processor::Limiter(d) => d.set_param(lane, index, value, ramp),
+            Processor::Reverb(d) => d.set_param(lane, index, value, ramp),
+            Processor::Delay(d) => d.set_param(lane, index, value, ramp),
+        }
+    }
+
+    /// The EQ in this slot, if it is one (its response draws the EQ curve).
+    pub fn as_eq(&self) -> Option<&eq::EqLanes> {
+        match &self.processor {
+            Processor::Eq(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn as_limiter(&self) -> Option<&limiter::LimiterLanes> {
+        match &self.processor {
+            Processor::Limiter(d) => Some(d),
+            _ => None,
         }
     }
 
     /// Tells tempo-synced devices the song's tempo.
     pub fn set_tempo(&mut self, bpm: f64) {
-        if let LaneDevice::Delay(d) = self {
+        if let Processor::Delay(d) = &mut self.processor {
             d.set_tempo(bpm);
         }
     }
 
     /// The kind of device in this slot.
     pub fn kind(&self) -> DeviceKind {
-        match self {
-            LaneDevice::Eq(_) => DeviceKind::Eq,
-            LaneDevice::Compressor(_) => DeviceKind::Compressor,
-            LaneDevice::Utility(_) => DeviceKind::Utility,
-            LaneDevice::Limiter(_) => DeviceKind::Limiter,
-            LaneDevice::Reverb(_) => DeviceKind::Reverb,
-            LaneDevice::Delay(_) => DeviceKind::Delay,
+        match &self.processor {
+            Processor::Eq(_) => DeviceKind::Eq,
+            Processor::Compressor(_) => DeviceKind::Compressor,
+            Processor::Utility(_) => DeviceKind::Utility,
+            Processor::Limiter(_) => DeviceKind::Limiter,
+            Processor::Reverb(_) => DeviceKind::Reverb,
+            Processor::Delay(_) => DeviceKind::Delay,
         }
     }
 
     pub fn set_bypass(&mut self, lane: usize, bypass: bool) {
-        match self {
-            LaneDevice::Eq(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-            LaneDevice::Compressor(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-            LaneDevice::Utility(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-            LaneDevice::Limiter(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-            LaneDevice::Reverb(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-            LaneDevice::Delay(d) => d.bypass.set(lane, if bypass { 0.0 } else { 1.0 }),
-        }
+        self.wet.set(lane, if bypass { 0.0 } else { 1.0 });
     }
 
     /// Jumps every smoothed parameter to its target.
     pub(crate) fn settle(&mut self) {
-        match self {
-            LaneDevice::Eq(d) => d.settle(),
-            LaneDevice::Compressor(d) => d.settle(),
-            LaneDevice::Utility(d) => d.settle(),
-            LaneDevice::Limiter(d) => d.settle(),
-            LaneDevice::Reverb(d) => d.settle(),
-            LaneDevice::Delay(d) => d.settle(),
+        self.wet.settle();
+        match &mut self.processor {
+            Processor::Eq(d) => d.settle(),
+            Processor::Compressor(d) => d.settle(),
+            Processor::Utility(d) => d.settle(),
+            Processor::Limiter(d) => d.settle(),
+            Processor::Reverb(d) => d.settle(),
+            Processor::Delay(d) => d.settle(),
         }
     }
 
-    /// Audio thread: processes a block in place.
+    /// Audio thread: processes a block in place, crossfading with the dry
+    /// signal on lanes that are (or are becoming) bypassed.
     pub fn process(&mut self, block: &mut [Lanes]) {
-        match self {
-            LaneDevice::Eq(d) => d.process(block),
-            LaneDevice::Compressor(d) => d.process(block),
-            LaneDevice::Utility(d) => d.process(block),
-            LaneDevice::Limiter(d) => d.process(block),
-            LaneDevice::Reverb(d) => d.process(block),
-            LaneDevice::Delay(d) => d.process(block),
+        let bypassing = self.wet.is_moving() || self.wet.current() != [1.0; LANES];
+        if bypassing {
+            self.dry[..block.len()].copy_from_slice(block);
+        }
+        match &mut self.processor {
+            Processor::Eq(d) => d.process(block),
+            Processor::Compressor(d) => d.process(block),
+            Processor::Utility(d) => d.process(block),
+            Processor::Limiter(d) => d.process(block),
+            Processor::Reverb(d) => d.process(block),
+            Processor::Delay(d) => d.process(block),
+        }
+        if bypassing {
+            apply_bypass(&mut self.wet, &self.dry[..block.len()], block);
         }
     }
 
     /// Gain reduction of each lane in dB (≤ 0), for dynamics devices.
     pub fn gain_reduction_db(&self) -> Lanes {
-        match self {
-            LaneDevice::Compressor(d) => d.gain_reduction_db(),
-            LaneDevice::Limiter(d) => d.gain_reduction_db(),
+        match &self.processor {
+            Processor::Compressor(d) => d.gain_reduction_db(),
+            Processor::Limiter(d) => d.gain_reduction_db(),
             _ => [0.0; LANES],
         }
     }
@@ -338,23 +370,66 @@ impl LaneDevice {
 /// Mixes the processed block with the dry input by the per-lane wet amount
 /// (1 = processed, 0 = bypassed); skipped when every lane is fully wet.
 #[inline]
-pub(crate) fn apply_bypass(bypass: &mut LaneSmoother, dry: &[Lanes], wet: &mut [Lanes]) {
+fn apply_bypass(bypass: &mut LaneSmoother, dry: &[Lanes], wet: &mut [Lanes]) {
     if !bypass.is_moving() && bypass.current() == [1.0; LANES] {
         return;
     }
-    let mut offset = 0;
-    while offset < wet.len() {
-        let n = (wet.len() - offset).min(SMOOTHING_CHUNK);
-        let mix = bypass.advance(n);
-        for (w, d) in wet[offset..offset + n]
-            .iter_mut()
-            .zip(&dry[offset..offset + n])
-        {
-            for l in 0..LANES {
-                w[l] = d[l] + mix[l] * (w[l] - d[l]);
-            }
+    // The wet amount moves sample by sample from where it was to where the
+    // smoother is after this block: a smooth crossfade, no steps.
+    let from = bypass.current();
+    let to = bypass.advance(wet.len());
+    let step: Lanes = std::array::from_fn(|l| (to[l] - from[l]) / wet.len() as f32);
+    for (i, (w, d)) in wet.iter_mut().zip(dry).enumerate() {
+        for l in 0..LANES {
+            let mix = from[l] + step[l] * (i + 1) as f32;
+            w[l] = d[l] + mix * (w[l] - d[l]);
         }
-        offset += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::on_every_lane;
+    use super::*;
+
+    /// Bypassing crossfades to the dry signal over the smoothing time, on
+    /// the bypassed lane only, and back.
+    #[test]
+    fn bypass_crossfades_one_lane_to_dry_and_back() {
+        let fs = 48_000.0;
+        let boost = DeviceDesc::new(DeviceKind::Utility).with(utility::GAIN, 6.0);
+        let mut device = on_every_lane(&boost, fs);
+        let gain = crate::db_to_amplitude(6.0);
+        let run = |device: &mut LaneDevice, quanta: usize| {
+            let mut out = Vec::new();
+            for _ in 0..quanta {
+                let mut block = [[0.5f32; LANES]; crate::QUANTUM];
+                device.process(&mut block);
+                out.extend(block.iter().map(|f| (f[0], f[1])));
+            }
+            out
+        };
+        run(&mut device, 2);
+        device.set_bypass(0, true);
+        let fading = run(&mut device, 10);
+        let steps = fading
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).abs())
+            .fold(0f32, f32::max);
+        assert!(steps < 0.01, "a crossfade, not a jump ({steps})");
+        let last = *fading.last().unwrap();
+        assert!(
+            (last.0 - 0.5).abs() < 1e-6,
+            "bypassed lane is dry: {}",
+            last.0
+        );
+        assert!(
+            (last.1 - 0.5 * gain).abs() < 1e-5,
+            "the other lane still processed"
+        );
+        device.set_bypass(0, false);
+        let back = run(&mut device, 10);
+        assert!((back.last().unwrap().0 - 0.5 * gain).abs() < 1e-5);
     }
 }
 

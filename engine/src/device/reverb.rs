@@ -3,8 +3,8 @@
 //! seconds: each comb's feedback is the gain that makes its own loop fall
 //! 60 dB in the decay time.
 
-use super::{LaneSmoother, ParamSpec, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use super::{LaneSmoother, ParamSpec};
+use crate::lanes::{LANES, Lanes, splat};
 
 pub const SIZE: usize = 0;
 pub const DECAY: usize = 1;
@@ -70,8 +70,6 @@ pub struct ReverbLanes {
     decay: Lanes,
     damping: Lanes,
     mix: LaneSmoother,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl ReverbLanes {
@@ -92,8 +90,6 @@ impl ReverbLanes {
             decay: splat(2.0),
             damping: splat(0.4),
             mix: LaneSmoother::new(sample_rate, splat(0.25)),
-            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
-            dry: Box::new(SILENT_BLOCK),
         };
         for lane in 0..LANES {
             reverb.retune(lane);
@@ -134,14 +130,9 @@ impl ReverbLanes {
 
     pub(super) fn settle(&mut self) {
         self.mix.settle();
-        self.bypass.settle();
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         for chunk in block.chunks_mut(super::SMOOTHING_CHUNK) {
             let mix = self.mix.advance(chunk.len());
             for frame in chunk.iter_mut() {
@@ -190,9 +181,6 @@ impl ReverbLanes {
                     *f = 0.0;
                 }
             }
-        }
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Utility: gain, stereo width and mono fold-down.
 
-use super::{LaneLinks, LaneSmoother, ParamSpec, SMOOTHING_CHUNK, apply_bypass};
-use crate::lanes::{LANES, LaneBlock, Lanes, SILENT_BLOCK, splat};
+use super::{LaneLinks, LaneSmoother, ParamSpec, SMOOTHING_CHUNK};
+use crate::lanes::{LANES, Lanes, splat};
 
 pub const GAIN: usize = 0;
 pub const WIDTH: usize = 1;
@@ -18,8 +18,6 @@ pub struct UtilityLanes {
     partner: [usize; LANES],
     gain: LaneSmoother,
     width: LaneSmoother,
-    pub(super) bypass: LaneSmoother,
-    dry: Box<LaneBlock>,
 }
 
 impl UtilityLanes {
@@ -33,8 +31,6 @@ impl UtilityLanes {
             partner,
             gain: LaneSmoother::new(sample_rate, splat(1.0)),
             width: LaneSmoother::new(sample_rate, splat(1.0)),
-            bypass: LaneSmoother::new(sample_rate, splat(1.0)),
-            dry: Box::new(SILENT_BLOCK),
         }
     }
 
@@ -53,14 +49,9 @@ impl UtilityLanes {
     pub(super) fn settle(&mut self) {
         self.gain.settle();
         self.width.settle();
-        self.bypass.settle();
     }
 
     pub fn process(&mut self, block: &mut [Lanes]) {
-        let bypassing = self.bypass.is_moving() || self.bypass.current() != [1.0; LANES];
-        if bypassing {
-            self.dry[..block.len()].copy_from_slice(block);
-        }
         for chunk in block.chunks_mut(SMOOTHING_CHUNK) {
             let gain = self.gain.advance(chunk.len());
             let width = self.width.advance(chunk.len());
@@ -74,9 +65,6 @@ impl UtilityLanes {
                     frame[l] = gain[l] * (mid + width[l] * side);
                 }
             }
-        }
-        if bypassing {
-            apply_bypass(&mut self.bypass, &self.dry[..block.len()], block);
         }
     }
 }
