@@ -19,6 +19,8 @@ pub const TEST_TONE_AMPLITUDE: f32 = 0.5;
 pub const STOP_FADE_SECONDS: f32 = 0.005;
 /// A new plan fades in over the old one for this many frames (no click, no gap).
 pub const SWAP_CROSSFADE_FRAMES: usize = 2 * QUANTUM;
+/// Plans that can wait for room in the return queue (two ever do).
+const PARKED_CAPACITY: usize = 4;
 /// Quanta between recomputations of integrated loudness and range (~85 ms).
 const GATED_LOUDNESS_EVERY: u64 = 32;
 
@@ -45,7 +47,10 @@ pub struct Engine {
     /// The plan being faded out after a swap, and how far the fade is.
     outgoing: Option<(Plan, usize)>,
     /// A plan that could not be retired yet (the return queue was full).
-    parked: Option<Plan>,
+    /// Plans the return queue had no room for, kept until it has: freeing
+    /// them here would deallocate on the audio thread. Preallocated; at most
+    /// two can wait (see `process`), so pushing never allocates.
+    parked: Vec<Plan>,
     transport: Transport,
     tone: SineOscillator,
     /// Output gain of the stop fade, 1 while playing normally.
@@ -83,7 +88,7 @@ impl Engine {
             meters,
             current: None,
             outgoing: None,
-            parked: None,
+            parked: Vec::with_capacity(PARKED_CAPACITY),
             transport: Transport::default(),
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
             fade: 1.0,
@@ -114,7 +119,12 @@ impl Engine {
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
     pub fn process(&mut self) -> &StereoQuantum {
         self.retire_parked();
-        while let Some(plan) = self.plans.pop() {
+        // A new plan is taken only when nothing is parked: an install retires
+        // at most one plan and a crossfade's end one more, so at most two
+        // ever wait.
+        while self.parked.is_empty()
+            && let Some(plan) = self.plans.pop()
+        {
             self.install(plan);
         }
         while let Some(command) = self.commands.pop() {
@@ -190,19 +200,17 @@ impl Engine {
 
     fn retire(&mut self, plan: Plan) {
         if let Err(plan) = self.retired.push(plan) {
-            // Freeing here would allocate-free on the audio thread: keep it
-            // until the control thread has made room.
-            if self.parked.is_none() {
-                self.parked = Some(plan);
-            } else {
-                std::mem::forget(plan);
-            }
+            debug_assert!(self.parked.len() < PARKED_CAPACITY);
+            self.parked.push(plan);
         }
     }
 
     fn retire_parked(&mut self) {
-        if let Some(plan) = self.parked.take() {
-            self.retire(plan);
+        while let Some(plan) = self.parked.pop() {
+            if let Err(plan) = self.retired.push(plan) {
+                self.parked.push(plan);
+                break;
+            }
         }
     }
 

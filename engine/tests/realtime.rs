@@ -449,3 +449,41 @@ mod meters {
         );
     }
 }
+
+#[test]
+fn every_replaced_plan_comes_back_to_the_control_thread() {
+    use stemroom_engine::mixer::Mixer;
+    use stemroom_engine::project::{AudioAsset, ClipDesc, ProjectDesc, StripDesc, TrackDesc};
+    // Every plan holds the same asset: its reference count says how many
+    // plans are alive. Bursts of loads between quanta swap plans several at
+    // a time; none may leak, and none may be freed on the audio thread.
+    let asset = AudioAsset::new(vec![vec![0.1; 4_800]]);
+    let plan = || {
+        let mut p = ProjectDesc::new(48_000);
+        p.tracks.push(TrackDesc {
+            channels: 1,
+            strip: StripDesc::default(),
+            clips: vec![ClipDesc::whole(asset.clone(), 0)],
+        });
+        Mixer::new(&p)
+    };
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    control.send(Command::Play).unwrap();
+    for burst in 0..12 {
+        for _ in 0..1 + burst % 6 {
+            control.load(plan()).unwrap();
+        }
+        for q in 0..4 {
+            let (_, allocs) = count_allocations(|| {
+                engine.process();
+            });
+            assert_eq!(allocs, 0, "burst {burst}, quantum {q}");
+        }
+    }
+    control.collect();
+    assert_eq!(
+        std::sync::Arc::strong_count(&asset),
+        2,
+        "ours and the playing plan's"
+    );
+}
