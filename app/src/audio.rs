@@ -312,6 +312,11 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Object, 
     render_offline(seconds, sample_rate, None).await
 }
 
+/// The standard benchmark project (`stemroom_engine::workload`).
+fn workload(tracks: u32, seconds: f64, sample_rate: f32) -> ProjectDesc {
+    stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds)
+}
+
 /// The standard benchmark project, rendered offline in the worklet: the
 /// browser half of the engine benchmark and of the native/wasm null test.
 #[wasm_bindgen]
@@ -320,9 +325,12 @@ pub async fn render_workload(
     seconds: f64,
     sample_rate: f32,
 ) -> Result<Object, JsError> {
-    let project =
-        stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds);
-    render_offline(seconds, sample_rate, Some(project)).await
+    render_offline(
+        seconds,
+        sample_rate,
+        Some(workload(tracks, seconds, sample_rate)),
+    )
+    .await
 }
 
 fn set(target: &Object, key: &str, value: &JsValue) {
@@ -353,8 +361,7 @@ pub async fn bounce_workload(
     sample_rate: f32,
 ) -> Result<Object, JsError> {
     use std::sync::{Arc, OnceLock};
-    let project =
-        stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds);
+    let project = workload(tracks, seconds, sample_rate);
     let frames = (seconds * f64::from(sample_rate)).round() as usize;
     let done: Arc<OnceLock<Vec<f32>>> = Arc::default();
     let slot = done.clone();

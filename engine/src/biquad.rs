@@ -27,6 +27,18 @@ pub enum Shape {
     Notch,
 }
 
+impl Shape {
+    /// Every shape, in the order an EQ band's `shape` parameter numbers them.
+    pub const ALL: [Shape; 6] = [
+        Shape::Peaking,
+        Shape::LowShelf,
+        Shape::HighShelf,
+        Shape::LowPass,
+        Shape::HighPass,
+        Shape::Notch,
+    ];
+}
+
 impl Coefficients {
     /// Passes the signal unchanged.
     pub const IDENTITY: Coefficients = Coefficients {
@@ -232,14 +244,7 @@ mod tests {
             (1e9, f64::INFINITY, -1e9),
             (-5.0, -1.0, f64::NAN),
         ] {
-            for shape in [
-                Shape::Peaking,
-                Shape::LowShelf,
-                Shape::HighShelf,
-                Shape::LowPass,
-                Shape::HighPass,
-                Shape::Notch,
-            ] {
+            for shape in Shape::ALL {
                 let c = Coefficients::design(shape, FS, f, q, g);
                 // Poles inside the unit circle: |a2| < 1 and |a1| < 1 + a2.
                 assert!(

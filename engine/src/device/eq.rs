@@ -20,16 +20,6 @@ pub const FREQUENCY: usize = 2;
 pub const Q: usize = 3;
 pub const GAIN: usize = 4;
 
-/// Shapes by parameter value.
-pub const SHAPES: [Shape; 6] = [
-    Shape::Peaking,
-    Shape::LowShelf,
-    Shape::HighShelf,
-    Shape::LowPass,
-    Shape::HighPass,
-    Shape::Notch,
-];
-
 const fn band_specs() -> [ParamSpec; OUTPUT_GAIN + 1] {
     let mut specs = [ParamSpec::new("output gain", -24.0, 24.0, 0.0, "dB"); OUTPUT_GAIN + 1];
     // Default layout of a fresh EQ: low shelf, four bells, high shelf, two cuts.
@@ -155,7 +145,8 @@ impl EqLanes {
                 self.update_active();
             }
             SHAPE => {
-                self.shape[lane][band] = SHAPES[(value.round() as usize).min(SHAPES.len() - 1)]
+                self.shape[lane][band] =
+                    Shape::ALL[(value.round() as usize).min(Shape::ALL.len() - 1)]
             }
             FREQUENCY => {
                 self.log_frequency[band].set_with(lane, f64::from(value).log2() as f32, ramp)
