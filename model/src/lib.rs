@@ -7,6 +7,7 @@
 
 pub mod order;
 pub mod project;
+pub mod sync;
 pub mod undo;
 
 use yrs::{Doc, Map, Transact};
@@ -52,6 +53,22 @@ pub fn new_project_doc(name: &str) -> Doc {
     meta.insert(&mut txn, "name", name);
     drop(txn);
     doc
+}
+
+/// The first update of a new project's document `kind`: what the server
+/// stores when it creates the project.
+pub fn initial_update(kind: DocKind, name: &str) -> Vec<u8> {
+    let doc = match kind {
+        DocKind::Project => new_project_doc(name),
+        DocKind::Review => {
+            let doc = Doc::new();
+            let meta = doc.get_or_insert_map(META);
+            meta.insert(&mut doc.transact_mut(), "schemaVersion", SCHEMA_VERSION);
+            doc
+        }
+    };
+    let txn = doc.transact();
+    yrs::ReadTxn::encode_state_as_update_v1(&txn, &yrs::StateVector::default())
 }
 
 /// The schema version a document declares (0 when it declares none).

@@ -4,20 +4,27 @@
 //! a cross-origin isolated page: every response carries COOP/COEP/CORP unless
 //! the server was started with `--no-isolation`.
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use std::sync::Arc;
+
 use crate::ServeConfig;
+use crate::assets::AssetStore;
+use crate::room::{RoomConfig, Rooms};
 use crate::store::Store;
+use crate::sync::{ConnectionCounts, SyncConfig};
+use crate::{api, sync};
 
 /// Files under this path are content-addressed by the build: cache forever.
 pub const IMMUTABLE_PREFIX: &str = "/pkg/";
@@ -25,12 +32,61 @@ pub const IMMUTABLE_PREFIX: &str = "/pkg/";
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
     store: Store,
+    rooms: Rooms,
+    assets: Arc<dyn AssetStore>,
+    sync: SyncConfig,
+    connections: ConnectionCounts,
+    max_upload_bytes: u64,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> Self {
-        AppState { store }
+    pub fn new(
+        store: Store,
+        assets: Arc<dyn AssetStore>,
+        rooms: RoomConfig,
+        sync: SyncConfig,
+        max_upload_bytes: u64,
+    ) -> Self {
+        let rooms = Rooms::new(Arc::new(store.clone()), rooms);
+        AppState {
+            inner: Arc::new(Shared {
+                store,
+                rooms,
+                assets,
+                sync,
+                connections: ConnectionCounts::default(),
+                max_upload_bytes,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn rooms(&self) -> &Rooms {
+        &self.inner.rooms
+    }
+
+    pub fn assets(&self) -> &Arc<dyn AssetStore> {
+        &self.inner.assets
+    }
+
+    pub fn sync_config(&self) -> &SyncConfig {
+        &self.inner.sync
+    }
+
+    pub fn connection_counts(&self) -> &ConnectionCounts {
+        &self.inner.connections
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.inner.max_upload_bytes
     }
 }
 
@@ -39,6 +95,30 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
     let site = ServeDir::new(&config.site_dir).append_index_html_on_directories(true);
     let mut app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/projects", post(api::create_project))
+        .route("/api/projects/{project}", get(api::project_info))
+        .route(
+            "/api/projects/{project}/links",
+            get(api::list_links).post(api::create_link),
+        )
+        .route(
+            "/api/projects/{project}/links/{link}",
+            delete(api::revoke_link),
+        )
+        .route(
+            "/api/projects/{project}/assets",
+            post(api::upload_asset).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/projects/{project}/assets/{sha256}",
+            get(api::fetch_asset),
+        )
+        .route("/sync/{project}/{doc}", get(sync::upgrade))
+        // Project links open the app; the token stays in the fragment.
+        .route_service(
+            "/p/{project}",
+            ServeFile::new(config.site_dir.join("index.html")),
+        )
         .fallback_service(site)
         .with_state(state)
         .layer(middleware::from_fn(cache_policy))
@@ -64,7 +144,7 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
 
 /// Liveness and storage health, for load balancers and `cargo xtask run`.
 async fn healthz(State(state): State<AppState>) -> Response {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let checked = tokio::task::spawn_blocking(move || store.check()).await;
     let (status, store) = match checked {
         Ok(Ok(())) => (StatusCode::OK, "ok".to_string()),
@@ -117,16 +197,9 @@ mod tests {
 
     fn app(dir: &Path, no_isolation: bool) -> Router {
         site(&dir.join("site"));
-        let config = ServeConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.join("data"),
-            site_dir: dir.join("site"),
-            no_isolation,
-        };
-        router(
-            AppState::new(Store::open(&config.data_dir).unwrap()),
-            &config,
-        )
+        let mut config = ServeConfig::new(dir.join("data"), dir.join("site"));
+        config.no_isolation = no_isolation;
+        router(config.state().unwrap(), &config)
     }
 
     async fn get(app: &Router, path: &str, gzip: bool) -> Response {

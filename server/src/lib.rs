@@ -1,9 +1,14 @@
 //! The Stemroom server: serves the app, stores projects, and (as it grows)
 //! syncs documents and stores audio assets. `docs/ARCHITECTURE.md` has the map.
 
+pub mod access;
+pub mod api;
+pub mod assets;
 pub mod http;
 pub mod measure;
+pub mod room;
 pub mod store;
+pub mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +32,56 @@ pub struct ServeConfig {
     /// The app then runs its fallback without shared memory; for testing.
     #[arg(long, env = "STEMROOM_NO_ISOLATION")]
     pub no_isolation: bool,
+    /// Largest audio file accepted, in MiB.
+    #[arg(long, env = "STEMROOM_MAX_UPLOAD_MIB", default_value_t = 512)]
+    pub max_upload_mib: u64,
+    /// Largest sync message accepted, in MiB.
+    #[arg(long, env = "STEMROOM_MAX_MESSAGE_MIB", default_value_t = 16)]
+    pub max_message_mib: usize,
+    /// Open sync connections allowed from one address.
+    #[arg(long, env = "STEMROOM_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+    /// Seconds between pings (and link re-checks) on sync connections.
+    #[arg(long, env = "STEMROOM_PING_SECS", default_value_t = 15, hide = true)]
+    pub ping_secs: u64,
+}
+
+impl ServeConfig {
+    /// Defaults for a server in `data_dir` serving `site_dir` (tests, tools).
+    pub fn new(data_dir: PathBuf, site_dir: PathBuf) -> ServeConfig {
+        ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            site_dir,
+            no_isolation: false,
+            max_upload_mib: 512,
+            max_message_mib: 16,
+            max_connections_per_ip: 64,
+            ping_secs: 15,
+        }
+    }
+
+    /// Opens storage and builds the state every handler shares.
+    pub fn state(&self) -> anyhow::Result<http::AppState> {
+        let store = store::Store::open(&self.data_dir)?;
+        let assets = assets::AssetFiles::open(&self.data_dir).with_context(|| {
+            format!("cannot open the asset store in {}", self.data_dir.display())
+        })?;
+        let sync = sync::SyncConfig {
+            max_message_bytes: self.max_message_mib << 20,
+            max_connections_per_ip: self.max_connections_per_ip,
+            ping_every: std::time::Duration::from_secs(self.ping_secs.max(1)),
+            dead_after: std::time::Duration::from_secs(self.ping_secs.max(1) * 3),
+            ..sync::SyncConfig::default()
+        };
+        Ok(http::AppState::new(
+            store,
+            std::sync::Arc::new(assets),
+            room::RoomConfig::default(),
+            sync,
+            self.max_upload_mib << 20,
+        ))
+    }
 }
 
 /// Runs the server until `shutdown` completes, then drains open requests.
@@ -40,12 +95,12 @@ pub async fn serve(
             config.site_dir.display()
         );
     }
-    let store = store::Store::open(&config.data_dir)?;
+    let state = config.state()?;
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
-    let app = http::router(http::AppState::new(store), &config);
+    let app = http::router(state, &config).into_make_service_with_connect_info::<SocketAddr>();
     // The one line scripts and tests wait for; keep its shape.
     println!("Stemroom is serving http://{addr}/");
     tracing::info!(%addr, data_dir = %config.data_dir.display(), isolation = !config.no_isolation, "listening");

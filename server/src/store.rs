@@ -37,6 +37,38 @@ const MIGRATIONS: &[&str] = &[
         data    BLOB NOT NULL,
         PRIMARY KEY (project, doc)
     ) STRICT;",
+    // Projects, the share links that open them (only hashes of tokens are
+    // kept), and the audio assets each project may fetch.
+    "CREATE TABLE projects (
+        id         TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE share_links (
+        id         TEXT PRIMARY KEY,
+        project    TEXT NOT NULL REFERENCES projects (id),
+        token_hash BLOB NOT NULL UNIQUE,
+        role       TEXT NOT NULL,
+        label      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    ) STRICT;
+    CREATE INDEX share_links_by_project ON share_links (project);
+    CREATE TABLE assets (
+        sha256      TEXT PRIMARY KEY,
+        bytes       INTEGER NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        channels    INTEGER NOT NULL,
+        frames      INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE project_assets (
+        project    TEXT NOT NULL REFERENCES projects (id),
+        sha256     TEXT NOT NULL REFERENCES assets (sha256),
+        name       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (project, sha256)
+    ) STRICT;",
 ];
 
 /// The durable history of a project's documents.
@@ -44,9 +76,10 @@ const MIGRATIONS: &[&str] = &[
 /// Behind a trait so a deployment that outgrows one machine can keep its
 /// log elsewhere (PostgreSQL); SQLite in the data directory is the default.
 pub trait DocumentLog: Send + Sync {
-    /// Appends an update; when this returns, it survives a crash or power
-    /// loss. Returns its sequence number in the document's log.
-    fn append(&self, project: &str, doc: DocKind, update: &[u8]) -> anyhow::Result<u64>;
+    /// Appends updates in order, all or none; when this returns, they
+    /// survive a crash or power loss (one sync for the batch: group commit).
+    /// Returns the sequence number of the last one.
+    fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64>;
     /// Everything needed to rebuild the document: the snapshot (if any),
     /// then the updates after it, in order.
     fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>>;
@@ -112,23 +145,206 @@ impl Store {
     }
 }
 
-impl DocumentLog for Store {
-    fn append(&self, project: &str, doc: DocKind, update: &[u8]) -> anyhow::Result<u64> {
+/// A share link as stored: never the token itself, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub id: String,
+    pub project: String,
+    pub token_hash: [u8; 32],
+    pub role: String,
+    pub label: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What the asset store knows about a decoded, stored audio file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AssetRecord {
+    pub sha256: String,
+    pub bytes: u64,
+    pub sample_rate: u32,
+    pub channels: u32,
+    pub frames: u64,
+}
+
+fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRecord> {
+    let hash: Vec<u8> = r.get(2)?;
+    Ok(LinkRecord {
+        id: r.get(0)?,
+        project: r.get(1)?,
+        token_hash: hash.try_into().unwrap_or([0; 32]),
+        role: r.get(3)?,
+        label: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+const LINK_COLUMNS: &str =
+    "id, project, token_hash, role, label, created_at, expires_at, revoked_at";
+
+/// Projects, share links and asset metadata.
+impl Store {
+    /// Creates a project together with its first (owner) link.
+    pub fn create_project(&self, id: &str, owner: &LinkRecord) -> anyhow::Result<()> {
         let mut conn = self.connection();
         let tx = conn.transaction()?;
-        let next: i64 = tx.query_row(
+        tx.execute(
+            "INSERT INTO projects (id, created_at) VALUES (?1, ?2)",
+            params![id, owner.created_at],
+        )?;
+        insert_link(&tx, owner)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn project_created_at(&self, id: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .connection()
+            .query_row("SELECT created_at FROM projects WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn insert_link(&self, link: &LinkRecord) -> anyhow::Result<()> {
+        insert_link(&self.connection(), link)
+    }
+
+    pub fn link_by_token_hash(&self, hash: &[u8; 32]) -> anyhow::Result<Option<LinkRecord>> {
+        Ok(self
+            .connection()
+            .query_row(
+                &format!("SELECT {LINK_COLUMNS} FROM share_links WHERE token_hash = ?1"),
+                [hash.as_slice()],
+                link_from_row,
+            )
+            .optional()?)
+    }
+
+    /// A project's links, oldest first.
+    pub fn links(&self, project: &str) -> anyhow::Result<Vec<LinkRecord>> {
+        let conn = self.connection();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {LINK_COLUMNS} FROM share_links WHERE project = ?1 ORDER BY created_at, id"
+        ))?;
+        let links = stmt
+            .query_map([project], link_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(links)
+    }
+
+    /// Revokes a link of `project`; false when there is no such link.
+    pub fn revoke_link(&self, project: &str, id: &str, now: i64) -> anyhow::Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE share_links SET revoked_at = COALESCE(revoked_at, ?3) WHERE project = ?1 AND id = ?2",
+            params![project, id, now],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Records a stored asset and that `project` may use it.
+    pub fn add_asset(
+        &self,
+        project: &str,
+        asset: &AssetRecord,
+        name: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO assets (sha256, bytes, sample_rate, channels, frames, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                asset.sha256,
+                asset.bytes as i64,
+                asset.sample_rate,
+                asset.channels,
+                asset.frames as i64,
+                now
+            ],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO project_assets (project, sha256, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![project, asset.sha256, name, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The asset, if `project` may fetch it.
+    pub fn project_asset(
+        &self,
+        project: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<AssetRecord>> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT a.sha256, a.bytes, a.sample_rate, a.channels, a.frames
+                 FROM project_assets p JOIN assets a ON a.sha256 = p.sha256
+                 WHERE p.project = ?1 AND p.sha256 = ?2",
+                params![project, sha256],
+                |r| {
+                    Ok(AssetRecord {
+                        sha256: r.get(0)?,
+                        bytes: r.get::<_, i64>(1)? as u64,
+                        sample_rate: r.get(2)?,
+                        channels: r.get(3)?,
+                        frames: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO share_links ({LINK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ),
+        params![
+            link.id,
+            link.project,
+            link.token_hash.as_slice(),
+            link.role,
+            link.label,
+            link.created_at,
+            link.expires_at,
+            link.revoked_at
+        ],
+    )?;
+    Ok(())
+}
+
+impl DocumentLog for Store {
+    fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64> {
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        let last: i64 = tx.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM doc_updates WHERE project = ?1 AND doc = ?2), 0),
-                        COALESCE((SELECT upto FROM doc_snapshots WHERE project = ?1 AND doc = ?2), 0)) + 1",
+                        COALESCE((SELECT upto FROM doc_snapshots WHERE project = ?1 AND doc = ?2), 0))",
             params![project, doc.as_str()],
             |r| r.get(0),
         )?;
-        tx.execute(
-            "INSERT INTO doc_updates (project, doc, seq, data) VALUES (?1, ?2, ?3, ?4)",
-            params![project, doc.as_str(), next, update],
-        )?;
+        let mut seq = last;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO doc_updates (project, doc, seq, data) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for update in updates {
+                seq += 1;
+                insert.execute(params![project, doc.as_str(), seq, update])?;
+            }
+        }
         // WAL with synchronous=FULL: the commit is on disk when it returns.
         tx.commit()?;
-        Ok(next as u64)
+        Ok(seq as u64)
     }
 
     fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -279,11 +495,11 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for (i, u) in updates.iter().enumerate() {
             assert_eq!(
-                store.append("p1", DocKind::Project, u).unwrap(),
+                store.append("p1", DocKind::Project, &[u]).unwrap(),
                 i as u64 + 1
             );
         }
-        store.append("p1", DocKind::Review, &updates[0]).unwrap();
+        store.append("p1", DocKind::Review, &[&updates[0]]).unwrap();
         drop(store);
 
         let store = Store::open(dir.path()).unwrap();
@@ -299,7 +515,7 @@ mod tests {
         meta.insert(&mut txn, "name", "four");
         let four = txn.encode_update_v1();
         drop(txn);
-        assert_eq!(store.append("p1", DocKind::Project, &four).unwrap(), 4);
+        assert_eq!(store.append("p1", DocKind::Project, &[&four]).unwrap(), 4);
         assert_eq!(
             name_of(&rebuild(&store.load("p1", DocKind::Project).unwrap())).as_deref(),
             Some("four")
@@ -327,7 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
-            .append("p", DocKind::Project, b"not a yrs update")
+            .append("p", DocKind::Project, &[b"not a yrs update"])
             .unwrap();
         assert!(store.compact("p", DocKind::Project).is_err());
         assert_eq!(

@@ -1,0 +1,180 @@
+//! Sync framing shared by the app and the server.
+//!
+//! One WebSocket per document (`/sync/{project}/{doc}`) carries the standard
+//! y-sync messages (Sync step 1/2, Update, Awareness, Awareness query), so a
+//! stock Yjs client can sync any document its link may read. Stemroom adds
+//! one message, [`MSG_DURABLE`]: the server's count of this connection's
+//! document-changing messages that are durably stored, which is what the
+//! "all changes saved" indicator shows.
+
+use yrs::encoding::read::{Cursor, Error as ReadError, Read};
+use yrs::encoding::write::Write;
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+
+pub use yrs::sync::{Message, SyncMessage};
+
+/// Tag of Stemroom's durability acknowledgement (outside y-protocols' range).
+pub const MSG_DURABLE: u8 = 100;
+
+/// Most messages one WebSocket frame may pack.
+pub const MAX_MESSAGES_PER_FRAME: usize = 64;
+
+/// Why a frame could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameError {
+    Empty,
+    /// Truncated or garbage bytes.
+    Malformed(String),
+    TooManyMessages,
+    /// Bytes after the last message that do not form one.
+    TrailingBytes(usize),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Empty => write!(f, "empty frame"),
+            FrameError::Malformed(why) => write!(f, "malformed message: {why}"),
+            FrameError::TooManyMessages => {
+                write!(
+                    f,
+                    "more than {MAX_MESSAGES_PER_FRAME} messages in one frame"
+                )
+            }
+            FrameError::TrailingBytes(n) => write!(f, "{n} stray bytes after the last message"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Reads every message of one binary frame. Never panics on any input.
+pub fn decode_frame(bytes: &[u8]) -> Result<Vec<Message>, FrameError> {
+    if bytes.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    let mut decoder = DecoderV1::new(Cursor::new(bytes));
+    let mut messages = Vec::new();
+    let mut consumed = 0;
+    while consumed < bytes.len() {
+        if messages.len() == MAX_MESSAGES_PER_FRAME {
+            return Err(FrameError::TooManyMessages);
+        }
+        match Message::decode(&mut decoder) {
+            Ok(message) => {
+                consumed += encoded_len(&message);
+                messages.push(message);
+            }
+            Err(ReadError::EndOfBuffer(_)) if !messages.is_empty() => {
+                return Err(FrameError::TrailingBytes(bytes.len() - consumed));
+            }
+            Err(e) => return Err(FrameError::Malformed(e.to_string())),
+        }
+    }
+    // Non-minimal encodings make the count overshoot: not from a real client.
+    if consumed != bytes.len() {
+        return Err(FrameError::Malformed("non-canonical encoding".into()));
+    }
+    Ok(messages)
+}
+
+fn var_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn buf_len(n: usize) -> usize {
+    var_len(n) + n
+}
+
+/// Bytes `message` takes in canonical encoding, without encoding it.
+fn encoded_len(message: &Message) -> usize {
+    match message {
+        Message::Sync(SyncMessage::SyncStep1(sv)) => 2 + buf_len(sv.encode_v1().len()),
+        Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u)) => 2 + buf_len(u.len()),
+        Message::Auth(None) => 2,
+        Message::Auth(Some(reason)) => 2 + buf_len(reason.len()),
+        Message::AwarenessQuery => 1,
+        Message::Awareness(update) => 1 + buf_len(update.encode_v1().len()),
+        Message::Custom(_, data) => 1 + buf_len(data.len()),
+    }
+}
+
+/// Encodes one message as a frame.
+pub fn encode(message: &Message) -> Vec<u8> {
+    let mut encoder = EncoderV1::new();
+    message.encode(&mut encoder);
+    encoder.to_vec()
+}
+
+/// "The first `count` document-changing messages you sent on this
+/// connection are durably stored."
+pub fn durable(count: u64) -> Message {
+    let mut payload = EncoderV1::new();
+    payload.write_var(count);
+    Message::Custom(MSG_DURABLE, payload.to_vec())
+}
+
+/// The count of a [`MSG_DURABLE`] message.
+pub fn parse_durable(message: &Message) -> Option<u64> {
+    match message {
+        Message::Custom(MSG_DURABLE, payload) => {
+            let mut decoder = DecoderV1::new(Cursor::new(payload));
+            decoder.read_var::<u64>().ok()
+        }
+        _ => None,
+    }
+}
+
+/// Whether a message changes a document (and is counted by [`durable`]).
+pub fn changes_document(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Sync(SyncMessage::SyncStep2(_) | SyncMessage::Update(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::StateVector;
+
+    #[test]
+    fn frames_round_trip_and_count_durable_messages() {
+        let step1 = Message::Sync(SyncMessage::SyncStep1(StateVector::default()));
+        let update = Message::Sync(SyncMessage::Update(vec![0, 0]));
+        let mut frame = encode(&step1);
+        frame.extend(encode(&update));
+        frame.extend(encode(&durable(300)));
+        let messages = decode_frame(&frame).unwrap();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[0], step1);
+        assert!(changes_document(&messages[1]));
+        assert!(!changes_document(&messages[0]));
+        assert_eq!(parse_durable(&messages[2]), Some(300));
+        assert_eq!(parse_durable(&update), None);
+    }
+
+    #[test]
+    fn bad_frames_are_errors() {
+        assert_eq!(decode_frame(&[]), Err(FrameError::Empty));
+        // Sync, Update, a buffer claiming 200 bytes but holding 2.
+        assert!(matches!(
+            decode_frame(&[0, 2, 200, 1, 0, 0]),
+            Err(FrameError::Malformed(_))
+        ));
+        // A good message, then one byte that starts another.
+        let mut frame = encode(&Message::Sync(SyncMessage::Update(vec![0, 0])));
+        frame.push(0);
+        assert_eq!(decode_frame(&frame), Err(FrameError::TrailingBytes(1)));
+        let many: Vec<u8> = (0..=MAX_MESSAGES_PER_FRAME)
+            .flat_map(|_| encode(&Message::AwarenessQuery))
+            .collect();
+        assert_eq!(decode_frame(&many), Err(FrameError::TooManyMessages));
+    }
+}

@@ -1,0 +1,818 @@
+//! Rooms: one tokio task per open project, owning its two documents.
+//!
+//! Every change to a document passes through its room in order: checked
+//! against the sender's role, applied, appended to the durable log, and only
+//! then fanned out and acknowledged as durable. Commands that queued while
+//! the log was syncing are handled as one batch with one sync (group
+//! commit), so a busy room gets faster per update, not slower.
+//!
+//! Failure is contained per room: a panic ends this task only (tokio
+//! catches it); its connections see their outboxes close and reconnect, and
+//! the next join reloads the room from storage. An update that fails to
+//! apply is never stored, and the room reloads its documents from the log,
+//! so nothing half-applied survives.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use stemroom_model::DocKind;
+use stemroom_model::sync::{self, Message, SyncMessage};
+use tokio::sync::{mpsc, oneshot};
+use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, Transact, Update};
+
+use crate::access::Role;
+use crate::store::DocumentLog;
+
+/// Identifies one WebSocket connection within the server.
+pub type ConnId = u64;
+
+/// Limits and timings of rooms.
+#[derive(Clone, Debug)]
+pub struct RoomConfig {
+    /// Bytes a connection may have queued for sending before it is dropped
+    /// as too slow (it reconnects and resyncs). A single larger message is
+    /// still sent when nothing else is queued.
+    pub outbox_bytes: usize,
+    /// How long a room without connections stays loaded.
+    pub idle_unload: Duration,
+    /// Updates in the log after which the room compacts it.
+    pub compact_after: u64,
+    /// Largest awareness state (JSON bytes) a client may publish.
+    pub max_awareness_bytes: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            outbox_bytes: 8 << 20,
+            idle_unload: Duration::from_secs(30),
+            compact_after: 500,
+            max_awareness_bytes: 16 << 10,
+        }
+    }
+}
+
+/// What a room sends to a connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    Frame(Bytes),
+    /// Close the WebSocket with this code and reason; the room is done with it.
+    Close(u16, String),
+}
+
+/// WebSocket close codes the server uses.
+pub mod close {
+    /// A role or link does not allow what the client sent.
+    pub const POLICY: u16 = 1008;
+    /// Bytes that are not a valid message or update.
+    pub const INVALID: u16 = 1007;
+    /// A message type the server does not accept.
+    pub const UNSUPPORTED: u16 = 1003;
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed; reconnect.
+    pub const SERVER_ERROR: u16 = 1011;
+    /// Reconnect and resync (lagging connection, restarted room).
+    pub const RECONNECT: u16 = 1012;
+}
+
+/// A connection's send queue, bounded in bytes.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    pub fn new() -> (Outbox, OutboxReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (
+            Outbox {
+                tx,
+                queued: queued.clone(),
+            },
+            OutboxReceiver { rx, queued },
+        )
+    }
+
+    /// Queues a frame; false when the connection is gone or too far behind.
+    fn push(&self, frame: Bytes, limit: usize) -> bool {
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued + frame.len() > limit {
+            return false;
+        }
+        self.queued.fetch_add(frame.len(), Ordering::Relaxed);
+        self.tx.send(Outgoing::Frame(frame)).is_ok()
+    }
+
+    fn close(&self, code: u16, reason: impl Into<String>) {
+        let _ = self.tx.send(Outgoing::Close(code, reason.into()));
+    }
+}
+
+/// The connection's end of its [`Outbox`].
+pub struct OutboxReceiver {
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl OutboxReceiver {
+    /// The next thing to send; `None` when the room let go of this connection.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        let out = self.rx.recv().await?;
+        if let Outgoing::Frame(frame) = &out {
+            self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        }
+        Some(out)
+    }
+}
+
+/// A request to a room.
+pub enum Command {
+    Join {
+        conn: ConnId,
+        doc: DocKind,
+        role: Role,
+        outbox: Outbox,
+    },
+    /// Messages of one frame, decoded by the connection.
+    Messages {
+        conn: ConnId,
+        messages: Vec<Message>,
+    },
+    Leave {
+        conn: ConnId,
+    },
+    Info {
+        reply: oneshot::Sender<RoomInfo>,
+    },
+}
+
+/// A room's answer to [`Command::Info`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoomInfo {
+    pub name: Option<String>,
+    pub connections: usize,
+}
+
+/// Every open room, by project id.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<RoomsInner>,
+}
+
+struct RoomsInner {
+    log: Arc<dyn DocumentLog>,
+    config: RoomConfig,
+    open: Mutex<HashMap<String, mpsc::Sender<Command>>>,
+    next_conn: AtomicU64,
+}
+
+/// Commands a room queues before senders wait (backpressure on readers).
+const INBOX: usize = 1024;
+/// Most commands handled as one batch (one log sync).
+const BATCH: usize = 256;
+
+impl Rooms {
+    pub fn new(log: Arc<dyn DocumentLog>, config: RoomConfig) -> Rooms {
+        Rooms {
+            inner: Arc::new(RoomsInner {
+                log,
+                config,
+                open: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn new_conn_id(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends `command` to the project's room, starting it if it is not
+    /// running (or has stopped: idle, or failed).
+    pub async fn send(&self, project: &str, command: Command) -> anyhow::Result<()> {
+        let mut command = command;
+        for _ in 0..3 {
+            let sender = self.sender(project);
+            match sender.send(command).await {
+                Ok(()) => return Ok(()),
+                // The room stopped between lookup and send; start a new one.
+                Err(mpsc::error::SendError(back)) => command = back,
+            }
+        }
+        anyhow::bail!("the room of {project} does not start")
+    }
+
+    /// Asks a room for its state (loading it if needed).
+    pub async fn info(&self, project: &str) -> anyhow::Result<RoomInfo> {
+        let (reply, answer) = oneshot::channel();
+        self.send(project, Command::Info { reply }).await?;
+        Ok(answer.await?)
+    }
+
+    /// How many rooms are loaded.
+    pub fn open_rooms(&self) -> usize {
+        let open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.values().filter(|s| !s.is_closed()).count()
+    }
+
+    fn sender(&self, project: &str) -> mpsc::Sender<Command> {
+        let mut open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = open.get(project).filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (tx, rx) = mpsc::channel(INBOX);
+        open.insert(project.to_string(), tx.clone());
+        let inner = self.inner.clone();
+        let project = project.to_string();
+        tokio::spawn(async move {
+            let name = project.clone();
+            let task = tokio::spawn(run_room(inner, project, rx));
+            if let Err(e) = task.await {
+                tracing::error!(project = %name, error = %e, "room failed; it reloads from storage on the next join");
+            }
+        });
+        tx
+    }
+}
+
+/// One connection in a room.
+struct Member {
+    doc: DocKind,
+    role: Role,
+    outbox: Outbox,
+    /// Document-changing messages received.
+    received: u64,
+    /// What the last durable acknowledgement said.
+    acked: u64,
+    /// The awareness client id this connection speaks for, once it spoke.
+    awareness_id: Option<u64>,
+}
+
+struct DocState {
+    doc: Doc,
+    /// Awareness states by client id: clock, JSON, owning connection.
+    awareness: HashMap<u64, (u32, Arc<str>, ConnId)>,
+    /// Updates applied but not yet in the log, with their senders.
+    pending: Vec<(ConnId, Vec<u8>)>,
+    /// Updates appended since the last compaction.
+    since_compaction: u64,
+}
+
+struct Room {
+    rooms: Arc<RoomsInner>,
+    project: String,
+    docs: [DocState; 2],
+    members: HashMap<ConnId, Member>,
+    /// Set when a document may hold a half-applied update.
+    reload: bool,
+}
+
+async fn run_room(rooms: Arc<RoomsInner>, project: String, mut rx: mpsc::Receiver<Command>) {
+    let mut room = match Room::load(rooms, project.clone()).await {
+        Ok(room) => room,
+        Err(e) => {
+            tracing::error!(%project, error = %format!("{e:#}"), "cannot load the room");
+            fail_all(&mut rx, "the project cannot be loaded from storage").await;
+            return;
+        }
+    };
+    tracing::debug!(%project, "room loaded");
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let idle = room.members.is_empty();
+        let received = if idle {
+            match tokio::time::timeout(
+                room.rooms.config.idle_unload,
+                rx.recv_many(&mut batch, BATCH),
+            )
+            .await
+            {
+                Ok(n) => n,
+                Err(_) => {
+                    if room.try_unload(&mut rx) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, BATCH).await
+        };
+        if received == 0 {
+            break;
+        }
+        if let Err(e) = room.handle_batch(batch.drain(..)).await {
+            tracing::error!(%project, error = %format!("{e:#}"), "storage failed; closing the room");
+            room.close_all(
+                close::SERVER_ERROR,
+                "the server could not store changes; reconnect",
+            );
+            break;
+        }
+    }
+    room.compact_all(true);
+    tracing::debug!(%project, "room unloaded");
+}
+
+/// Answers everyone waiting on a room that could not start.
+async fn fail_all(rx: &mut mpsc::Receiver<Command>, reason: &str) {
+    rx.close();
+    while let Some(command) = rx.recv().await {
+        if let Command::Join { outbox, .. } = command {
+            outbox.close(close::SERVER_ERROR, reason);
+        }
+    }
+}
+
+impl Room {
+    async fn load(rooms: Arc<RoomsInner>, project: String) -> anyhow::Result<Room> {
+        let mut docs = Vec::new();
+        for kind in DocKind::ALL {
+            docs.push(DocState {
+                doc: load_doc(&rooms.log, &project, kind).await?,
+                awareness: HashMap::new(),
+                pending: Vec::new(),
+                since_compaction: 0,
+            });
+        }
+        let docs: [DocState; 2] = docs.try_into().ok().expect("two documents");
+        Ok(Room {
+            rooms,
+            project,
+            docs,
+            members: HashMap::new(),
+            reload: false,
+        })
+    }
+
+    fn doc(&mut self, kind: DocKind) -> &mut DocState {
+        &mut self.docs[kind as usize]
+    }
+
+    fn limit(&self) -> usize {
+        self.rooms.config.outbox_bytes
+    }
+
+    /// Unloads when nothing arrived meanwhile; the registry entry goes
+    /// first, so a join either reached this room or starts a new one.
+    fn try_unload(&mut self, rx: &mut mpsc::Receiver<Command>) -> bool {
+        let mut open = self.rooms.open.lock().unwrap_or_else(|p| p.into_inner());
+        if !rx.is_empty() {
+            return false;
+        }
+        rx.close();
+        open.remove(&self.project);
+        true
+    }
+
+    async fn handle_batch(
+        &mut self,
+        commands: impl Iterator<Item = Command>,
+    ) -> anyhow::Result<()> {
+        for command in commands {
+            match command {
+                Command::Join {
+                    conn,
+                    doc,
+                    role,
+                    outbox,
+                } => self.join(conn, doc, role, outbox),
+                Command::Leave { conn } => self.leave(conn),
+                Command::Info { reply } => {
+                    let name = stemroom_model::project_name(&self.doc(DocKind::Project).doc);
+                    let _ = reply.send(RoomInfo {
+                        name,
+                        connections: self.members.len(),
+                    });
+                }
+                Command::Messages { conn, messages } => {
+                    for message in messages {
+                        if !self.members.contains_key(&conn) {
+                            break;
+                        }
+                        self.message(conn, message).await?;
+                    }
+                }
+            }
+        }
+        self.flush().await?;
+        self.acknowledge();
+        Ok(())
+    }
+
+    fn join(&mut self, conn: ConnId, doc: DocKind, role: Role, outbox: Outbox) {
+        let state = self.doc(doc);
+        let step1 = Message::Sync(SyncMessage::SyncStep1(state.doc.transact().state_vector()));
+        let mut frames = vec![sync::encode(&step1)];
+        if !state.awareness.is_empty() {
+            frames.push(sync::encode(&Message::Awareness(awareness_of(
+                &state.awareness,
+                |_| true,
+            ))));
+        }
+        let limit = self.limit();
+        if frames.into_iter().all(|f| outbox.push(f.into(), limit)) {
+            self.members.insert(
+                conn,
+                Member {
+                    doc,
+                    role,
+                    outbox,
+                    received: 0,
+                    acked: 0,
+                    awareness_id: None,
+                },
+            );
+        }
+    }
+
+    fn leave(&mut self, conn: ConnId) {
+        let Some(member) = self.members.remove(&conn) else {
+            return;
+        };
+        let state = self.doc(member.doc);
+        let Some(id) = member.awareness_id else {
+            return;
+        };
+        let Some((clock, _, owner)) = state.awareness.get(&id).cloned() else {
+            return;
+        };
+        if owner != conn {
+            return;
+        }
+        state.awareness.remove(&id);
+        // Tell the others this client left: its state becomes null.
+        let removal = AwarenessUpdate {
+            clients: HashMap::from([(
+                yrs::block::ClientID::new(id),
+                AwarenessUpdateEntry {
+                    clock: clock + 1,
+                    json: "null".into(),
+                },
+            )]),
+        };
+        let frame: Bytes = sync::encode(&Message::Awareness(removal)).into();
+        self.broadcast(member.doc, conn, &frame);
+    }
+
+    /// Drops a connection with a reason it can show.
+    fn expel(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(member) = self.members.get(&conn) {
+            tracing::info!(project = %self.project, conn, code, reason, "closing a connection");
+            member.outbox.close(code, reason);
+        }
+        self.leave(conn);
+    }
+
+    async fn message(&mut self, conn: ConnId, message: Message) -> anyhow::Result<()> {
+        let (kind, role) = {
+            let member = &self.members[&conn];
+            (member.doc, member.role)
+        };
+        match message {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                // Answer only with durable state.
+                self.flush().await?;
+                let state = self.doc(kind);
+                let diff = state.doc.transact().encode_diff_v1(&sv);
+                let frame = sync::encode(&Message::Sync(SyncMessage::SyncStep2(diff)));
+                self.send(conn, frame.into());
+            }
+            Message::Sync(SyncMessage::SyncStep2(bytes) | SyncMessage::Update(bytes)) => {
+                self.update(conn, kind, role, bytes);
+            }
+            Message::Awareness(update) => self.awareness(conn, kind, update),
+            Message::AwarenessQuery => {
+                let state = self.doc(kind);
+                let all = awareness_of(&state.awareness, |_| true);
+                let frame = sync::encode(&Message::Awareness(all));
+                self.send(conn, frame.into());
+            }
+            Message::Auth(_) => {
+                self.expel(
+                    conn,
+                    close::UNSUPPORTED,
+                    "clients do not send auth messages",
+                );
+            }
+            Message::Custom(tag, _) => {
+                self.expel(
+                    conn,
+                    close::UNSUPPORTED,
+                    &format!("unknown message type {tag}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, conn: ConnId, kind: DocKind, role: Role, bytes: Vec<u8>) {
+        let update = match Update::decode_v1(&bytes) {
+            Ok(update) => update,
+            Err(e) => {
+                self.expel(conn, close::INVALID, &format!("invalid update: {e}"));
+                return;
+            }
+        };
+        let state = self.doc(kind);
+        let novel = adds_information(&update, &state.doc.transact());
+        if novel && !role.can_write(kind) {
+            let reason = format!(
+                "a {} link cannot change the {} document",
+                role.as_str(),
+                kind.as_str()
+            );
+            let denied = sync::encode(&Message::Auth(Some(reason.clone())));
+            self.send(conn, denied.into());
+            self.expel(conn, close::POLICY, &reason);
+            return;
+        }
+        if novel {
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                state.doc.transact_mut().apply_update(update)
+            }));
+            match applied {
+                Ok(Ok(())) => state.pending.push((conn, bytes)),
+                Ok(Err(e)) => {
+                    self.reload = true;
+                    self.expel(conn, close::INVALID, &format!("invalid update: {e}"));
+                    return;
+                }
+                Err(_) => {
+                    self.reload = true;
+                    self.expel(conn, close::INVALID, "the update could not be applied");
+                    return;
+                }
+            }
+        }
+        if let Some(member) = self.members.get_mut(&conn) {
+            member.received += 1;
+        }
+    }
+
+    fn awareness(&mut self, conn: ConnId, kind: DocKind, update: AwarenessUpdate) {
+        let max_json = self.rooms.config.max_awareness_bytes;
+        let mut bound = self.members[&conn].awareness_id;
+        let state = &mut self.docs[kind as usize];
+        let mut accepted = HashMap::new();
+        for (client, entry) in update.clients {
+            let id = client.get();
+            let owner = state.awareness.get(&id).map(|(_, _, owner)| *owner);
+            let claimable = bound.is_none() && owner.is_none_or(|o| o == conn);
+            if !(bound == Some(id) || claimable) || entry.json.len() > max_json {
+                tracing::warn!(project = %self.project, conn, client = id, "dropped an awareness entry for a client this connection does not own");
+                continue;
+            }
+            bound = Some(id);
+            let newer = state
+                .awareness
+                .get(&id)
+                .is_none_or(|(clock, _, _)| entry.clock > *clock);
+            if !newer {
+                continue;
+            }
+            if &*entry.json == "null" {
+                state.awareness.remove(&id);
+            } else {
+                state
+                    .awareness
+                    .insert(id, (entry.clock, entry.json.clone(), conn));
+            }
+            accepted.insert(client, entry);
+        }
+        if let Some(member) = self.members.get_mut(&conn) {
+            member.awareness_id = bound;
+        }
+        if !accepted.is_empty() {
+            let frame: Bytes =
+                sync::encode(&Message::Awareness(AwarenessUpdate { clients: accepted })).into();
+            self.broadcast(kind, conn, &frame);
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Bytes) {
+        let limit = self.limit();
+        let Some(member) = self.members.get(&conn) else {
+            return;
+        };
+        if !member.outbox.push(frame, limit) {
+            self.lagging(conn);
+        }
+    }
+
+    /// Sends to every connection on `kind` except `from`.
+    fn broadcast(&mut self, kind: DocKind, from: ConnId, frame: &Bytes) {
+        let limit = self.limit();
+        let lagging: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(id, m)| **id != from && m.doc == kind)
+            .filter(|(_, m)| !m.outbox.push(frame.clone(), limit))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in lagging {
+            self.lagging(conn);
+        }
+    }
+
+    fn lagging(&mut self, conn: ConnId) {
+        self.expel(
+            conn,
+            close::RECONNECT,
+            "the connection fell behind; reconnect to resync",
+        );
+    }
+
+    /// Makes pending updates durable, then fans them out.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        for kind in DocKind::ALL {
+            let pending = std::mem::take(&mut self.doc(kind).pending);
+            if pending.is_empty() {
+                continue;
+            }
+            let log = self.rooms.log.clone();
+            let project = self.project.clone();
+            let pending = tokio::task::spawn_blocking(move || {
+                let updates: Vec<&[u8]> = pending.iter().map(|(_, u)| u.as_slice()).collect();
+                log.append(&project, kind, &updates).map(|_| pending)
+            })
+            .await??;
+            self.doc(kind).since_compaction += pending.len() as u64;
+            for (from, update) in pending {
+                let frame: Bytes = sync::encode(&Message::Sync(SyncMessage::Update(update))).into();
+                self.broadcast(kind, from, &frame);
+            }
+        }
+        if std::mem::take(&mut self.reload) {
+            for kind in DocKind::ALL {
+                let doc = load_doc(&self.rooms.log, &self.project, kind).await?;
+                self.doc(kind).doc = doc;
+            }
+            tracing::warn!(project = %self.project, "reloaded the documents after a failed update");
+        }
+        self.compact_all(false);
+        Ok(())
+    }
+
+    /// Tells each connection how many of its changes are durable.
+    fn acknowledge(&mut self) {
+        let limit = self.limit();
+        let mut lagging = Vec::new();
+        for (conn, member) in &mut self.members {
+            if member.received > member.acked {
+                member.acked = member.received;
+                let frame = sync::encode(&sync::durable(member.acked));
+                if !member.outbox.push(frame.into(), limit) {
+                    lagging.push(*conn);
+                }
+            }
+        }
+        for conn in lagging {
+            self.lagging(conn);
+        }
+    }
+
+    /// Folds the log into a snapshot in the background once it grew
+    /// (`always`: whenever anything was appended).
+    fn compact_all(&mut self, always: bool) {
+        let threshold = if always {
+            1
+        } else {
+            self.rooms.config.compact_after
+        };
+        for kind in DocKind::ALL {
+            let state = self.doc(kind);
+            if state.since_compaction < threshold {
+                continue;
+            }
+            state.since_compaction = 0;
+            let log = self.rooms.log.clone();
+            let project = self.project.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = log.compact(&project, kind) {
+                    tracing::warn!(%project, doc = kind.as_str(), error = %format!("{e:#}"), "compaction failed; the log is kept as it is");
+                }
+            });
+        }
+    }
+
+    fn close_all(&mut self, code: u16, reason: &str) {
+        for member in self.members.values() {
+            member.outbox.close(code, reason);
+        }
+        self.members.clear();
+    }
+}
+
+/// Rebuilds a document from its log.
+async fn load_doc(log: &Arc<dyn DocumentLog>, project: &str, kind: DocKind) -> anyhow::Result<Doc> {
+    let log = log.clone();
+    let project = project.to_string();
+    tokio::task::spawn_blocking(move || {
+        let parts = log.load(&project, kind)?;
+        let doc = Doc::new();
+        let mut txn = doc.transact_mut();
+        for (i, part) in parts.iter().enumerate() {
+            let update = Update::decode_v1(part).map_err(|e| {
+                anyhow::anyhow!("{project}/{}: log entry {i} is corrupt: {e}", kind.as_str())
+            })?;
+            txn.apply_update(update)?;
+        }
+        drop(txn);
+        Ok(doc)
+    })
+    .await?
+}
+
+/// The awareness states of the clients `which` selects.
+fn awareness_of(
+    states: &HashMap<u64, (u32, Arc<str>, ConnId)>,
+    which: impl Fn(u64) -> bool,
+) -> AwarenessUpdate {
+    AwarenessUpdate {
+        clients: states
+            .iter()
+            .filter(|(id, _)| which(**id))
+            .map(|(id, (clock, json, _))| {
+                (
+                    yrs::block::ClientID::new(*id),
+                    AwarenessUpdateEntry {
+                        clock: *clock,
+                        json: json.clone(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Whether applying `update` would change a document in state `txn`: it
+/// inserts something past the document's clocks or deletes something the
+/// document has not deleted. Read-only links may send updates that do not
+/// (a stock client answers sync step 1 with one).
+pub fn adds_information(update: &Update, txn: &impl ReadTxn) -> bool {
+    let sv = txn.state_vector();
+    for (client, ranges) in update.insertions(true).iter() {
+        let clock = sv.get(client);
+        if ranges.iter().any(|r| r.end > clock) {
+            return true;
+        }
+    }
+    let deletes = update.delete_set();
+    if deletes.is_empty() {
+        return false;
+    }
+    let known = txn.snapshot().delete_set;
+    deletes.client_ids().any(|client| {
+        let mine = deletes.get(&client);
+        match (mine, known.get(&client)) {
+            (Some(mine), Some(theirs)) => !mine.subset_of(theirs),
+            (Some(mine), None) => !mine.is_empty(),
+            (None, _) => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Map, Transact};
+
+    #[test]
+    fn only_updates_that_change_the_document_add_information() {
+        let server = Doc::new();
+        let client = Doc::new();
+        let map = client.get_or_insert_map("m");
+        let insert = {
+            let mut txn = client.transact_mut();
+            map.insert(&mut txn, "a", 1.0);
+            txn.encode_update_v1()
+        };
+        let decode = |b: &[u8]| Update::decode_v1(b).unwrap();
+        assert!(adds_information(&decode(&insert), &server.transact()));
+        server.transact_mut().apply_update(decode(&insert)).unwrap();
+        assert!(!adds_information(&decode(&insert), &server.transact()));
+        let empty = client
+            .transact()
+            .encode_diff_v1(&server.transact().state_vector());
+        // The whole client state is known: its diff carries nothing new.
+        assert!(!adds_information(&decode(&empty), &server.transact()));
+
+        let delete = {
+            let mut txn = client.transact_mut();
+            map.remove(&mut txn, "a");
+            txn.encode_update_v1()
+        };
+        assert!(adds_information(&decode(&delete), &server.transact()));
+        server.transact_mut().apply_update(decode(&delete)).unwrap();
+        assert!(!adds_information(&decode(&delete), &server.transact()));
+    }
+}
