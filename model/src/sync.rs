@@ -7,6 +7,7 @@
 //! document-changing messages that are durably stored, which is what the
 //! "all changes saved" indicator shows.
 
+use yrs::Update;
 use yrs::encoding::read::{Cursor, Error as ReadError, Read};
 use yrs::encoding::write::Write;
 use yrs::updates::decoder::{Decode, DecoderV1};
@@ -49,8 +50,21 @@ impl std::fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Reads every message of one binary frame. Never panics on any input.
+/// Reads every message of one binary frame. Never panics on any input
+/// (yrs asserts some invariants of untrusted bytes in debug builds; those
+/// panics become errors here).
 pub fn decode_frame(bytes: &[u8]) -> Result<Vec<Message>, FrameError> {
+    std::panic::catch_unwind(|| decode_frame_unchecked(bytes))
+        .unwrap_or_else(|_| Err(FrameError::Malformed("invalid field values".into())))
+}
+
+/// Decodes an update from a client: an error, never a panic, on any input.
+pub fn decode_update(bytes: &[u8]) -> Result<Update, String> {
+    std::panic::catch_unwind(|| Update::decode_v1(bytes).map_err(|e| e.to_string()))
+        .unwrap_or_else(|_| Err("invalid field values".into()))
+}
+
+fn decode_frame_unchecked(bytes: &[u8]) -> Result<Vec<Message>, FrameError> {
     if bytes.is_empty() {
         return Err(FrameError::Empty);
     }

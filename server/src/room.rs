@@ -515,7 +515,7 @@ impl Room {
     }
 
     fn update(&mut self, conn: ConnId, kind: DocKind, role: Role, bytes: Vec<u8>) {
-        let update = match Update::decode_v1(&bytes) {
+        let update = match sync::decode_update(&bytes) {
             Ok(update) => update,
             Err(e) => {
                 self.expel(conn, close::INVALID, &format!("invalid update: {e}"));
@@ -814,5 +814,201 @@ mod tests {
         assert!(adds_information(&decode(&delete), &server.transact()));
         server.transact_mut().apply_update(decode(&delete)).unwrap();
         assert!(!adds_information(&decode(&delete), &server.transact()));
+    }
+
+    /// A log whose appends wait for a permit: shows what the room does
+    /// while an append is in flight.
+    struct GatedLog {
+        inner: crate::store::Store,
+        permits: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl DocumentLog for GatedLog {
+        fn append(&self, p: &str, d: DocKind, u: &[&[u8]]) -> anyhow::Result<u64> {
+            self.permits.lock().unwrap().recv()?;
+            self.inner.append(p, d, u)
+        }
+        fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
+            self.inner.load(p, d)
+        }
+        fn compact(&self, p: &str, d: DocKind) -> anyhow::Result<usize> {
+            self.inner.compact(p, d)
+        }
+    }
+
+    async fn next_message(rx: &mut OutboxReceiver, wait: Duration) -> Option<Message> {
+        match tokio::time::timeout(wait, rx.recv()).await {
+            Ok(Some(Outgoing::Frame(f))) => Some(sync::decode_frame(&f).unwrap().remove(0)),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_is_broadcast_or_acknowledged_before_the_append_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let (permit, permits) = std::sync::mpsc::channel();
+        let log = GatedLog {
+            inner: crate::store::Store::open(dir.path()).unwrap(),
+            permits: Mutex::new(permits),
+        };
+        let rooms = Rooms::new(Arc::new(log), RoomConfig::default());
+        let (a, mut a_rx) = Outbox::new();
+        let (b, mut b_rx) = Outbox::new();
+        for (conn, outbox) in [(1, a), (2, b)] {
+            let join = Command::Join {
+                conn,
+                doc: DocKind::Project,
+                role: Role::Edit,
+                outbox,
+            };
+            rooms.send("p", join).await.unwrap();
+        }
+        let short = Duration::from_millis(50);
+        for rx in [&mut a_rx, &mut b_rx] {
+            let step1 = next_message(rx, Duration::from_secs(5)).await;
+            assert!(matches!(
+                step1,
+                Some(Message::Sync(SyncMessage::SyncStep1(_)))
+            ));
+        }
+        let update = {
+            let doc = Doc::new();
+            let map = doc.get_or_insert_map("m");
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, "k", 1.0);
+            txn.encode_update_v1()
+        };
+        let messages = vec![Message::Sync(SyncMessage::Update(update.clone()))];
+        rooms
+            .send("p", Command::Messages { conn: 1, messages })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(next_message(&mut a_rx, short).await.is_none(), "no ack yet");
+        assert!(
+            next_message(&mut b_rx, short).await.is_none(),
+            "no fan-out yet"
+        );
+        permit.send(()).unwrap();
+        let wait = Duration::from_secs(5);
+        assert_eq!(
+            next_message(&mut b_rx, wait).await,
+            Some(Message::Sync(SyncMessage::Update(update)))
+        );
+        let ack = next_message(&mut a_rx, wait).await.unwrap();
+        assert_eq!(sync::parse_durable(&ack), Some(1));
+    }
+
+    /// Storage that fails (by panicking) for one project while `failing`.
+    struct FlakyLog {
+        inner: crate::store::Store,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl DocumentLog for FlakyLog {
+        fn append(&self, p: &str, d: DocKind, u: &[&[u8]]) -> anyhow::Result<u64> {
+            if p == "boom" && self.failing.load(Ordering::SeqCst) {
+                panic!("injected storage panic");
+            }
+            self.inner.append(p, d, u)
+        }
+        fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
+            self.inner.load(p, d)
+        }
+        fn compact(&self, p: &str, d: DocKind) -> anyhow::Result<usize> {
+            self.inner.compact(p, d)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_room_closes_its_connections_reloads_and_spares_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(FlakyLog {
+            inner: crate::store::Store::open(dir.path()).unwrap(),
+            failing: true.into(),
+        });
+        let rooms = Rooms::new(log.clone(), RoomConfig::default());
+        let update = |key: &str| {
+            let doc = Doc::new();
+            let map = doc.get_or_insert_map("m");
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, key, 1.0);
+            vec![Message::Sync(SyncMessage::Update(txn.encode_update_v1()))]
+        };
+        let wait = Duration::from_secs(5);
+        let mut receivers = Vec::new();
+        for (conn, project) in [(1, "boom"), (2, "fine")] {
+            let (outbox, mut rx) = Outbox::new();
+            let join = Command::Join {
+                conn,
+                doc: DocKind::Project,
+                role: Role::Edit,
+                outbox,
+            };
+            rooms.send(project, join).await.unwrap();
+            next_message(&mut rx, wait).await.unwrap();
+            receivers.push(rx);
+        }
+        rooms
+            .send(
+                "boom",
+                Command::Messages {
+                    conn: 1,
+                    messages: update("a"),
+                },
+            )
+            .await
+            .unwrap();
+        match tokio::time::timeout(wait, receivers[0].recv())
+            .await
+            .unwrap()
+        {
+            Some(Outgoing::Close(code, reason)) => {
+                assert_eq!(code, close::SERVER_ERROR);
+                assert!(reason.contains("reconnect"), "{reason}");
+            }
+            other => panic!("expected a close, got {other:?}"),
+        }
+        // The other room carries on.
+        rooms
+            .send(
+                "fine",
+                Command::Messages {
+                    conn: 2,
+                    messages: update("b"),
+                },
+            )
+            .await
+            .unwrap();
+        let ack = next_message(&mut receivers[1], wait).await.unwrap();
+        assert_eq!(sync::parse_durable(&ack), Some(1));
+        // Storage recovers: the next join reloads the room from the log.
+        log.failing.store(false, Ordering::SeqCst);
+        let (outbox, mut rx) = Outbox::new();
+        let join = Command::Join {
+            conn: 3,
+            doc: DocKind::Project,
+            role: Role::Edit,
+            outbox,
+        };
+        rooms.send("boom", join).await.unwrap();
+        next_message(&mut rx, wait).await.unwrap();
+        rooms
+            .send(
+                "boom",
+                Command::Messages {
+                    conn: 3,
+                    messages: update("c"),
+                },
+            )
+            .await
+            .unwrap();
+        let ack = next_message(&mut rx, wait).await.unwrap();
+        assert_eq!(sync::parse_durable(&ack), Some(1));
+        assert_eq!(
+            log.load("boom", DocKind::Project).unwrap().len(),
+            1,
+            "only the stored edit"
+        );
     }
 }

@@ -161,6 +161,7 @@ pub struct LinkRecord {
 
 /// What the asset store knows about a decoded, stored audio file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AssetRecord {
     pub sha256: String,
     pub bytes: u64,
