@@ -5,8 +5,11 @@
 //! versions. Two documents let the server enforce roles exactly: a commenter
 //! may write `review` and never `project`.
 
+pub mod fields;
+pub mod migrate;
 pub mod order;
 pub mod project;
+pub mod review;
 pub mod sync;
 pub mod undo;
 
@@ -14,7 +17,7 @@ use yrs::{Doc, Map, Transact};
 
 /// Version of the document schema this build writes. Older documents are
 /// migrated forward when opened.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the root map holding a document's metadata.
 pub const META: &str = "meta";
@@ -51,6 +54,10 @@ pub fn new_project_doc(name: &str) -> Doc {
     let mut txn = doc.transact_mut();
     meta.insert(&mut txn, "schemaVersion", SCHEMA_VERSION);
     meta.insert(&mut txn, "name", name);
+    meta.insert(&mut txn, "sampleRate", 48_000.0);
+    meta.insert(&mut txn, "bpm", 120.0);
+    meta.insert(&mut txn, "beatsPerBar", 4.0);
+    meta.insert(&mut txn, "beatUnit", 4.0);
     drop(txn);
     doc
 }

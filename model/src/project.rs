@@ -1,20 +1,66 @@
-//! The `project` document: tracks and clips, as typed views over yrs.
+//! The `project` document: arrangement and mix, as typed views over yrs.
 //!
-//! Flat maps keyed by stable ids (`tracks`, `clips`); a clip holds its
-//! track's id, so moving it between tracks is one field write. Writers take
-//! the caller's transaction, so an edit is one small transaction with the
-//! caller's origin (per-user undo tracks that origin).
+//! Flat root maps keyed by stable ids — `tracks`, `clips`, `buses`,
+//! `devices`, `sends`, `automation`, `markers`, `tempo` — plus `meta`. A
+//! clip holds its track's id, a device its strip's id, a send its source
+//! and bus: moving anything is one field write, and concurrent edits to
+//! different fields merge. Order (tracks, buses, devices in a chain) is a
+//! fractional key, never an array position. Writers take the caller's
+//! transaction, so an edit is one small transaction with the caller's
+//! origin (per-user undo tracks that origin).
+//!
+//! Reading ([`ProjectDoc::read`]) repairs what concurrent edits can make
+//! invalid together — a clip on a deleted track, a send to a deleted bus,
+//! a device on a deleted strip — the same way on every replica, without
+//! writing anything: the repair is a pure function of the converged state.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use stemroom_engine::project::{AudioAsset, ClipDesc, Fade, ProjectDesc, StripDesc, TrackDesc};
-use yrs::{Any, Doc, Map, MapPrelim, MapRef, Out, ReadTxn, TransactionMut};
+use stemroom_engine::automation::{AutomationDesc, AutomationTarget, Breakpoint, Curve};
+use stemroom_engine::device::{DeviceDesc, DeviceKind};
+use stemroom_engine::project::{
+    AudioAsset, BusDesc, ClipDesc, Fade, FadeShape, Output, ProjectDesc, SendDesc, StripDesc,
+    TrackDesc,
+};
+use stemroom_engine::tempo::{TempoChange, TempoMap, TimeSignature};
+use yrs::{Any, Doc, Map, MapPrelim, MapRef, ReadTxn, TransactionMut};
 
-use crate::order;
+use crate::fields::{
+    entities, flag, frames, number, number_or, numbers, submap, text, text_or_default,
+};
+use crate::{META, order};
 
 pub const TRACKS: &str = "tracks";
 pub const CLIPS: &str = "clips";
+pub const BUSES: &str = "buses";
+pub const DEVICES: &str = "devices";
+pub const SENDS: &str = "sends";
+pub const AUTOMATION: &str = "automation";
+pub const MARKERS: &str = "markers";
+pub const TEMPO: &str = "tempo";
+/// Every root map of the document (undo tracks them all).
+pub const ROOTS: [&str; 9] = [
+    META, TRACKS, CLIPS, BUSES, DEVICES, SENDS, AUTOMATION, MARKERS, TEMPO,
+];
+
+/// The strip id of the master bus (tracks and buses have generated ids).
+pub const MASTER: &str = "master";
+
+/// Frames per automation chunk: a lane's points are stored as one array per
+/// chunk of the timeline, so editing a passage rewrites one small value
+/// instead of creating a CRDT item per point.
+pub const AUTOMATION_CHUNK: u64 = 1 << 20;
+
+/// Project-wide settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub name: String,
+    pub sample_rate: u32,
+    pub bpm: f64,
+    pub signature: TimeSignature,
+}
 
 /// A track as the document holds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,12 +68,23 @@ pub struct Track {
     pub id: String,
     pub name: String,
     pub order: String,
+    /// CSS colour, e.g. `#e0a030`.
+    pub color: String,
     /// 1 or 2.
     pub channels: u32,
+    pub strip: Strip,
+}
+
+/// Fader, pan and routing of a track or bus.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Strip {
     pub gain_db: f64,
     pub pan: f64,
     pub mute: bool,
     pub solo: bool,
+    pub polarity_invert: bool,
+    /// A bus id, or [`MASTER`].
+    pub output: String,
 }
 
 /// A clip as the document holds it (positions in frames at the project rate).
@@ -37,49 +94,171 @@ pub struct Clip {
     pub track: String,
     /// SHA-256 of the asset's bytes, hex.
     pub asset: String,
+    pub name: String,
     pub start: u64,
     pub offset: u64,
     pub length: u64,
     pub gain_db: f64,
+    pub fade_in: Fade,
+    pub fade_out: Fade,
+    pub looped: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bus {
+    pub id: String,
+    pub name: String,
+    pub order: String,
+    pub strip: Strip,
+    /// Keeps playing when other strips are soloed (reverb returns).
+    pub solo_safe: bool,
+}
+
+/// An insert device on a strip's chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    pub id: String,
+    /// Track id, bus id or [`MASTER`].
+    pub strip: String,
+    pub order: String,
+    pub kind: DeviceKind,
+    pub bypass: bool,
+    /// Values by parameter index; missing ones take the engine's defaults.
+    pub params: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Send {
+    pub id: String,
+    /// Track or bus id.
+    pub from: String,
+    pub bus: String,
+    pub level_db: f64,
+    pub pre_fader: bool,
+}
+
+/// What an automation lane drives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LaneTarget {
+    Gain,
+    Pan,
+    Param { device: String, param: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutomationLane {
+    pub id: String,
+    pub strip: String,
+    pub target: LaneTarget,
+    pub points: Vec<Breakpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    pub id: String,
+    pub frame: u64,
+    pub name: String,
+}
+
+/// Something read from the document that was repaired (left out or
+/// rerouted) because concurrent edits made it invalid.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Repair {
+    /// A clip whose track was deleted.
+    OrphanClip(String),
+    /// A clip of zero length or without an asset.
+    EmptyClip(String),
+    /// A device whose strip was deleted, or of a kind this build lacks.
+    OrphanDevice(String),
+    /// A send whose source or bus was deleted (or that sends a bus to itself).
+    DanglingSend(String),
+    /// A strip whose output bus was deleted: it plays to the master.
+    DanglingOutput(String),
+    /// An automation lane whose strip or device was deleted.
+    OrphanAutomation(String),
+}
+
+/// The whole project as read (and repaired) from one state of the document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Project {
+    pub meta: Meta,
+    /// In display order.
+    pub tracks: Vec<Track>,
+    /// By id.
+    pub clips: Vec<Clip>,
+    /// In display order.
+    pub buses: Vec<Bus>,
+    pub master: Strip,
+    /// By strip, then chain order.
+    pub devices: Vec<Device>,
+    /// By id.
+    pub sends: Vec<Send>,
+    pub automation: Vec<AutomationLane>,
+    /// By frame.
+    pub markers: Vec<Marker>,
+    /// Changes after the first beat, by beat.
+    pub tempo: Vec<TempoChange>,
+    /// What was repaired, in a deterministic order.
+    pub repairs: Vec<Repair>,
+}
+
+/// The stable name of a device kind in the document.
+pub fn kind_name(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Eq => "eq",
+        DeviceKind::Compressor => "compressor",
+        DeviceKind::Utility => "utility",
+        DeviceKind::Limiter => "limiter",
+        DeviceKind::Reverb => "reverb",
+        DeviceKind::Delay => "delay",
+    }
+}
+
+pub fn kind_from_name(name: &str) -> Option<DeviceKind> {
+    [
+        DeviceKind::Eq,
+        DeviceKind::Compressor,
+        DeviceKind::Utility,
+        DeviceKind::Limiter,
+        DeviceKind::Reverb,
+        DeviceKind::Delay,
+    ]
+    .into_iter()
+    .find(|k| kind_name(*k) == name)
+}
+
+fn shape_name(shape: FadeShape) -> &'static str {
+    match shape {
+        FadeShape::Linear => "linear",
+        FadeShape::EqualPower => "equalPower",
+        FadeShape::Exponential => "exponential",
+    }
+}
+
+fn shape_from_name(name: &str) -> FadeShape {
+    match name {
+        "equalPower" => FadeShape::EqualPower,
+        "exponential" => FadeShape::Exponential,
+        _ => FadeShape::Linear,
+    }
 }
 
 /// The `project` doc of one replica, with an id generator of its own.
 pub struct ProjectDoc {
     doc: Doc,
-    tracks: MapRef,
-    clips: MapRef,
+    roots: HashMap<&'static str, MapRef>,
     next_id: AtomicU64,
-}
-
-fn number(map: &MapRef, txn: &impl ReadTxn, key: &str) -> Option<f64> {
-    map.get(txn, key)?
-        .cast::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-}
-
-fn text(map: &MapRef, txn: &impl ReadTxn, key: &str) -> Option<String> {
-    map.get(txn, key)?.cast::<String>().ok()
-}
-
-fn flag(map: &MapRef, txn: &impl ReadTxn, key: &str) -> bool {
-    map.get(txn, key)
-        .and_then(|v| v.cast::<bool>().ok())
-        .unwrap_or(false)
-}
-
-fn frames(map: &MapRef, txn: &impl ReadTxn, key: &str) -> u64 {
-    number(map, txn, key).map_or(0, |v| v.max(0.0) as u64)
 }
 
 impl ProjectDoc {
     pub fn new(doc: Doc) -> Self {
-        let tracks = doc.get_or_insert_map(TRACKS);
-        let clips = doc.get_or_insert_map(CLIPS);
+        let roots = ROOTS
+            .iter()
+            .map(|name| (*name, doc.get_or_insert_map(*name)))
+            .collect();
         ProjectDoc {
             doc,
-            tracks,
-            clips,
+            roots,
             next_id: AtomicU64::new(0),
         }
     }
@@ -88,12 +267,9 @@ impl ProjectDoc {
         &self.doc
     }
 
-    pub(crate) fn tracks_ref(&self) -> &MapRef {
-        &self.tracks
-    }
-
-    pub(crate) fn clips_ref(&self) -> &MapRef {
-        &self.clips
+    /// A root map by name (one of [`ROOTS`]).
+    pub fn root(&self, name: &str) -> &MapRef {
+        &self.roots[name]
     }
 
     /// A new id: this replica's client id and a counter, unique across
@@ -103,44 +279,126 @@ impl ProjectDoc {
         format!("{:x}-{n:x}", crate::client_id(&self.doc))
     }
 
-    /// Adds a track after the last one; returns its id.
-    pub fn add_track(&self, txn: &mut TransactionMut, name: &str, channels: u32) -> String {
-        let last = self.tracks(txn).last().map(|t| t.order.clone());
+    fn insert<const N: usize>(
+        &self,
+        txn: &mut TransactionMut,
+        root: &str,
+        fields: [(&str, Any); N],
+    ) -> String {
         let id = self.new_id();
-        let fields: MapPrelim = MapPrelim::from([
-            ("name", Any::from(name)),
-            ("order", Any::from(order::between(last.as_deref(), None))),
-            ("channels", Any::from(f64::from(channels.clamp(1, 2)))),
-            ("gainDb", Any::from(0.0)),
-            ("pan", Any::from(0.0)),
-            ("mute", Any::from(false)),
-            ("solo", Any::from(false)),
-        ]);
-        self.tracks.insert(txn, id.as_str(), fields);
+        let prelim: MapPrelim = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), yrs::In::Any(v)))
+            .collect();
+        self.root(root).insert(txn, id.as_str(), prelim);
         id
     }
 
-    fn track_map(&self, txn: &impl ReadTxn, id: &str) -> Option<MapRef> {
-        match self.tracks.get(txn, id)? {
-            Out::YMap(map) => Some(map),
-            _ => None,
+    fn entity(&self, txn: &impl ReadTxn, root: &str, id: &str) -> Option<MapRef> {
+        submap(self.root(root), txn, id)
+    }
+
+    /// Writes one field of an entity; false when the entity does not exist.
+    pub fn set(
+        &self,
+        txn: &mut TransactionMut,
+        root: &str,
+        id: &str,
+        key: &str,
+        value: impl Into<Any>,
+    ) -> bool {
+        match self.entity(txn, root, id) {
+            Some(map) => {
+                map.insert(txn, key, value.into());
+                true
+            }
+            None => false,
         }
     }
 
-    fn clip_map(&self, txn: &impl ReadTxn, id: &str) -> Option<MapRef> {
-        match self.clips.get(txn, id)? {
-            Out::YMap(map) => Some(map),
-            _ => None,
+    /// Writes a field of a strip: a track, a bus, or the master (whose
+    /// fader lives in `meta`).
+    pub fn set_strip(
+        &self,
+        txn: &mut TransactionMut,
+        strip: &str,
+        key: &str,
+        value: impl Into<Any>,
+    ) -> bool {
+        let value = value.into();
+        if strip == MASTER {
+            self.root(META).insert(txn, key, value);
+            return true;
         }
+        self.set(txn, TRACKS, strip, key, value.clone()) || self.set(txn, BUSES, strip, key, value)
     }
 
-    /// Sets a track's fader (dB); returns false for an unknown track.
+    /// Deletes an entity. Entities that refer to it stay in the document (a
+    /// collaborator may be moving one away right now) and are repaired on
+    /// read.
+    pub fn delete(&self, txn: &mut TransactionMut, root: &str, id: &str) -> bool {
+        self.root(root).remove(txn, id).is_some()
+    }
+
+    /// The order key after the last entity of `root` (optionally only
+    /// those whose `field` equals `value`).
+    fn last_order(&self, txn: &impl ReadTxn, root: &str, filter: Option<(&str, &str)>) -> String {
+        let last = entities(self.root(root), txn)
+            .filter(|(_, map)| filter.is_none_or(|(k, v)| text(map, txn, k).as_deref() == Some(v)))
+            .map(|(_, map)| text_or_default(&map, txn, "order"))
+            .max();
+        order::between(last.as_deref(), None)
+    }
+
+    // ----- meta -----
+
+    pub fn set_name(&self, txn: &mut TransactionMut, name: &str) {
+        self.root(META).insert(txn, "name", name);
+    }
+
+    pub fn set_bpm(&self, txn: &mut TransactionMut, bpm: f64) {
+        self.root(META).insert(txn, "bpm", bpm.clamp(20.0, 400.0));
+    }
+
+    pub fn set_signature(&self, txn: &mut TransactionMut, signature: TimeSignature) {
+        let meta = self.root(META);
+        meta.insert(
+            txn,
+            "beatsPerBar",
+            f64::from(signature.beats_per_bar.clamp(1, 32)),
+        );
+        meta.insert(txn, "beatUnit", f64::from(signature.beat_unit.clamp(1, 32)));
+    }
+
+    // ----- tracks -----
+
+    /// Adds a track after the last one; returns its id.
+    pub fn add_track(&self, txn: &mut TransactionMut, name: &str, channels: u32) -> String {
+        let order = self.last_order(txn, TRACKS, None);
+        self.insert(
+            txn,
+            TRACKS,
+            [
+                ("name", Any::from(name)),
+                ("order", Any::from(order)),
+                ("color", Any::from("")),
+                ("channels", Any::from(f64::from(channels.clamp(1, 2)))),
+                ("gainDb", Any::from(0.0)),
+                ("pan", Any::from(0.0)),
+                ("mute", Any::from(false)),
+                ("solo", Any::from(false)),
+                ("output", Any::from(MASTER)),
+            ],
+        )
+    }
+
+    /// Sets a track's or bus's fader (dB); false for an unknown strip.
     pub fn set_track_gain(&self, txn: &mut TransactionMut, id: &str, gain_db: f64) -> bool {
-        self.set_track_field(txn, id, "gainDb", Any::from(gain_db.clamp(-144.0, 24.0)))
+        self.set(txn, TRACKS, id, "gainDb", gain_db.clamp(-144.0, 24.0))
     }
 
     pub fn set_track_mute(&self, txn: &mut TransactionMut, id: &str, mute: bool) -> bool {
-        self.set_track_field(txn, id, "mute", Any::from(mute))
+        self.set(txn, TRACKS, id, "mute", mute)
     }
 
     /// Moves a track between two others (by their order keys).
@@ -151,25 +409,14 @@ impl ProjectDoc {
         after: Option<&str>,
         before: Option<&str>,
     ) -> bool {
-        let key = order::between(after, before);
-        self.set_track_field(txn, id, "order", Any::from(key))
+        self.set(txn, TRACKS, id, "order", order::between(after, before))
     }
 
-    fn set_track_field(&self, txn: &mut TransactionMut, id: &str, key: &str, value: Any) -> bool {
-        match self.track_map(txn, id) {
-            Some(map) => {
-                map.insert(txn, key, value);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Deletes a track. Its clips stay in the document (a collaborator may be
-    /// moving one away right now) and are left out of the render plan.
     pub fn delete_track(&self, txn: &mut TransactionMut, id: &str) -> bool {
-        self.tracks.remove(txn, id).is_some()
+        self.delete(txn, TRACKS, id)
     }
+
+    // ----- clips -----
 
     pub fn add_clip(
         &self,
@@ -179,98 +426,621 @@ impl ProjectDoc {
         start: u64,
         length: u64,
     ) -> String {
-        let id = self.new_id();
-        let fields: MapPrelim = MapPrelim::from([
-            ("track", Any::from(track)),
-            ("asset", Any::from(asset)),
-            ("start", Any::from(start as f64)),
-            ("offset", Any::from(0.0)),
-            ("length", Any::from(length as f64)),
-            ("gainDb", Any::from(0.0)),
-        ]);
-        self.clips.insert(txn, id.as_str(), fields);
-        id
+        self.insert(
+            txn,
+            CLIPS,
+            [
+                ("track", Any::from(track)),
+                ("asset", Any::from(asset)),
+                ("name", Any::from("")),
+                ("start", Any::from(start as f64)),
+                ("offset", Any::from(0.0)),
+                ("length", Any::from(length as f64)),
+                ("gainDb", Any::from(0.0)),
+            ],
+        )
     }
 
     /// Moves a clip to `track` at `start`: two field writes, one transaction.
     pub fn move_clip(&self, txn: &mut TransactionMut, id: &str, track: &str, start: u64) -> bool {
-        match self.clip_map(txn, id) {
-            Some(map) => {
-                map.insert(txn, "track", Any::from(track));
-                map.insert(txn, "start", Any::from(start as f64));
-                true
-            }
-            None => false,
+        self.set(txn, CLIPS, id, "track", track) && self.set(txn, CLIPS, id, "start", start as f64)
+    }
+
+    /// Sets the part of the asset a clip plays (trimming either edge).
+    pub fn trim_clip(
+        &self,
+        txn: &mut TransactionMut,
+        id: &str,
+        start: u64,
+        offset: u64,
+        length: u64,
+    ) -> bool {
+        self.set(txn, CLIPS, id, "start", start as f64)
+            && self.set(txn, CLIPS, id, "offset", offset as f64)
+            && self.set(txn, CLIPS, id, "length", length as f64)
+    }
+
+    /// Sets a clip's fade in (`fade_out`: false) or out.
+    pub fn set_fade(&self, txn: &mut TransactionMut, id: &str, fade_out: bool, fade: Fade) -> bool {
+        let (len, shape) = if fade_out {
+            ("fadeOut", "fadeOutShape")
+        } else {
+            ("fadeIn", "fadeInShape")
+        };
+        self.set(txn, CLIPS, id, len, fade.frames as f64)
+            && self.set(txn, CLIPS, id, shape, shape_name(fade.shape))
+    }
+
+    /// Splits a clip at timeline frame `at`; returns the new right-hand clip.
+    pub fn split_clip(&self, txn: &mut TransactionMut, id: &str, at: u64) -> Option<String> {
+        let clip = self.clips(txn).into_iter().find(|c| c.id == id)?;
+        if at <= clip.start || at >= clip.start + clip.length {
+            return None;
         }
+        let left = at - clip.start;
+        let right = self.add_clip(txn, &clip.track, &clip.asset, at, clip.length - left);
+        self.set(txn, CLIPS, &right, "offset", (clip.offset + left) as f64);
+        self.set(txn, CLIPS, &right, "gainDb", clip.gain_db);
+        self.set(txn, CLIPS, &right, "name", clip.name.as_str());
+        self.set(txn, CLIPS, &right, "looped", clip.looped);
+        self.set_fade(txn, &right, true, clip.fade_out);
+        self.set(txn, CLIPS, id, "length", left as f64);
+        self.set_fade(txn, id, true, Fade::NONE);
+        Some(right)
     }
 
     pub fn delete_clip(&self, txn: &mut TransactionMut, id: &str) -> bool {
-        self.clips.remove(txn, id).is_some()
+        self.delete(txn, CLIPS, id)
     }
+
+    // ----- buses, devices, sends -----
+
+    pub fn add_bus(&self, txn: &mut TransactionMut, name: &str) -> String {
+        let order = self.last_order(txn, BUSES, None);
+        self.insert(
+            txn,
+            BUSES,
+            [
+                ("name", Any::from(name)),
+                ("order", Any::from(order)),
+                ("gainDb", Any::from(0.0)),
+                ("pan", Any::from(0.0)),
+                ("mute", Any::from(false)),
+                ("solo", Any::from(false)),
+                ("soloSafe", Any::from(false)),
+                ("output", Any::from(MASTER)),
+            ],
+        )
+    }
+
+    /// Routes a track's or bus's output to `output` (a bus id or [`MASTER`]).
+    pub fn set_output(&self, txn: &mut TransactionMut, strip: &str, output: &str) -> bool {
+        self.set(txn, TRACKS, strip, "output", output)
+            || self.set(txn, BUSES, strip, "output", output)
+    }
+
+    /// Adds a device at the end of `strip`'s chain.
+    pub fn add_device(&self, txn: &mut TransactionMut, strip: &str, kind: DeviceKind) -> String {
+        let order = self.last_order(txn, DEVICES, Some(("strip", strip)));
+        let params: MapPrelim = MapPrelim::default();
+        let id = self.insert(
+            txn,
+            DEVICES,
+            [
+                ("strip", Any::from(strip)),
+                ("order", Any::from(order)),
+                ("kind", Any::from(kind_name(kind))),
+                ("bypass", Any::from(false)),
+            ],
+        );
+        // Parameters in a nested map: concurrent edits to different
+        // parameters of one device both land.
+        if let Some(device) = self.entity(txn, DEVICES, &id) {
+            device.insert(txn, "params", params);
+        }
+        id
+    }
+
+    /// Sets parameter `index` of a device (clamped by the engine on read).
+    pub fn set_param(
+        &self,
+        txn: &mut TransactionMut,
+        device: &str,
+        index: u16,
+        value: f64,
+    ) -> bool {
+        let Some(map) = self.entity(txn, DEVICES, device) else {
+            return false;
+        };
+        let params = match submap(&map, txn, "params") {
+            Some(params) => params,
+            None => map.insert(txn, "params", MapPrelim::default()),
+        };
+        params.insert(txn, index.to_string(), value);
+        true
+    }
+
+    pub fn add_send(
+        &self,
+        txn: &mut TransactionMut,
+        from: &str,
+        bus: &str,
+        level_db: f64,
+        pre_fader: bool,
+    ) -> String {
+        self.insert(
+            txn,
+            SENDS,
+            [
+                ("from", Any::from(from)),
+                ("bus", Any::from(bus)),
+                ("levelDb", Any::from(level_db)),
+                ("preFader", Any::from(pre_fader)),
+            ],
+        )
+    }
+
+    // ----- automation, markers, tempo -----
+
+    /// Adds an empty automation lane for `target` on `strip`.
+    pub fn add_lane(&self, txn: &mut TransactionMut, strip: &str, target: &LaneTarget) -> String {
+        let (kind, device, param) = match target {
+            LaneTarget::Gain => ("gain", String::new(), 0.0),
+            LaneTarget::Pan => ("pan", String::new(), 0.0),
+            LaneTarget::Param { device, param } => ("param", device.clone(), f64::from(*param)),
+        };
+        let id = self.insert(
+            txn,
+            AUTOMATION,
+            [
+                ("strip", Any::from(strip)),
+                ("target", Any::from(kind)),
+                ("device", Any::from(device)),
+                ("param", Any::from(param)),
+            ],
+        );
+        if let Some(lane) = self.entity(txn, AUTOMATION, &id) {
+            lane.insert(txn, "chunks", MapPrelim::default());
+        }
+        id
+    }
+
+    /// Replaces a lane's points in frames `from..to` with `points` (those
+    /// outside the range are ignored). Only the chunks the range touches
+    /// are rewritten.
+    pub fn write_automation(
+        &self,
+        txn: &mut TransactionMut,
+        lane: &str,
+        from: u64,
+        to: u64,
+        points: &[Breakpoint],
+    ) -> bool {
+        let Some(map) = self.entity(txn, AUTOMATION, lane) else {
+            return false;
+        };
+        let chunks = match submap(&map, txn, "chunks") {
+            Some(chunks) => chunks,
+            None => map.insert(txn, "chunks", MapPrelim::default()),
+        };
+        if to <= from {
+            return true;
+        }
+        // The chunks the range touches that hold points now or will.
+        let (first, last) = (from / AUTOMATION_CHUNK, (to - 1) / AUTOMATION_CHUNK);
+        let mut touched: Vec<u64> = chunks
+            .keys(txn)
+            .filter_map(|k| k.parse::<u64>().ok())
+            .chain(points.iter().map(|p| p.frame / AUTOMATION_CHUNK))
+            .filter(|c| (first..=last).contains(c))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for chunk in touched {
+            let key = chunk.to_string();
+            let range = chunk.saturating_mul(AUTOMATION_CHUNK)
+                ..(chunk + 1).saturating_mul(AUTOMATION_CHUNK);
+            let mut kept: Vec<Breakpoint> = decode_points(&numbers(&chunks, txn, &key))
+                .into_iter()
+                .filter(|p| p.frame < from || p.frame >= to)
+                .collect();
+            kept.extend(
+                points
+                    .iter()
+                    .filter(|p| p.frame >= from && p.frame < to && range.contains(&p.frame)),
+            );
+            kept.sort_by_key(|p| p.frame);
+            if kept.is_empty() {
+                chunks.remove(txn, &key);
+            } else {
+                let flat: Vec<Any> = kept
+                    .iter()
+                    .flat_map(|p| [p.frame as f64, f64::from(p.value), f64::from(p.curve)])
+                    .map(Any::from)
+                    .collect();
+                chunks.insert(txn, key, Any::from(flat));
+            }
+        }
+        true
+    }
+
+    pub fn add_marker(&self, txn: &mut TransactionMut, frame: u64, name: &str) -> String {
+        self.insert(
+            txn,
+            MARKERS,
+            [
+                ("frame", Any::from(frame as f64)),
+                ("name", Any::from(name)),
+            ],
+        )
+    }
+
+    /// A tempo change from `beat` on (the first tempo is `meta.bpm`).
+    pub fn add_tempo_change(&self, txn: &mut TransactionMut, beat: f64, bpm: f64) -> String {
+        self.insert(
+            txn,
+            TEMPO,
+            [
+                ("beat", Any::from(beat.max(0.0))),
+                ("bpm", Any::from(bpm.clamp(20.0, 400.0))),
+            ],
+        )
+    }
+
+    // ----- reading -----
 
     /// Tracks in display order: by order key, then id (the same on every replica).
     pub fn tracks(&self, txn: &impl ReadTxn) -> Vec<Track> {
-        let mut tracks: Vec<Track> = self
-            .tracks
-            .iter(txn)
-            .filter_map(|(id, value)| {
-                let Out::YMap(map) = value else { return None };
-                Some(Track {
-                    id: id.to_string(),
-                    name: text(&map, txn, "name").unwrap_or_default(),
-                    order: text(&map, txn, "order").unwrap_or_default(),
-                    channels: number(&map, txn, "channels")
-                        .map_or(1, |c| if c >= 2.0 { 2 } else { 1 }),
-                    gain_db: number(&map, txn, "gainDb")
-                        .unwrap_or(0.0)
-                        .clamp(-144.0, 24.0),
-                    pan: number(&map, txn, "pan").unwrap_or(0.0).clamp(-1.0, 1.0),
-                    mute: flag(&map, txn, "mute"),
-                    solo: flag(&map, txn, "solo"),
-                })
+        let mut tracks: Vec<Track> = entities(self.root(TRACKS), txn)
+            .map(|(id, map)| Track {
+                name: text_or_default(&map, txn, "name"),
+                order: text_or_default(&map, txn, "order"),
+                color: text_or_default(&map, txn, "color"),
+                channels: if number_or(&map, txn, "channels", 1.0) >= 2.0 {
+                    2
+                } else {
+                    1
+                },
+                strip: read_strip(&map, txn),
+                id,
             })
             .collect();
         tracks.sort_by(|a, b| (&a.order, &a.id).cmp(&(&b.order, &b.id)));
         tracks
     }
 
-    /// Clips by id (the same on every replica).
+    /// Clips by id (the same on every replica), unrepaired.
     pub fn clips(&self, txn: &impl ReadTxn) -> Vec<Clip> {
-        let mut clips: Vec<Clip> = self
-            .clips
-            .iter(txn)
-            .filter_map(|(id, value)| {
-                let Out::YMap(map) = value else { return None };
-                Some(Clip {
-                    id: id.to_string(),
-                    track: text(&map, txn, "track").unwrap_or_default(),
-                    asset: text(&map, txn, "asset").unwrap_or_default(),
-                    start: frames(&map, txn, "start"),
-                    offset: frames(&map, txn, "offset"),
-                    length: frames(&map, txn, "length"),
-                    gain_db: number(&map, txn, "gainDb").unwrap_or(0.0),
-                })
+        let fade = |map: &MapRef, len: &str, shape: &str| Fade {
+            frames: frames(map, txn, len),
+            shape: shape_from_name(&text_or_default(map, txn, shape)),
+        };
+        let mut clips: Vec<Clip> = entities(self.root(CLIPS), txn)
+            .map(|(id, map)| Clip {
+                track: text_or_default(&map, txn, "track"),
+                asset: text_or_default(&map, txn, "asset"),
+                name: text_or_default(&map, txn, "name"),
+                start: frames(&map, txn, "start"),
+                offset: frames(&map, txn, "offset"),
+                length: frames(&map, txn, "length"),
+                gain_db: number_or(&map, txn, "gainDb", 0.0).clamp(-144.0, 24.0),
+                fade_in: fade(&map, "fadeIn", "fadeInShape"),
+                fade_out: fade(&map, "fadeOut", "fadeOutShape"),
+                looped: flag(&map, txn, "looped"),
+                id,
             })
             .collect();
         clips.sort_by(|a, b| a.id.cmp(&b.id));
         clips
     }
 
+    /// The whole project, repaired (see the module doc).
+    pub fn read(&self, txn: &impl ReadTxn) -> Project {
+        let mut repairs = Vec::new();
+        let meta_map = self.root(META);
+        let meta = Meta {
+            name: text_or_default(meta_map, txn, "name"),
+            sample_rate: number_or(meta_map, txn, "sampleRate", 48_000.0).clamp(8_000.0, 384_000.0)
+                as u32,
+            bpm: number_or(meta_map, txn, "bpm", 120.0).clamp(20.0, 400.0),
+            signature: TimeSignature {
+                beats_per_bar: number_or(meta_map, txn, "beatsPerBar", 4.0).clamp(1.0, 32.0) as u32,
+                beat_unit: number_or(meta_map, txn, "beatUnit", 4.0).clamp(1.0, 32.0) as u32,
+            },
+        };
+        let tracks = self.tracks(txn);
+        let mut buses: Vec<Bus> = entities(self.root(BUSES), txn)
+            .map(|(id, map)| Bus {
+                name: text_or_default(&map, txn, "name"),
+                order: text_or_default(&map, txn, "order"),
+                strip: read_strip(&map, txn),
+                solo_safe: flag(&map, txn, "soloSafe"),
+                id,
+            })
+            .collect();
+        buses.sort_by(|a, b| (&a.order, &a.id).cmp(&(&b.order, &b.id)));
+        let master = read_strip(meta_map, txn);
+
+        let track_ids: HashSet<String> = tracks.iter().map(|t| t.id.clone()).collect();
+        let bus_ids: HashSet<String> = buses.iter().map(|b| b.id.clone()).collect();
+        let is_track = |id: &str| track_ids.contains(id);
+        let is_bus = |id: &str| bus_ids.contains(id);
+        let is_strip = |id: &str| id == MASTER || is_track(id) || is_bus(id);
+
+        let mut clips = Vec::new();
+        for clip in self.clips(txn) {
+            if !is_track(&clip.track) {
+                repairs.push(Repair::OrphanClip(clip.id));
+            } else if clip.length == 0 || clip.asset.is_empty() {
+                repairs.push(Repair::EmptyClip(clip.id));
+            } else {
+                clips.push(clip);
+            }
+        }
+        // Outputs to deleted buses fall back to the master.
+        let mut tracks = tracks;
+        for (id, strip) in tracks
+            .iter_mut()
+            .map(|t| (&t.id, &mut t.strip))
+            .chain(buses.iter_mut().map(|b| (&b.id, &mut b.strip)))
+        {
+            if strip.output != MASTER && (!is_bus(&strip.output) || strip.output == *id) {
+                repairs.push(Repair::DanglingOutput(id.clone()));
+                strip.output = MASTER.to_string();
+            }
+        }
+
+        let mut devices: Vec<Device> = Vec::new();
+        for (id, map) in entities(self.root(DEVICES), txn) {
+            let strip = text_or_default(&map, txn, "strip");
+            let kind = kind_from_name(&text_or_default(&map, txn, "kind"));
+            let (Some(kind), true) = (kind, is_strip(&strip)) else {
+                repairs.push(Repair::OrphanDevice(id));
+                continue;
+            };
+            let specs = kind.params();
+            let stored = submap(&map, txn, "params");
+            let params = specs
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    stored
+                        .as_ref()
+                        .and_then(|p| number(p, txn, &i.to_string()))
+                        .map_or(spec.default, |v| spec.sanitise(v as f32).0)
+                })
+                .collect();
+            devices.push(Device {
+                order: text_or_default(&map, txn, "order"),
+                bypass: flag(&map, txn, "bypass"),
+                strip,
+                kind,
+                params,
+                id,
+            });
+        }
+        devices.sort_by(|a, b| (&a.strip, &a.order, &a.id).cmp(&(&b.strip, &b.order, &b.id)));
+
+        let mut sends = Vec::new();
+        for (id, map) in entities(self.root(SENDS), txn) {
+            let from = text_or_default(&map, txn, "from");
+            let bus = text_or_default(&map, txn, "bus");
+            if !(is_track(&from) || is_bus(&from)) || !is_bus(&bus) || from == bus {
+                repairs.push(Repair::DanglingSend(id));
+                continue;
+            }
+            sends.push(Send {
+                level_db: number_or(&map, txn, "levelDb", 0.0).clamp(-144.0, 24.0),
+                pre_fader: flag(&map, txn, "preFader"),
+                from,
+                bus,
+                id,
+            });
+        }
+        sends.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let mut automation = Vec::new();
+        for (id, map) in entities(self.root(AUTOMATION), txn) {
+            let strip = text_or_default(&map, txn, "strip");
+            let target = match text_or_default(&map, txn, "target").as_str() {
+                "gain" => Some(LaneTarget::Gain),
+                "pan" => Some(LaneTarget::Pan),
+                "param" => {
+                    let device = text_or_default(&map, txn, "device");
+                    let param = number_or(&map, txn, "param", -1.0);
+                    devices
+                        .iter()
+                        .find(|d| d.id == device && d.strip == strip)
+                        .filter(|d| param >= 0.0 && (param as usize) < d.kind.params().len())
+                        .map(|_| LaneTarget::Param {
+                            device,
+                            param: param as u16,
+                        })
+                }
+                _ => None,
+            };
+            let (Some(target), true) = (target, is_strip(&strip)) else {
+                repairs.push(Repair::OrphanAutomation(id));
+                continue;
+            };
+            let mut points = Vec::new();
+            if let Some(chunks) = submap(&map, txn, "chunks") {
+                for (key, _) in chunks.iter(txn) {
+                    let Ok(chunk) = key.parse::<u64>() else {
+                        continue;
+                    };
+                    let range = chunk.saturating_mul(AUTOMATION_CHUNK)
+                        ..(chunk + 1).saturating_mul(AUTOMATION_CHUNK);
+                    points.extend(
+                        decode_points(&numbers(&chunks, txn, key))
+                            .into_iter()
+                            .filter(|p| range.contains(&p.frame)),
+                    );
+                }
+            }
+            points.sort_by_key(|p| (p.frame, p.value.to_bits()));
+            automation.push(AutomationLane {
+                id,
+                strip,
+                target,
+                points,
+            });
+        }
+        automation.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let mut markers: Vec<Marker> = entities(self.root(MARKERS), txn)
+            .map(|(id, map)| Marker {
+                frame: frames(&map, txn, "frame"),
+                name: text_or_default(&map, txn, "name"),
+                id,
+            })
+            .collect();
+        markers.sort_by(|a, b| (a.frame, &a.id).cmp(&(b.frame, &b.id)));
+
+        let mut tempo: Vec<(String, TempoChange)> = entities(self.root(TEMPO), txn)
+            .filter_map(|(id, map)| {
+                let beat = number(&map, txn, "beat")?.max(0.0);
+                let bpm = number(&map, txn, "bpm")?.clamp(20.0, 400.0);
+                (beat > 0.0).then_some((id, TempoChange { beat, bpm }))
+            })
+            .collect();
+        tempo.sort_by(|a, b| a.1.beat.total_cmp(&b.1.beat).then(a.0.cmp(&b.0)));
+        // Two changes on one beat: the one with the larger id wins, everywhere.
+        let mut changes: Vec<TempoChange> = Vec::new();
+        for (_, change) in tempo {
+            match changes.last_mut() {
+                Some(last) if last.beat == change.beat => *last = change,
+                _ => changes.push(change),
+            }
+        }
+
+        repairs.sort();
+        Project {
+            meta,
+            tracks,
+            clips,
+            buses,
+            master,
+            devices,
+            sends,
+            automation,
+            markers,
+            tempo: changes,
+            repairs,
+        }
+    }
+
     /// The render plan's description of this document: a pure function of
-    /// the converged state, so every replica plays the same thing. Clips on
-    /// tracks that no longer exist are left out (a concurrent delete and
-    /// move, repaired the same way everywhere); `assets` resolves hashes to
-    /// decoded audio (`None`: missing, plays silence and is reported).
+    /// the converged state, so every replica plays the same thing.
+    /// `assets` resolves hashes to decoded audio (`None`: missing, plays
+    /// silence and is reported).
     pub fn to_engine(
         &self,
         txn: &impl ReadTxn,
         sample_rate: u32,
         assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
     ) -> ProjectDesc {
+        self.read(txn).to_engine(sample_rate, assets)
+    }
+}
+
+fn read_strip(map: &MapRef, txn: &impl ReadTxn) -> Strip {
+    Strip {
+        gain_db: number_or(map, txn, "gainDb", 0.0).clamp(-144.0, 24.0),
+        pan: number_or(map, txn, "pan", 0.0).clamp(-1.0, 1.0),
+        mute: flag(map, txn, "mute"),
+        solo: flag(map, txn, "solo"),
+        polarity_invert: flag(map, txn, "polarity"),
+        output: text(map, txn, "output").unwrap_or_else(|| MASTER.to_string()),
+    }
+}
+
+/// Points from a chunk's flat `[frame, value, curve, …]` array.
+fn decode_points(flat: &[f64]) -> Vec<Breakpoint> {
+    flat.chunks_exact(3)
+        .filter(|p| p.iter().all(|v| v.is_finite()) && p[0] >= 0.0)
+        .map(|p| Breakpoint {
+            frame: p[0] as u64,
+            value: p[1] as f32,
+            curve: p[2] as f32,
+        })
+        .collect()
+}
+
+impl Project {
+    /// The engine's description of this project at `sample_rate` (the
+    /// document's positions are at its own rate; playback at another rate
+    /// is resampled by the caller before it gets here).
+    pub fn to_engine(
+        &self,
+        sample_rate: u32,
+        assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
+    ) -> ProjectDesc {
         let mut desc = ProjectDesc::new(sample_rate);
-        let clips = self.clips(txn);
-        for track in self.tracks(txn) {
-            let clips = clips
+        let bus_index: HashMap<&str, usize> = self
+            .buses
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i))
+            .collect();
+        let strip_desc = |id: &str, strip: &Strip| {
+            let chain: Vec<&Device> = self.devices.iter().filter(|d| d.strip == id).collect();
+            let inserts = chain
+                .iter()
+                .map(|d| {
+                    let mut device = DeviceDesc::new(d.kind);
+                    device.bypass = d.bypass;
+                    device.params = d.params.clone();
+                    device
+                })
+                .collect();
+            let sends = self
+                .sends
+                .iter()
+                .filter(|s| s.from == id)
+                .map(|s| SendDesc {
+                    bus: bus_index[s.bus.as_str()],
+                    level_db: s.level_db as f32,
+                    pre_fader: s.pre_fader,
+                })
+                .collect();
+            let automation = self
+                .automation
+                .iter()
+                .filter(|l| l.strip == id && !l.points.is_empty())
+                .filter_map(|l| {
+                    let target = match &l.target {
+                        LaneTarget::Gain => AutomationTarget::Gain,
+                        LaneTarget::Pan => AutomationTarget::Pan,
+                        LaneTarget::Param { device, param } => AutomationTarget::Device {
+                            slot: chain.iter().position(|d| d.id == *device)? as u16,
+                            param: *param,
+                        },
+                    };
+                    Some(AutomationDesc {
+                        target,
+                        curve: Curve::new(l.points.clone()),
+                    })
+                })
+                .collect();
+            StripDesc {
+                gain_db: strip.gain_db as f32,
+                pan: strip.pan as f32,
+                mute: strip.mute,
+                solo: strip.solo,
+                polarity_invert: strip.polarity_invert,
+                inserts,
+                sends,
+                output: match bus_index.get(strip.output.as_str()) {
+                    Some(i) => Output::Bus(*i),
+                    None => Output::Master,
+                },
+                automation,
+            }
+        };
+        for track in &self.tracks {
+            let clips = self
+                .clips
                 .iter()
                 .filter(|c| c.track == track.id)
                 .map(|c| ClipDesc {
@@ -279,23 +1049,32 @@ impl ProjectDoc {
                     offset: c.offset,
                     length: c.length,
                     gain_db: c.gain_db as f32,
-                    fade_in: Fade::NONE,
-                    fade_out: Fade::NONE,
-                    looped: false,
+                    fade_in: c.fade_in,
+                    fade_out: c.fade_out,
+                    looped: c.looped,
                 })
                 .collect();
             desc.tracks.push(TrackDesc {
                 channels: track.channels as usize,
-                strip: StripDesc {
-                    gain_db: track.gain_db as f32,
-                    pan: track.pan as f32,
-                    mute: track.mute,
-                    solo: track.solo,
-                    ..StripDesc::default()
-                },
+                strip: strip_desc(&track.id, &track.strip),
                 clips,
             });
         }
+        for bus in &self.buses {
+            desc.buses.push(BusDesc {
+                strip: strip_desc(&bus.id, &bus.strip),
+                solo_safe: bus.solo_safe,
+            });
+        }
+        desc.master = strip_desc(MASTER, &self.master);
+        desc.master.output = Output::Master;
+        desc.master.sends.clear();
+        let mut changes = vec![TempoChange {
+            beat: 0.0,
+            bpm: self.meta.bpm,
+        }];
+        changes.extend(self.tempo.iter().copied());
+        desc.tempo = TempoMap::new(sample_rate, changes, self.meta.signature);
         desc
     }
 }

@@ -23,7 +23,7 @@ pub struct LocalUndo {
 }
 
 impl LocalUndo {
-    /// Tracks `project`'s tracks and clips. `clock` gives milliseconds (the
+    /// Tracks every root of `project`. `clock` gives milliseconds (the
     /// browser passes `Date.now`; yrs's default clock is not available in
     /// wasm). Edits within `merge_ms` of each other undo as one step.
     pub fn new(project: &ProjectDoc, clock: Arc<dyn Clock>, merge_ms: u64) -> Self {
@@ -36,8 +36,9 @@ impl LocalUndo {
             init_redo_stack: Vec::new(),
         };
         let mut manager = UndoManager::with_options(options);
-        manager.expand_scope(project.doc(), &project.tracks_ref());
-        manager.expand_scope(project.doc(), &project.clips_ref());
+        for root in crate::project::ROOTS {
+            manager.expand_scope(project.doc(), project.root(root));
+        }
         LocalUndo { manager }
     }
 

@@ -35,6 +35,7 @@ fn gain(project: &ProjectDoc, track: &str) -> f64 {
         .into_iter()
         .find(|t| t.id == track)
         .unwrap()
+        .strip
         .gain_db
 }
 
