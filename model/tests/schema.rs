@@ -63,11 +63,7 @@ fn a_send_and_a_route_to_a_concurrently_deleted_bus_are_repaired_alike() {
     sync(b.doc(), a.doc());
     let (pa, pb) = (a.read(&a.doc().transact()), b.read(&b.doc().transact()));
     assert_eq!(pa, pb, "the same repair on both replicas");
-    let kinds: Vec<_> = pa
-        .repairs
-        .iter()
-        .map(std::mem::discriminant)
-        .collect();
+    let kinds: Vec<_> = pa.repairs.iter().map(std::mem::discriminant).collect();
     for expected in [
         Repair::DanglingSend(String::new()),
         Repair::DanglingOutput(String::new()),
