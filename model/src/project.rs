@@ -372,7 +372,9 @@ impl ProjectDoc {
 
     // ----- tracks -----
 
-    /// Adds a track after the last one; returns its id.
+    /// Adds a track after the last one; returns its id. Fields at their
+    /// defaults (fader 0 dB, centre, unmuted, to the master) are not
+    /// written: readers default them, and a big project stays small.
     pub fn add_track(&self, txn: &mut TransactionMut, name: &str, channels: u32) -> String {
         let order = self.last_order(txn, TRACKS, None);
         self.insert(
@@ -381,13 +383,7 @@ impl ProjectDoc {
             [
                 ("name", Any::from(name)),
                 ("order", Any::from(order)),
-                ("color", Any::from("")),
                 ("channels", Any::from(f64::from(channels.clamp(1, 2)))),
-                ("gainDb", Any::from(0.0)),
-                ("pan", Any::from(0.0)),
-                ("mute", Any::from(false)),
-                ("solo", Any::from(false)),
-                ("output", Any::from(MASTER)),
             ],
         )
     }
@@ -426,17 +422,15 @@ impl ProjectDoc {
         start: u64,
         length: u64,
     ) -> String {
+        // Offset 0, gain 0 dB, no fades: defaults, not written.
         self.insert(
             txn,
             CLIPS,
             [
                 ("track", Any::from(track)),
                 ("asset", Any::from(asset)),
-                ("name", Any::from("")),
                 ("start", Any::from(start as f64)),
-                ("offset", Any::from(0.0)),
                 ("length", Any::from(length as f64)),
-                ("gainDb", Any::from(0.0)),
             ],
         )
     }
@@ -480,10 +474,18 @@ impl ProjectDoc {
         let left = at - clip.start;
         let right = self.add_clip(txn, &clip.track, &clip.asset, at, clip.length - left);
         self.set(txn, CLIPS, &right, "offset", (clip.offset + left) as f64);
-        self.set(txn, CLIPS, &right, "gainDb", clip.gain_db);
-        self.set(txn, CLIPS, &right, "name", clip.name.as_str());
-        self.set(txn, CLIPS, &right, "looped", clip.looped);
-        self.set_fade(txn, &right, true, clip.fade_out);
+        if clip.gain_db != 0.0 {
+            self.set(txn, CLIPS, &right, "gainDb", clip.gain_db);
+        }
+        if !clip.name.is_empty() {
+            self.set(txn, CLIPS, &right, "name", clip.name.as_str());
+        }
+        if clip.looped {
+            self.set(txn, CLIPS, &right, "looped", true);
+        }
+        if clip.fade_out.frames > 0 {
+            self.set_fade(txn, &right, true, clip.fade_out);
+        }
         self.set(txn, CLIPS, id, "length", left as f64);
         self.set_fade(txn, id, true, Fade::NONE);
         Some(right)
@@ -500,16 +502,7 @@ impl ProjectDoc {
         self.insert(
             txn,
             BUSES,
-            [
-                ("name", Any::from(name)),
-                ("order", Any::from(order)),
-                ("gainDb", Any::from(0.0)),
-                ("pan", Any::from(0.0)),
-                ("mute", Any::from(false)),
-                ("solo", Any::from(false)),
-                ("soloSafe", Any::from(false)),
-                ("output", Any::from(MASTER)),
-            ],
+            [("name", Any::from(name)), ("order", Any::from(order))],
         )
     }
 

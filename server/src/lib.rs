@@ -104,6 +104,13 @@ pub async fn serve(
     // The one line scripts and tests wait for; keep its shape.
     println!("Stemroom is serving http://{addr}/");
     tracing::info!(%addr, data_dir = %config.data_dir.display(), isolation = !config.no_isolation, "listening");
+    // Sync sends small frames back to back; Nagle's algorithm with delayed
+    // ACKs would hold some of them for tens of milliseconds.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

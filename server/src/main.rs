@@ -1,6 +1,11 @@
 //! `stemroom`: the server, and engine tools for the shell.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: loading a large project (hundreds of thousands of small yrs
+/// items) takes half the time it takes with the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use stemroom_server::measure::{self, MeasureArgs};
 use stemroom_server::{ServeConfig, serve, shutdown_signal};
 

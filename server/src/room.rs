@@ -36,8 +36,7 @@ pub type ConnId = u64;
 #[derive(Clone, Debug)]
 pub struct RoomConfig {
     /// Bytes a connection may have queued for sending before it is dropped
-    /// as too slow (it reconnects and resyncs). A single larger message is
-    /// still sent when nothing else is queued.
+    /// as too slow (it reconnects and resyncs).
     pub outbox_bytes: usize,
     /// How long a room without connections stays loaded.
     pub idle_unload: Duration,
@@ -85,30 +84,64 @@ pub mod close {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Outgoing>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
+    abort: Arc<Abort>,
+}
+
+/// What waits in an outbox (frames taken for sending no longer count).
+#[derive(Default)]
+struct Queued {
+    bytes: AtomicUsize,
+    frames: AtomicUsize,
+}
+
+/// Frames that must be waiting, beyond the byte limit, before a connection
+/// counts as lagging.
+const LAGGING_FRAMES: usize = 4;
+
+/// Ends a connection at once, ahead of anything queued (a lagging client
+/// may be stuck in a send; it resyncs anyway).
+#[derive(Default)]
+struct Abort {
+    reason: Mutex<Option<(u16, String)>>,
+    notify: tokio::sync::Notify,
 }
 
 impl Outbox {
     pub fn new() -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queued = Arc::new(Queued::default());
+        let abort = Arc::new(Abort::default());
         (
             Outbox {
                 tx,
                 queued: queued.clone(),
+                abort: abort.clone(),
             },
-            OutboxReceiver { rx, queued },
+            OutboxReceiver { rx, queued, abort },
         )
     }
 
-    /// Queues a frame; false when the connection is gone or too far behind.
+    /// Queues a frame; false when the connection is gone or is not keeping
+    /// up: more than `limit` bytes wait behind the frame being sent, in
+    /// several frames. A frame is never refused for its own size (a sync
+    /// reply may be large, followed at once by its acknowledgement), so a
+    /// connection holds at most `limit` plus a few messages.
     fn push(&self, frame: Bytes, limit: usize) -> bool {
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued > 0 && queued + frame.len() > limit {
+        if self.queued.bytes.load(Ordering::Relaxed) > limit
+            && self.queued.frames.load(Ordering::Relaxed) >= LAGGING_FRAMES
+        {
             return false;
         }
-        self.queued.fetch_add(frame.len(), Ordering::Relaxed);
+        self.queued.bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        self.queued.frames.fetch_add(1, Ordering::Relaxed);
         self.tx.send(Outgoing::Frame(frame)).is_ok()
+    }
+
+    fn abort(&self, code: u16, reason: &str) {
+        *self.abort.reason.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((code, reason.to_string()));
+        self.abort.notify.notify_one();
     }
 
     fn close(&self, code: u16, reason: impl Into<String>) {
@@ -119,7 +152,8 @@ impl Outbox {
 /// The connection's end of its [`Outbox`].
 pub struct OutboxReceiver {
     rx: mpsc::UnboundedReceiver<Outgoing>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
+    abort: Arc<Abort>,
 }
 
 impl OutboxReceiver {
@@ -127,9 +161,38 @@ impl OutboxReceiver {
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let out = self.rx.recv().await?;
         if let Outgoing::Frame(frame) = &out {
-            self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+            self.queued.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+            self.queued.frames.fetch_sub(1, Ordering::Relaxed);
         }
         Some(out)
+    }
+
+    /// What tells this connection that the room aborted it.
+    pub fn abort_signal(&self) -> AbortSignal {
+        AbortSignal(self.abort.clone())
+    }
+}
+
+/// See [`OutboxReceiver::abort_signal`].
+pub struct AbortSignal(Arc<Abort>);
+
+impl AbortSignal {
+    /// Completes when the room aborts the connection, with the close code
+    /// and reason.
+    pub async fn wait(&self) -> (u16, String) {
+        loop {
+            let notified = self.0.notify.notified();
+            if let Some(reason) = self
+                .0
+                .reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return reason;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -624,11 +687,12 @@ impl Room {
     }
 
     fn lagging(&mut self, conn: ConnId) {
-        self.expel(
-            conn,
-            close::RECONNECT,
-            "the connection fell behind; reconnect to resync",
-        );
+        const REASON: &str = "the connection fell behind; reconnect to resync";
+        if let Some(member) = self.members.get(&conn) {
+            tracing::info!(project = %self.project, conn, "dropping a lagging connection");
+            member.outbox.abort(close::RECONNECT, REASON);
+        }
+        self.leave(conn);
     }
 
     /// Makes pending updates durable, then fans them out.

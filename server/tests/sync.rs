@@ -394,3 +394,70 @@ async fn connections_per_address_are_capped() {
     );
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_resyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (project, owner) = server.create_project("Slow").await;
+    let mut slow = SyncClient::connect(&server.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut writer = SyncClient::connect(&server.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    // 48 MiB of edits: more than the socket buffers and the 8 MiB outbox.
+    let big = "x".repeat(512 << 10);
+    for i in 0..96 {
+        let value = big.clone();
+        writer
+            .edit(move |txn| {
+                let map = txn.get_or_insert_map("m");
+                map.insert(txn, format!("k{i}"), value);
+            })
+            .await;
+        writer.pump_for(Duration::from_millis(1)).await;
+    }
+    writer.saved().await;
+    // The slow client reads what was sent before it was dropped, then the
+    // end of the connection.
+    let closed = slow.closed().await;
+    assert!(
+        closed.code == 1012 || closed.code == 1006,
+        "dropped for lagging: {closed:?}"
+    );
+    let doc = slow.doc.clone();
+    let partial = keys(&doc);
+    assert!(partial < 96, "it fell behind ({partial} of 96)");
+    let resynced = SyncClient::connect(&server.addr, &project, "project", &owner, doc)
+        .await
+        .unwrap();
+    assert_eq!(keys(&resynced.doc), 96, "a reconnect catches up");
+    // The writer was never affected.
+    writer.edit(put("after".into(), 1.0)).await;
+    writer.saved().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed_after_its_pings_go_unanswered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--ping-secs", "1"]);
+    let (project, owner) = server.create_project("Silent").await;
+    let mut live = SyncClient::connect(&server.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut silent = SyncClient::connect(&server.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    // The live client keeps reading (and so answers pings); the silent one
+    // neither reads nor writes for longer than three ping intervals.
+    live.pump_for(Duration::from_millis(4_500)).await;
+    assert!(live.closed.is_none(), "{:?}", live.closed);
+    let started = std::time::Instant::now();
+    let closed = silent.closed().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "already closed by the server"
+    );
+    assert_eq!(closed.code, 1006, "dropped without a handshake: {closed:?}");
+}

@@ -192,6 +192,8 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
 fn bench(root: &Path) -> Result<()> {
     util::step("engine (native)");
     run(util::cargo().args(["bench", "--package", "stemroom-engine", "--bench", "engine"]))?;
+    util::step("sync server (release binary, real WebSocket clients)");
+    run(util::cargo().args(["bench", "--package", "stemroom-server", "--bench", "sync"]))?;
     util::step("app build");
     let builder = SiteBuild::new(root);
     let site = builder.build()?;

@@ -116,7 +116,10 @@ fn spawn(data: &Path, site: &Path, args: &[String], addr: &str) -> (Child, Strin
             .arg("--site-dir")
             .arg(site)
             .args(args)
-            .env("STEMROOM_LOG", "warn")
+            .env(
+                "STEMROOM_LOG",
+                std::env::var("TEST_SERVER_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -277,14 +280,19 @@ impl SyncClient {
         token: &str,
         doc: Doc,
     ) -> Result<SyncClient, u16> {
-        let socket =
-            match tokio_tungstenite::connect_async(ws_url(addr, project, kind, token)).await {
-                Ok((socket, _)) => socket,
-                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                    return Err(response.status().as_u16());
-                }
-                Err(e) => panic!("cannot connect: {e}"),
-            };
+        // Like a browser: no Nagle delays, any frame size.
+        let url = ws_url(addr, project, kind, token);
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_frame_size(Some(256 << 20))
+            .max_message_size(Some(256 << 20));
+        let connected = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await;
+        let socket = match connected {
+            Ok((socket, _)) => socket,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                return Err(response.status().as_u16());
+            }
+            Err(e) => panic!("cannot connect: {e}"),
+        };
         let mut client = SyncClient {
             doc,
             socket,
@@ -300,7 +308,13 @@ impl SyncClient {
             .send(&Message::Sync(SyncMessage::SyncStep1(sv)))
             .await;
         client.until(|c| c.synced || c.closed.is_some()).await;
-        Ok(client)
+        match &client.closed {
+            Some(closed) if !client.synced => {
+                eprintln!("closed before the first sync: {closed:?}");
+                Err(closed.code)
+            }
+            _ => Ok(client),
+        }
     }
 
     pub async fn send(&mut self, message: &Message) {
@@ -365,8 +379,8 @@ impl SyncClient {
                 return false;
             }
             Ok(_) => {}
-            Err(_) => {
-                self.end(1006, "");
+            Err(e) => {
+                self.end(1006, &e.to_string());
                 return false;
             }
         }
