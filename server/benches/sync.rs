@@ -191,23 +191,30 @@ async fn big_project(server: &mut Server) -> (f64, f64, f64, f64, f64, f64, u64,
         .await;
     writer.saved().await;
     writer.close().await;
-    // Cold: a fresh server process loads the room from SQLite.
-    server.kill9();
-    server.restart();
+    // Cold: a fresh server process loads the room from SQLite. Three
+    // restarts; the median (this shared machine's speed varies by ~1.5×).
+    let mut loads = Vec::new();
+    let mut before = 0;
+    for _ in 0..3 {
+        server.kill9();
+        server.restart();
+        before = rss_kib(server.pid());
+        // The info request opens the room: storage → in-memory documents.
+        let started = Instant::now();
+        let info = common::http(
+            &server.addr,
+            "GET",
+            &format!("/api/projects/{project}"),
+            &[("authorization", &format!("Bearer {token}"))],
+            b"",
+        )
+        .await;
+        assert_eq!(info.status, 200);
+        loads.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    loads.sort_by(f64::total_cmp);
+    let room_ms = loads[1];
     let pid = server.pid();
-    let before = rss_kib(pid);
-    // The info request opens the room: storage → in-memory documents.
-    let started = Instant::now();
-    let info = common::http(
-        &server.addr,
-        "GET",
-        &format!("/api/projects/{project}"),
-        &[("authorization", &format!("Bearer {token}"))],
-        b"",
-    )
-    .await;
-    assert_eq!(info.status, 200);
-    let room_ms = started.elapsed().as_secs_f64() * 1e3;
     let started = Instant::now();
     let reader = SyncClient::connect(&server.addr, &project, "project", &token, Doc::new())
         .await
@@ -294,7 +301,7 @@ fn main() {
             "128 tracks × 200 clips ({kib:.0} KiB as an update; built in {build_ms:.0} ms):"
         );
         println!(
-            "  server load, SQLite → documents in memory (fresh process): {room_ms:.1} ms (target < 100 ms: {:.2}×)",
+            "  server load, SQLite → documents in memory (fresh process, median of 3): {room_ms:.1} ms (target < 100 ms: {:.2}×)",
             100.0 / room_ms
         );
         println!(

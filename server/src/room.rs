@@ -215,6 +215,9 @@ pub enum Command {
     Info {
         reply: oneshot::Sender<RoomInfo>,
     },
+    /// Panics inside the room task (tests of containment).
+    #[cfg(test)]
+    Crash,
 }
 
 /// A room's answer to [`Command::Info`].
@@ -456,6 +459,8 @@ impl Room {
                         connections: self.members.len(),
                     });
                 }
+                #[cfg(test)]
+                Command::Crash => panic!("injected panic inside a room"),
                 Command::Messages { conn, messages } => {
                     for message in messages {
                         if !self.members.contains_key(&conn) {
@@ -1074,5 +1079,93 @@ mod tests {
             1,
             "only the stored edit"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_inside_a_room_ends_only_that_room_and_the_next_join_reloads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let rooms = Rooms::new(Arc::new(store), RoomConfig::default());
+        let wait = Duration::from_secs(5);
+        let mut receivers = Vec::new();
+        for (conn, project) in [(1, "crash"), (2, "calm")] {
+            let (outbox, mut rx) = Outbox::new();
+            let join = Command::Join {
+                conn,
+                doc: DocKind::Project,
+                role: Role::Edit,
+                outbox,
+            };
+            rooms.send(project, join).await.unwrap();
+            next_message(&mut rx, wait).await.unwrap();
+            receivers.push(rx);
+        }
+        let edit = |key: &str| {
+            let doc = Doc::new();
+            let map = doc.get_or_insert_map("m");
+            let mut txn = doc.transact_mut();
+            map.insert(&mut txn, key, 1.0);
+            vec![Message::Sync(SyncMessage::Update(txn.encode_update_v1()))]
+        };
+        rooms
+            .send(
+                "crash",
+                Command::Messages {
+                    conn: 1,
+                    messages: edit("kept"),
+                },
+            )
+            .await
+            .unwrap();
+        let ack = next_message(&mut receivers[0], wait).await.unwrap();
+        assert_eq!(sync::parse_durable(&ack), Some(1));
+        rooms.send("crash", Command::Crash).await.unwrap();
+        // The crashed room's connections see their outbox close (and reconnect).
+        let ended = tokio::time::timeout(wait, receivers[0].recv())
+            .await
+            .unwrap();
+        assert!(ended.is_none(), "{ended:?}");
+        // The other room never noticed.
+        rooms
+            .send(
+                "calm",
+                Command::Messages {
+                    conn: 2,
+                    messages: edit("x"),
+                },
+            )
+            .await
+            .unwrap();
+        let ack = next_message(&mut receivers[1], wait).await.unwrap();
+        assert_eq!(sync::parse_durable(&ack), Some(1));
+        // A rejoin reloads the room from storage, with the durable edit.
+        let (outbox, mut rx) = Outbox::new();
+        let join = Command::Join {
+            conn: 3,
+            doc: DocKind::Project,
+            role: Role::Edit,
+            outbox,
+        };
+        rooms.send("crash", join).await.unwrap();
+        next_message(&mut rx, wait).await.unwrap();
+        let info = rooms.info("crash").await.unwrap();
+        assert_eq!(info.connections, 1);
+        let messages = vec![Message::Sync(SyncMessage::SyncStep1(
+            yrs::StateVector::default(),
+        ))];
+        rooms
+            .send("crash", Command::Messages { conn: 3, messages })
+            .await
+            .unwrap();
+        let Some(Message::Sync(SyncMessage::SyncStep2(state))) = next_message(&mut rx, wait).await
+        else {
+            panic!("expected the room's state");
+        };
+        let doc = Doc::new();
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+        let map = doc.get_or_insert_map("m");
+        assert!(map.contains_key(&doc.transact(), "kept"));
     }
 }
