@@ -92,5 +92,10 @@ test('two stock Yjs clients converge through the server, and a listener only rea
   assert.equal(a.ydoc.getMap('tracks').get('t3'), undefined);
   assert.equal(b.ydoc.getMap('tracks').get('t3'), undefined);
 
-  for (const c of [a, b, l]) c.provider.destroy();
+  // Awareness runs its own timer; destroy everything so node can exit.
+  for (const c of [a, b, l]) {
+    c.provider.destroy();
+    c.provider.awareness.destroy();
+    c.ydoc.destroy();
+  }
 });
