@@ -1168,4 +1168,71 @@ mod tests {
         let map = doc.get_or_insert_map("m");
         assert!(map.contains_key(&doc.transact(), "kept"));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_compacted_as_it_grows_and_an_idle_room_unloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let config = RoomConfig {
+            compact_after: 10,
+            idle_unload: Duration::from_millis(200),
+            ..RoomConfig::default()
+        };
+        let rooms = Rooms::new(Arc::new(store.clone()), config);
+        let wait = Duration::from_secs(5);
+        let (outbox, mut rx) = Outbox::new();
+        let join = Command::Join {
+            conn: 1,
+            doc: DocKind::Project,
+            role: Role::Edit,
+            outbox,
+        };
+        rooms.send("p", join).await.unwrap();
+        next_message(&mut rx, wait).await.unwrap();
+        let source = Doc::new();
+        let map = source.get_or_insert_map("m");
+        for i in 0..25 {
+            let update = {
+                let mut txn = source.transact_mut();
+                map.insert(&mut txn, format!("k{i}"), 1.0);
+                txn.encode_update_v1()
+            };
+            let messages = vec![Message::Sync(SyncMessage::Update(update))];
+            rooms
+                .send("p", Command::Messages { conn: 1, messages })
+                .await
+                .unwrap();
+            let ack = next_message(&mut rx, wait).await.unwrap();
+            assert_eq!(sync::parse_durable(&ack), Some(i + 1));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let parts = store.load("p", DocKind::Project).unwrap().len();
+        assert!(
+            parts < 10,
+            "compacted in the background while editing: {parts} parts"
+        );
+        assert_eq!(rooms.open_rooms(), 1);
+        rooms.send("p", Command::Leave { conn: 1 }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(rooms.open_rooms(), 0, "the idle room unloaded");
+        assert_eq!(
+            store.load("p", DocKind::Project).unwrap().len(),
+            1,
+            "folded on unload"
+        );
+        // It loads again, whole.
+        let (outbox, mut rx) = Outbox::new();
+        let join = Command::Join {
+            conn: 2,
+            doc: DocKind::Project,
+            role: Role::Edit,
+            outbox,
+        };
+        rooms.send("p", join).await.unwrap();
+        let Some(Message::Sync(SyncMessage::SyncStep1(sv))) = next_message(&mut rx, wait).await
+        else {
+            panic!("expected step 1");
+        };
+        assert_eq!(sv, source.transact().state_vector());
+    }
 }
