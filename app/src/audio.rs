@@ -219,9 +219,22 @@ impl EngineLink {
     /// and its audio are transferred to the worklet, which builds the plan
     /// in its own memory (between two quanta) and answers when it has.
     pub async fn load_project(&mut self, desc: &ProjectDesc) -> Result<(), String> {
+        match self.start_load(desc)? {
+            Some(answered) => JsFuture::from(answered)
+                .await
+                .map(drop)
+                .map_err(|e| format!("the worklet could not load the project: {}", js_error(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts loading a project without holding `self` across the wait:
+    /// returns the worklet's acknowledgement to await (fallback only).
+    pub fn start_load(&mut self, desc: &ProjectDesc) -> Result<Option<js_sys::Promise>, String> {
         match &mut self.channel {
             Channel::Shared(control) => control
                 .load(Mixer::new(desc))
+                .map(|_| None)
                 .map_err(|_| "the audio engine is not taking new projects yet".to_string()),
             Channel::Port { port, loading, .. } => {
                 let (json, assets) = stemroom_engine::wire::encode(desc);
@@ -245,10 +258,7 @@ impl EngineLink {
                 });
                 port.post_message_with_transferable(&message, &transfer)
                     .map_err(js_error)?;
-                JsFuture::from(answered)
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("the worklet could not load the project: {}", js_error(e)))
+                Ok(Some(answered))
             }
         }
     }

@@ -9,7 +9,10 @@
 //! Natively the crate is empty, so workspace-wide native builds skip it.
 #![cfg(target_arch = "wasm32")]
 
+pub mod api;
 pub mod audio;
+pub mod project;
+pub mod sync;
 pub mod ui;
 pub mod worklet;
 

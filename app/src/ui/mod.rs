@@ -1,7 +1,9 @@
 //! The page: transport, master meter, engine status and errors.
 
 mod meter;
+mod start;
 mod transport;
+mod workspace;
 
 use std::cell::RefCell;
 
@@ -106,6 +108,7 @@ impl EngineUi {
                     }));
                     self.state.set(EngineState::Running);
                     poll_meters(self.meters);
+                    reload_engine(self);
                 }
                 Err(e) => {
                     let _ = context.close();
@@ -120,6 +123,38 @@ impl EngineUi {
         self.error.set(Some(message));
         self.state.set(EngineState::Failed);
     }
+}
+
+thread_local! {
+    static RELOAD_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Loads what the open project's document says into the running engine,
+/// coalescing bursts of edits into one load per display frame.
+pub fn reload_engine(ui: EngineUi) {
+    if ui.state.get_untracked() != EngineState::Running || RELOAD_PENDING.replace(true) {
+        return;
+    }
+    request_animation_frame(move || {
+        RELOAD_PENDING.set(false);
+        let rate = ui.sample_rate.get_untracked() as u32;
+        let Some(desc) = crate::project::engine_desc(rate, move || reload_engine(ui)) else {
+            return;
+        };
+        let started = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.start_load(&desc)));
+        match started {
+            Some(Ok(Some(answered))) => leptos::task::spawn_local(async move {
+                if let Err(e) = wasm_bindgen_futures::JsFuture::from(answered).await {
+                    ui.error.set(Some(format!(
+                        "the worklet could not load the project: {}",
+                        js_error(e)
+                    )));
+                }
+            }),
+            Some(Err(e)) => ui.error.set(Some(e)),
+            _ => {}
+        }
+    });
 }
 
 /// Copies the engine's meters into the UI once per display frame.
@@ -163,6 +198,22 @@ pub fn App() -> impl IntoView {
             event.prevent_default();
         }
     });
+    // Undo and redo of this user's own edits.
+    let _ = window_event_listener(leptos::ev::keydown, move |event| {
+        let command = event.ctrl_key() || event.meta_key();
+        if command && event.code() == "KeyZ" {
+            event.prevent_default();
+            if event.shift_key() {
+                crate::project::redo();
+            } else {
+                crate::project::undo();
+            }
+        } else if command && event.code() == "KeyY" {
+            event.prevent_default();
+            crate::project::redo();
+        }
+    });
+    let opened = crate::api::ProjectLink::from_location();
 
     let mode = MemoryMode::CURRENT;
     let mode_label = match mode {
@@ -187,10 +238,10 @@ pub fn App() -> impl IntoView {
             <Show when=move || ui.error.get().is_some()>
                 <div class="error" role="alert">{move || ui.error.get()}</div>
             </Show>
-            <main class="workspace">
-                <transport::Transport />
-                <meter::MasterMeter />
-            </main>
+            {match opened {
+                Some((id, token)) => view! { <workspace::ProjectPage id=id token=token /> }.into_any(),
+                None => view! { <start::StartPage /> }.into_any(),
+            }}
         </div>
     }
 }

@@ -1,0 +1,192 @@
+//! The open project of this tab: its two synced documents, per-user undo,
+//! decoded audio, and keeping the engine playing what the document says.
+//!
+//! Main thread only. yrs documents, sockets and audio are not `Send`, so
+//! they live here in a thread-local and the UI reaches them through the
+//! functions below; the UI holds only signals.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use stemroom_engine::project::{AudioAsset, ProjectDesc};
+use stemroom_model::migrate;
+use stemroom_model::project::{Project, ProjectDoc};
+use stemroom_model::review::ReviewDoc;
+use stemroom_model::undo::{LOCAL, LocalUndo};
+use yrs::{Doc, TransactionMut, Transact};
+
+use crate::api::{self, ProjectLink};
+use crate::sync::DocSync;
+
+/// Origin of schema migrations: neither undone by the user nor remote.
+const MIGRATION: &str = "migration";
+
+pub struct OpenProject {
+    pub link: ProjectLink,
+    pub project: ProjectDoc,
+    pub review: ReviewDoc,
+    pub project_sync: DocSync,
+    pub review_sync: DocSync,
+    undo: LocalUndo,
+    /// Decoded audio by SHA-256.
+    assets: HashMap<String, Arc<AudioAsset>>,
+    /// Hashes being fetched or decoded.
+    loading: HashSet<String>,
+    migrated: bool,
+}
+
+thread_local! {
+    static OPEN: RefCell<Option<OpenProject>> = const { RefCell::new(None) };
+}
+
+/// Opens a project: starts syncing both documents.
+pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
+    let project_doc = Doc::new();
+    let review_doc = Doc::new();
+    let project_sync = DocSync::start(project_doc.clone(), &link.id, "project", &link.token);
+    let review_sync = DocSync::start(review_doc.clone(), &link.id, "review", &link.token);
+    let project = ProjectDoc::new(project_doc);
+    let clock: Arc<dyn yrs::sync::Clock> = Arc::new(|| js_sys::Date::now() as u64);
+    let undo = LocalUndo::new(&project, clock, 500);
+    let open = OpenProject {
+        link,
+        project,
+        review: ReviewDoc::new(review_doc),
+        project_sync: project_sync.clone(),
+        review_sync: review_sync.clone(),
+        undo,
+        assets: HashMap::new(),
+        loading: HashSet::new(),
+        migrated: false,
+    };
+    OPEN.set(Some(open));
+    (project_sync, review_sync)
+}
+
+/// Runs `f` with the open project, if any.
+pub fn with<R>(f: impl FnOnce(&mut OpenProject) -> R) -> Option<R> {
+    OPEN.with_borrow_mut(|open| open.as_mut().map(f))
+}
+
+/// The project as read now (repaired), if one is open and readable.
+pub fn snapshot() -> Option<Project> {
+    with(|p| {
+        let txn = p.project.doc().try_transact().ok()?;
+        Some(p.project.read(&txn))
+    })
+    .flatten()
+}
+
+/// One local edit of the project document: one transaction, one undo step.
+pub fn edit<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
+    with(|p| {
+        let mut txn = p.project.doc().try_transact_mut_with(LOCAL).ok()?;
+        Some(f(&p.project, &mut txn))
+    })
+    .flatten()
+}
+
+/// One local edit of the review document.
+pub fn edit_review<R>(f: impl FnOnce(&ReviewDoc, &mut TransactionMut) -> R) -> Option<R> {
+    with(|p| {
+        let mut txn = p.review.doc().try_transact_mut_with(LOCAL).ok()?;
+        Some(f(&p.review, &mut txn))
+    })
+    .flatten()
+}
+
+pub fn undo() -> bool {
+    with(|p| p.undo.undo()).unwrap_or(false)
+}
+
+pub fn redo() -> bool {
+    with(|p| p.undo.redo()).unwrap_or(false)
+}
+
+/// Brings an older document up to this build's schema, once, after the
+/// first sync (an editor's job; readers leave the document as it is).
+pub fn migrate_once(can_edit: bool) -> Result<(), String> {
+    with(|p| {
+        if p.migrated || !can_edit {
+            return Ok(());
+        }
+        p.migrated = true;
+        let Ok(mut txn) = p.project.doc().try_transact_mut_with(MIGRATION) else {
+            return Ok(());
+        };
+        migrate::migrate(&p.project, &mut txn)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// The engine's description of the project at `sample_rate`, with the
+/// audio decoded so far. Assets not yet here are fetched and decoded;
+/// `on_asset` runs when one arrives (the caller reloads the engine).
+pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> Option<ProjectDesc> {
+    let project = snapshot()?;
+    let (desc, missing, link) = with(|p| {
+        let desc = project.to_engine(sample_rate, |sha| p.assets.get(sha).cloned());
+        let missing: Vec<String> = project
+            .clips
+            .iter()
+            .map(|c| c.asset.clone())
+            .filter(|sha| !p.assets.contains_key(sha) && !p.loading.contains(sha))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        p.loading.extend(missing.iter().cloned());
+        (desc, missing, p.link.clone())
+    })?;
+    for sha in missing {
+        let link = link.clone();
+        let on_asset = on_asset.clone();
+        leptos::task::spawn_local(async move {
+            let decoded = match api::fetch_asset(&link.id, &link.token, &sha).await {
+                Ok(bytes) => decode(bytes),
+                Err(e) => Err(e),
+            };
+            with(|p| {
+                p.loading.remove(&sha);
+                match decoded {
+                    Ok(asset) => {
+                        p.assets.insert(sha.clone(), asset);
+                    }
+                    Err(e) => web_sys::console::error_1(
+                        &format!("cannot load audio {sha}: {e}").into(),
+                    ),
+                }
+            });
+            on_asset();
+        });
+    }
+    Some(desc)
+}
+
+/// Decodes a file's bytes to planar audio.
+pub fn decode(bytes: Vec<u8>) -> Result<Arc<AudioAsset>, String> {
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    stemroom_engine::decode::decode(Box::new(std::io::Cursor::new(bytes)), None, |block| {
+        if channels.is_empty() {
+            channels = vec![Vec::new(); block.channels.max(1)];
+        }
+        for frame in block.samples.chunks_exact(block.channels.max(1)) {
+            for (c, s) in frame.iter().enumerate() {
+                if let Some(channel) = channels.get_mut(c) {
+                    channel.push(*s);
+                }
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(AudioAsset::new(channels))
+}
+
+/// Remembers decoded audio (an import decodes locally before it uploads).
+pub fn add_asset(sha256: &str, asset: Arc<AudioAsset>) {
+    with(|p| {
+        p.assets.insert(sha256.to_string(), asset);
+    });
+}

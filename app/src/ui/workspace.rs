@@ -1,0 +1,385 @@
+//! The project page: name, save state, presence, transport and meter, and
+//! the arrange view (tracks, clips, import), all on the shared document.
+
+use leptos::prelude::*;
+use stemroom_model::project::Project;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{EngineUi, meter, reload_engine, transport};
+use crate::api::{self, ProjectLink};
+use crate::project;
+use crate::sync::SyncStatus;
+
+/// One file being imported.
+#[derive(Clone, Debug, PartialEq)]
+struct Import {
+    id: u32,
+    name: String,
+    /// 0..1 while uploading.
+    progress: f64,
+    stage: &'static str,
+    error: Option<String>,
+}
+
+/// Pixels per second of the arrange view at zoom 1.
+const PX_PER_SECOND: f64 = 40.0;
+
+#[component]
+pub fn ProjectPage(id: String, token: String) -> impl IntoView {
+    let ui = expect_context::<EngineUi>();
+    let link = ProjectLink {
+        id: id.clone(),
+        token: token.clone(),
+        name: String::new(),
+        role: String::new(),
+    };
+    let (project_sync, review_sync) = project::open(link.clone());
+    let role = RwSignal::new(String::new());
+    let can_edit = move || matches!(role.get().as_str(), "owner" | "edit");
+    let revision = project_sync.revision;
+    let status = project_sync.status;
+    let review_status = review_sync.status;
+    let peers = project_sync.peers;
+    let zoom = RwSignal::new(1.0f64);
+    let imports = RwSignal::new(Vec::<Import>::new());
+    let error = RwSignal::new(None::<String>);
+
+    // Who this tab is, for the others' presence lists.
+    let me = display_name();
+    project_sync.set_presence(serde_json::json!({ "name": me }).to_string());
+
+    {
+        let link = link.clone();
+        leptos::task::spawn_local(async move {
+            match api::project_info(&link.id, &link.token).await {
+                Ok(info) => {
+                    role.set(info.role.clone());
+                    api::remember(&info);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    }
+
+    // The document as read now; every change bumps `revision`.
+    let snapshot = Memo::new(move |_| {
+        revision.get();
+        project::snapshot().map(SnapshotEq)
+    });
+    // After the first sync: migrate (editors), and keep the engine and the
+    // recent-projects entry on the document.
+    Effect::new(move |_| {
+        let synced = matches!(status.get(), SyncStatus::Saved | SyncStatus::Saving);
+        if synced && !role.get().is_empty() {
+            if let Err(e) = project::migrate_once(can_edit()) {
+                error.set(Some(e));
+            }
+        }
+    });
+    Effect::new(move |_| {
+        revision.get();
+        reload_engine(ui);
+    });
+    Effect::new(move |_| {
+        if let Some(SnapshotEq(p)) = snapshot.get() {
+            if !p.meta.name.is_empty() {
+                set_title(&p.meta.name);
+            }
+        }
+    });
+
+    let name = move || snapshot.get().map(|s| s.0.meta.name.clone()).unwrap_or_default();
+    let tracks = move || snapshot.get().map(|s| s.0.tracks.clone()).unwrap_or_default();
+    let save_state = move || combined(&status.get(), &review_status.get());
+
+    let add_track = move || {
+        let count = snapshot.get_untracked().map_or(0, |s| s.0.tracks.len());
+        project::edit(|p, txn| p.add_track(txn, &format!("Track {}", count + 1), 2));
+    };
+
+    let import_files = move |files: web_sys::FileList| {
+        for i in 0..files.length() {
+            if let Some(file) = files.get(i) {
+                import(file, imports, ui);
+            }
+        }
+    };
+
+    view! {
+        <div class="project">
+            <header class="project-bar">
+                <input
+                    class="project-name"
+                    aria-label="Project name"
+                    prop:value=name
+                    disabled=move || !can_edit()
+                    on:change=move |e| {
+                        let value = event_target_value(&e);
+                        project::edit(|p, txn| p.set_name(txn, value.trim()));
+                    }
+                />
+                <span class="role-badge">{move || role.get()}</span>
+                <span class="save-state" data-state=move || save_state().key() role="status">
+                    {move || save_state().label()}
+                </span>
+                <ul class="presence" aria-label="Who is here">
+                    <li class="me">{me.clone()}</li>
+                    {move || {
+                        let mut names: Vec<String> = peers
+                            .get()
+                            .values()
+                            .filter_map(|json| {
+                                serde_json::from_str::<serde_json::Value>(json)
+                                    .ok()?
+                                    .get("name")?
+                                    .as_str()
+                                    .map(str::to_string)
+                            })
+                            .collect();
+                        names.sort();
+                        names.into_iter().map(|n| view! { <li class="peer">{n}</li> }).collect_view()
+                    }}
+                </ul>
+            </header>
+            <Show when=move || error.get().is_some()>
+                <div class="error" role="alert">{move || error.get()}</div>
+            </Show>
+            <div class="workspace">
+                <transport::Transport />
+                <meter::MasterMeter />
+            </div>
+            <section class="arrange" aria-label="Arrange">
+                <div class="arrange-toolbar">
+                    <button class="add-track" disabled=move || !can_edit() on:click=move |_| add_track()>
+                        "+ Track"
+                    </button>
+                    <label class="import" class:disabled=move || !can_edit()>
+                        "Import audio…"
+                        <input
+                            type="file"
+                            class="import-input"
+                            multiple=true
+                            accept="audio/*,.wav,.flac,.mp3,.ogg"
+                            disabled=move || !can_edit()
+                            on:change=move |e| {
+                                let input: web_sys::HtmlInputElement = event_target(&e);
+                                if let Some(files) = input.files() {
+                                    import_files(files);
+                                }
+                                input.set_value("");
+                            }
+                        />
+                    </label>
+                    <button on:click=move |_| zoom.update(|z| *z = (*z / 1.5).max(0.05)) title="Zoom out (−)">"−"</button>
+                    <button on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(64.0)) title="Zoom in (+)">"+"</button>
+                </div>
+                <ul class="imports">
+                    <For
+                        each=move || imports.get()
+                        key=|i| (i.id, i.stage, i.error.clone(), (i.progress * 100.0) as u32)
+                        children=move |i| {
+                            view! {
+                                <li class="import-item" data-stage=i.stage>
+                                    <span class="import-name">{i.name.clone()}</span>
+                                    <progress max="1" value=i.progress></progress>
+                                    <span class="import-stage">{i.error.clone().unwrap_or_else(|| i.stage.to_string())}</span>
+                                </li>
+                            }
+                        }
+                    />
+                </ul>
+                <div class="tracks">
+                    <For
+                        each=tracks
+                        key=|t| (t.id.clone(), t.name.clone(), t.strip.mute, t.strip.solo)
+                        children=move |track| {
+                            let id = track.id.clone();
+                            let (rename, mute, delete) = (id.clone(), id.clone(), id.clone());
+                            let lane_id = id.clone();
+                            let muted = track.strip.mute;
+                            view! {
+                                <div class="track" data-track-id=id.clone()>
+                                    <div class="track-header">
+                                        <input
+                                            class="track-name"
+                                            aria-label="Track name"
+                                            prop:value=track.name.clone()
+                                            disabled=move || !can_edit()
+                                            on:change=move |e| {
+                                                let value = event_target_value(&e);
+                                                project::edit(|p, txn| p.set(txn, "tracks", &rename, "name", value.trim()));
+                                            }
+                                        />
+                                        <button
+                                            class="track-mute"
+                                            class:active=muted
+                                            title="Mute (M)"
+                                            disabled=move || !can_edit()
+                                            on:click=move |_| {
+                                                project::edit(|p, txn| p.set_track_mute(txn, &mute, !muted));
+                                            }
+                                        >
+                                            "M"
+                                        </button>
+                                        <button
+                                            class="track-delete"
+                                            title="Delete track"
+                                            disabled=move || !can_edit()
+                                            on:click=move |_| {
+                                                project::edit(|p, txn| p.delete_track(txn, &delete));
+                                            }
+                                        >
+                                            "✕"
+                                        </button>
+                                    </div>
+                                    <div class="track-lane">
+                                        {move || {
+                                            let Some(SnapshotEq(p)) = snapshot.get() else { return Vec::new() };
+                                            let rate = f64::from(p.meta.sample_rate);
+                                            let scale = PX_PER_SECOND * zoom.get();
+                                            p.clips
+                                                .iter()
+                                                .filter(|c| c.track == lane_id)
+                                                .map(|c| {
+                                                    let left = c.start as f64 / rate * scale;
+                                                    let width = (c.length as f64 / rate * scale).max(2.0);
+                                                    view! {
+                                                        <div
+                                                            class="clip"
+                                                            data-clip-id=c.id.clone()
+                                                            style=format!("left:{left:.1}px;width:{width:.1}px")
+                                                        >
+                                                            {if c.name.is_empty() { "clip".to_string() } else { c.name.clone() }}
+                                                        </div>
+                                                    }
+                                                })
+                                                .collect::<Vec<_>>()
+                                        }}
+                                    </div>
+                                </div>
+                            }
+                        }
+                    />
+                </div>
+            </section>
+        </div>
+    }
+}
+
+/// A project snapshot compared by value, for memos.
+#[derive(Clone, Debug)]
+struct SnapshotEq(Project);
+
+impl PartialEq for SnapshotEq {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+/// The save indicator for both documents: the least settled one wins.
+fn combined(project: &SyncStatus, review: &SyncStatus) -> SyncStatus {
+    let rank = |s: &SyncStatus| match s {
+        SyncStatus::Refused(_) => 0,
+        SyncStatus::Offline { .. } => 1,
+        SyncStatus::Connecting => 2,
+        SyncStatus::Saving => 3,
+        SyncStatus::Saved => 4,
+    };
+    if rank(review) < rank(project) {
+        review.clone()
+    } else {
+        project.clone()
+    }
+}
+
+fn set_title(name: &str) {
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(&format!("{name} — Stemroom"));
+    }
+}
+
+/// This browser's display name (kept in local storage).
+fn display_name() -> String {
+    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    if let Some(name) = storage.as_ref().and_then(|s| s.get_item("stemroom.name").ok().flatten()) {
+        return name;
+    }
+    let name = format!("Guest {}", (js_sys::Math::random() * 900.0) as u32 + 100);
+    if let Some(storage) = storage {
+        let _ = storage.set_item("stemroom.name", &name);
+    }
+    name
+}
+
+thread_local! {
+    static NEXT_IMPORT: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+}
+
+/// Imports one file: decode here (a file that is not audio changes
+/// nothing), upload with progress, then a new track with the clip.
+fn import(file: web_sys::File, imports: RwSignal<Vec<Import>>, ui: EngineUi) {
+    let id = NEXT_IMPORT.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    let name = file.name();
+    imports.update(|list| {
+        list.push(Import {
+            id,
+            name: name.clone(),
+            progress: 0.0,
+            stage: "decoding",
+            error: None,
+        })
+    });
+    let set = move |f: &dyn Fn(&mut Import)| {
+        imports.update(|list| {
+            if let Some(item) = list.iter_mut().find(|i| i.id == id) {
+                f(item);
+            }
+        })
+    };
+    leptos::task::spawn_local(async move {
+        let fail = |message: String| {
+            set(&|i: &mut Import| {
+                i.stage = "failed";
+                i.error = Some(message.clone());
+            })
+        };
+        let bytes = match JsFuture::from(file.array_buffer()).await {
+            Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
+            Err(e) => return fail(crate::audio::js_error(e)),
+        };
+        let asset = match project::decode(bytes) {
+            Ok(asset) => asset,
+            Err(e) => return fail(format!("{name}: {e}")),
+        };
+        set(&|i: &mut Import| i.stage = "uploading");
+        let Some(link) = project::with(|p| p.link.clone()) else {
+            return;
+        };
+        let progress = move |p: f64| set(&|i: &mut Import| i.progress = p);
+        let info = match api::upload_asset(&link.id, &link.token, &file, progress).await {
+            Ok(info) => info,
+            Err(e) => return fail(e),
+        };
+        let frames = asset.frames();
+        let channels = asset.channel_count().min(2) as u32;
+        project::add_asset(&info.sha256, asset);
+        let stem = name
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(stem, _)| stem)
+            .to_string();
+        project::edit(|p, txn| {
+            let track = p.add_track(txn, &stem, channels);
+            let clip = p.add_clip(txn, &track, &info.sha256, 0, frames);
+            p.set(txn, "clips", &clip, "name", stem.as_str());
+        });
+        set(&|i: &mut Import| {
+            i.stage = "done";
+            i.progress = 1.0;
+        });
+        reload_engine(ui);
+    });
+}
