@@ -50,12 +50,19 @@ struct ApiError {
     error: String,
 }
 
-async fn fetch(path: &str, method: &str, token: Option<&str>, body: Option<&str>) -> Result<Response, String> {
+async fn fetch(
+    path: &str,
+    method: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Response, String> {
     let window = web_sys::window().ok_or("no window")?;
     let init = RequestInit::new();
     init.set_method(method);
     let headers = Headers::new().map_err(js_error)?;
-    headers.set("content-type", "application/json").map_err(js_error)?;
+    headers
+        .set("content-type", "application/json")
+        .map_err(js_error)?;
     if let Some(token) = token {
         headers
             .set("authorization", &format!("Bearer {token}"))

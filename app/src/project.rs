@@ -14,7 +14,7 @@ use stemroom_model::migrate;
 use stemroom_model::project::{Project, ProjectDoc};
 use stemroom_model::review::ReviewDoc;
 use stemroom_model::undo::{LOCAL, LocalUndo};
-use yrs::{Doc, TransactionMut, Transact};
+use yrs::{Doc, Transact, TransactionMut};
 
 use crate::api::{self, ProjectLink};
 use crate::sync::DocSync;
@@ -78,8 +78,16 @@ pub fn snapshot() -> Option<Project> {
     .flatten()
 }
 
-/// One local edit of the project document: one transaction, one undo step.
+/// One local edit of the project document: one transaction, its own undo
+/// step however soon it follows the last one.
 pub fn edit<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
+    with(|p| p.undo.new_step());
+    gesture(f)
+}
+
+/// One edit of a continuous gesture (a drag): edits within half a second
+/// of each other undo as one step.
+pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
     with(|p| {
         let mut txn = p.project.doc().try_transact_mut_with(LOCAL).ok()?;
         Some(f(&p.project, &mut txn))
@@ -154,9 +162,9 @@ pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> O
                     Ok(asset) => {
                         p.assets.insert(sha.clone(), asset);
                     }
-                    Err(e) => web_sys::console::error_1(
-                        &format!("cannot load audio {sha}: {e}").into(),
-                    ),
+                    Err(e) => {
+                        web_sys::console::error_1(&format!("cannot load audio {sha}: {e}").into())
+                    }
                 }
             });
             on_asset();

@@ -31,7 +31,9 @@ pub enum SyncStatus {
     /// Connected; everything this tab changed is durably stored.
     Saved,
     /// Not connected; edits are kept and merged on reconnect.
-    Offline { unsaved: bool },
+    Offline {
+        unsaved: bool,
+    },
     /// The server refused this link (revoked, expired, or not allowed).
     Refused(String),
 }
@@ -122,23 +124,21 @@ impl DocSync {
         let revision = sync.revision;
         let status = sync.status;
         let observed = doc.observe_update_v1("sync", move |txn, event| {
-                revision.update(|r| *r += 1);
-                let local = txn
-                    .origin()
-                    .is_none_or(|o| o.as_ref() != REMOTE.as_bytes());
-                if !local {
-                    return;
+            revision.update(|r| *r += 1);
+            let local = txn.origin().is_none_or(|o| o.as_ref() != REMOTE.as_bytes());
+            if !local {
+                return;
+            }
+            if let Some(inner) = weak.upgrade() {
+                // Called inside the commit: only send, never transact.
+                let mut inner = inner.borrow_mut();
+                let message = Message::Sync(SyncMessage::Update(event.update.clone()));
+                if !inner.send(&message) {
+                    inner.unsent = true;
                 }
-                if let Some(inner) = weak.upgrade() {
-                    // Called inside the commit: only send, never transact.
-                    let mut inner = inner.borrow_mut();
-                    let message = Message::Sync(SyncMessage::Update(event.update.clone()));
-                    if !inner.send(&message) {
-                        inner.unsent = true;
-                    }
-                    status.set(inner.status());
-                }
-            });
+                status.set(inner.status());
+            }
+        });
         if observed.is_err() {
             web_sys::console::error_1(&"cannot observe the document".into());
         }
@@ -170,10 +170,10 @@ impl DocSync {
         let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| this.opened());
         let this = self.clone();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            if let Ok(event) = event.dyn_into::<MessageEvent>() {
-                if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
-                    this.received(&js_sys::Uint8Array::new(&buffer).to_vec());
-                }
+            if let Ok(event) = event.dyn_into::<MessageEvent>()
+                && let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>()
+            {
+                this.received(&js_sys::Uint8Array::new(&buffer).to_vec());
             }
         });
         let this = self.clone();
@@ -335,11 +335,17 @@ impl DocSync {
 impl Inner {
     /// Sends on the open socket; false when there is none.
     fn send(&mut self, message: &Message) -> bool {
-        let Some(socket) = self.socket.as_ref().filter(|s| s.ready_state() == WebSocket::OPEN)
+        let Some(socket) = self
+            .socket
+            .as_ref()
+            .filter(|s| s.ready_state() == WebSocket::OPEN)
         else {
             return false;
         };
-        if socket.send_with_u8_array(&sync::encode(message)).is_err() {
+        // A copy outside wasm memory: browsers refuse to send views of a
+        // shared (threaded build) memory.
+        let frame = js_sys::Uint8Array::from(&sync::encode(message)[..]);
+        if socket.send_with_array_buffer_view(&frame).is_err() {
             return false;
         }
         if sync::changes_document(message) {

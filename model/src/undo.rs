@@ -42,6 +42,14 @@ impl LocalUndo {
         LocalUndo { manager }
     }
 
+    /// Ends the current step: the next edit starts a new one however soon
+    /// it follows. Discrete actions (add a track, mute, import) call this;
+    /// a continuous gesture (a fader drag) does not, so its many edits
+    /// within `merge_ms` of each other undo as one.
+    pub fn new_step(&mut self) {
+        self.manager.reset();
+    }
+
     pub fn can_undo(&self) -> bool {
         self.manager.can_undo()
     }

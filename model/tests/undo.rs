@@ -90,3 +90,27 @@ fn undo_never_takes_back_a_collaborators_later_write_to_the_same_field() {
     );
     assert!(!undo_a.can_undo(), "nothing of B's was ever on A's stack");
 }
+
+#[test]
+fn quick_discrete_actions_are_separate_steps_and_a_gesture_is_one() {
+    let a = ProjectDoc::new(Doc::new());
+    // A clock that stands still: everything falls in one merge window.
+    let frozen: Arc<dyn yrs::sync::Clock> = Arc::new(|| 1_000);
+    let mut undo = LocalUndo::new(&a, frozen, 500);
+    let drums = a.add_track(&mut a.doc().transact_mut_with(LOCAL), "Drums", 2);
+    undo.new_step();
+    a.add_track(&mut a.doc().transact_mut_with(LOCAL), "Bass", 1);
+    undo.new_step();
+    // A fader drag: many writes, one step.
+    for db in [-1.0, -2.0, -3.0, -4.0] {
+        a.set_track_gain(&mut a.doc().transact_mut_with(LOCAL), &drums, db);
+    }
+    let tracks = |p: &ProjectDoc| p.tracks(&p.doc().transact()).len();
+    assert!(undo.undo());
+    assert_eq!(gain(&a, &drums), 0.0, "the whole drag is one step");
+    assert_eq!(tracks(&a), 2);
+    assert!(undo.undo());
+    assert_eq!(tracks(&a), 1, "then the second track");
+    assert!(undo.undo());
+    assert_eq!(tracks(&a), 0);
+}

@@ -139,7 +139,13 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
             ));
         }
     }
-    app.layer(TraceLayer::new_for_http())
+    // Spans name the path only: a query may carry a link token, and
+    // tokens never go to logs.
+    app.layer(
+        TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }),
+    )
 }
 
 /// Liveness and storage health, for load balancers and `cargo xtask run`.

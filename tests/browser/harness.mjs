@@ -26,28 +26,54 @@ export function siteDirectory() {
 /** Starts `stemroom serve`; resolves once it prints its URL. */
 export async function startServer({ isolation = true, siteDir = siteDirectory() } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stemroom-test-'));
-  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--site-dir', siteDir];
-  if (!isolation) args.push('--no-isolation');
-  const child = spawn(required('STEMROOM_BIN'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let addr = '127.0.0.1:0';
+  let child;
   let log = '';
-  child.stderr.on('data', (d) => { log += d; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 20_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/Stemroom is serving (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+  const spawnServer = async () => {
+    const args = ['serve', '--addr', addr, '--data-dir', dataDir, '--site-dir', siteDir];
+    if (!isolation) args.push('--no-isolation');
+    child = spawn(required('STEMROOM_BIN'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr.on('data', (d) => { log += d; });
+    const proc = child;
+    return new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 20_000);
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/Stemroom is serving (http:\/\/\S+)/);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+      proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}):\n${log}`)); });
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}):\n${log}`)); });
-  });
+  };
+  const url = await spawnServer();
+  addr = new URL(url).host;
   return {
     url,
     dataDir,
     log: () => log,
+    /** Stops the process (SIGKILL: nothing flushed on the way out) and keeps the data. */
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    },
+    /** Starts again on the same address and data. */
+    async restart() {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await spawnServer();
+          return;
+        } catch (e) {
+          if (attempt > 20) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
     /** SIGTERM, as a process manager would; resolves to the exit code. */
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await once(child, 'exit');
       }

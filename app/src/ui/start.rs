@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::{meter, transport};
 use crate::api;
 
 #[component]
@@ -54,6 +55,12 @@ pub fn StartPage() -> impl IntoView {
                 <Show when=move || error.get().is_some()>
                     <p class="error" role="alert">{move || error.get()}</p>
                 </Show>
+            </section>
+            <section class="audio-check" aria-label="Audio check">
+                <h2>"Audio check"</h2>
+                <p class="muted">"Play a test tone to check your output before a session."</p>
+                <transport::Transport />
+                <meter::MasterMeter />
             </section>
             <section class="start-recent">
                 <h2>"Recent projects"</h2>

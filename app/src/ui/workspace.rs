@@ -70,10 +70,11 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     // recent-projects entry on the document.
     Effect::new(move |_| {
         let synced = matches!(status.get(), SyncStatus::Saved | SyncStatus::Saving);
-        if synced && !role.get().is_empty() {
-            if let Err(e) = project::migrate_once(can_edit()) {
-                error.set(Some(e));
-            }
+        if synced
+            && !role.get().is_empty()
+            && let Err(e) = project::migrate_once(can_edit())
+        {
+            error.set(Some(e));
         }
     });
     Effect::new(move |_| {
@@ -81,15 +82,25 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         reload_engine(ui);
     });
     Effect::new(move |_| {
-        if let Some(SnapshotEq(p)) = snapshot.get() {
-            if !p.meta.name.is_empty() {
-                set_title(&p.meta.name);
-            }
+        if let Some(SnapshotEq(p)) = snapshot.get()
+            && !p.meta.name.is_empty()
+        {
+            set_title(&p.meta.name);
         }
     });
 
-    let name = move || snapshot.get().map(|s| s.0.meta.name.clone()).unwrap_or_default();
-    let tracks = move || snapshot.get().map(|s| s.0.tracks.clone()).unwrap_or_default();
+    let name = move || {
+        snapshot
+            .get()
+            .map(|s| s.0.meta.name.clone())
+            .unwrap_or_default()
+    };
+    let tracks = move || {
+        snapshot
+            .get()
+            .map(|s| s.0.tracks.clone())
+            .unwrap_or_default()
+    };
     let save_state = move || combined(&status.get(), &review_status.get());
 
     let add_track = move || {
@@ -301,7 +312,10 @@ fn set_title(name: &str) {
 /// This browser's display name (kept in local storage).
 fn display_name() -> String {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-    if let Some(name) = storage.as_ref().and_then(|s| s.get_item("stemroom.name").ok().flatten()) {
+    if let Some(name) = storage
+        .as_ref()
+        .and_then(|s| s.get_item("stemroom.name").ok().flatten())
+    {
         return name;
     }
     let name = format!("Guest {}", (js_sys::Math::random() * 900.0) as u32 + 100);

@@ -1,0 +1,123 @@
+// Two people on one project in two browser contexts, against the real
+// server: create from the start page, presence, edits both ways, audio
+// import (and a file that is not audio), per-user undo, and edits made
+// while the server is down merging when it is back.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openApp, keep } from './harness.mjs';
+
+/** A 16-bit mono WAV: a 220 Hz sine, `seconds` long. */
+function sineWav(seconds, sampleRate = 48_000) {
+  const frames = Math.round(seconds * sampleRate);
+  const buffer = Buffer.alloc(44 + frames * 2);
+  buffer.write('RIFF', 0, 'ascii');
+  buffer.writeUInt32LE(36 + frames * 2, 4);
+  buffer.write('WAVEfmt ', 8, 'ascii');
+  buffer.writeUInt32LE(16, 16);
+  buffer.writeUInt16LE(1, 20);
+  buffer.writeUInt16LE(1, 22);
+  buffer.writeUInt32LE(sampleRate, 24);
+  buffer.writeUInt32LE(sampleRate * 2, 28);
+  buffer.writeUInt16LE(2, 32);
+  buffer.writeUInt16LE(16, 34);
+  buffer.write('data', 36, 'ascii');
+  buffer.writeUInt32LE(frames * 2, 40);
+  for (let i = 0; i < frames; i++) {
+    buffer.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 220 * i) / sampleRate) * 16_000), 44 + i * 2);
+  }
+  return buffer;
+}
+
+const saveState = (page) => page.getAttribute('.save-state', 'data-state');
+
+async function waitSaved(page) {
+  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+}
+
+const trackNames = (page) => page.$$eval('.track .track-name', (inputs) => inputs.map((i) => i.value));
+
+describe('a project shared by two browser contexts', () => {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('create, share, edit both ways, import, undo your own edits, and merge offline edits', async () => {
+    // A creates the project from the start page.
+    const a = await openApp(browser, server.url);
+    await a.fill('.start-name', 'Night Drive');
+    await a.click('.start-create');
+    await a.waitForURL(/\/p\/[^/#]+#.+/);
+    await a.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+    await waitSaved(a);
+    assert.equal(await a.inputValue('.project-name'), 'Night Drive');
+    assert.equal(await a.textContent('.role-badge'), 'owner');
+    const url = a.url();
+
+    // B opens the same link in another context (another user).
+    const b = await openApp(browser, url);
+    await waitSaved(b);
+    assert.equal(await b.inputValue('.project-name'), 'Night Drive');
+    // Each sees the other in the presence list.
+    await a.waitForFunction(() => document.querySelectorAll('.presence .peer').length === 1);
+    await b.waitForFunction(() => document.querySelectorAll('.presence .peer').length === 1);
+
+    // A adds a track; B sees it and renames it; A sees the name.
+    await a.click('.add-track');
+    await b.waitForSelector('.track');
+    await b.fill('.track .track-name', 'Drums');
+    await b.press('.track .track-name', 'Tab');
+    await a.waitForFunction(() => document.querySelector('.track .track-name')?.value === 'Drums');
+    await waitSaved(b);
+
+    // A imports a WAV: progress, a new track with the clip, in both views.
+    await a.setInputFiles('.import-input', { name: 'bass.wav', mimeType: 'audio/wav', buffer: sineWav(2) });
+    await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
+    await b.waitForFunction(() => document.querySelectorAll('.clip').length === 1);
+    assert.deepEqual(await trackNames(b), ['Drums', 'bass']);
+    // Two seconds at 40 px/s.
+    const width = await b.$eval('.clip', (c) => c.getBoundingClientRect().width);
+    assert.ok(Math.abs(width - 80) < 1.5, `clip width ${width}`);
+
+    // A file that is not audio: a clear message, and nothing changes.
+    await a.setInputFiles('.import-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not audio at all') });
+    await a.waitForSelector('.import-item[data-stage="failed"]');
+    assert.match(await a.textContent('.import-item[data-stage="failed"] .import-stage'), /not an audio file/);
+    assert.deepEqual(await trackNames(a), ['Drums', 'bass']);
+
+    // Per-user undo: A mutes Drums, B renames bass; A's Ctrl+Z takes back
+    // only A's mute.
+    await a.click('.track:nth-child(1) .track-mute');
+    await b.waitForSelector('.track:nth-child(1) .track-mute.active');
+    await b.fill('.track:nth-child(2) .track-name', 'Bass DI');
+    await b.press('.track:nth-child(2) .track-name', 'Tab');
+    await a.waitForFunction(() => document.querySelectorAll('.track .track-name')[1]?.value === 'Bass DI');
+    await a.click('.project-bar'); // focus away from inputs
+    await a.keyboard.press('Control+z');
+    await b.waitForFunction(() => !document.querySelector('.track:nth-child(1) .track-mute').classList.contains('active'));
+    assert.deepEqual(await trackNames(b), ['Drums', 'Bass DI'], "B's rename stays");
+    await keep(a, 'project-two-users-a');
+    await keep(b, 'project-two-users-b');
+
+    // The server goes down: both show it, A keeps editing.
+    await server.kill();
+    await a.waitForFunction(() => document.querySelector('.save-state').dataset.state === 'offline');
+    await a.click('.add-track');
+    assert.equal(await saveState(a), 'offline');
+    assert.match(await a.textContent('.save-state'), /changes kept/);
+    await server.restart();
+    await waitSaved(a);
+    await b.waitForFunction(() => document.querySelectorAll('.track').length === 3, null, { timeout: 15_000 });
+    await waitSaved(b);
+    await keep(b, 'project-after-reconnect');
+    await a.close();
+    await b.close();
+  });
+});
