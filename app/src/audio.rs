@@ -322,6 +322,31 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Object, 
     render_offline(seconds, sample_rate, None).await
 }
 
+/// The open project as the engine plays it, rendered offline in the
+/// worklet once every clip's audio is decoded: what the browser tests
+/// compare with the expected audio.
+#[wasm_bindgen]
+pub async fn render_project(seconds: f64, sample_rate: f32) -> Result<Object, JsError> {
+    let started = js_sys::Date::now();
+    let desc = loop {
+        let desc = crate::project::engine_desc(sample_rate as u32, || {})
+            .ok_or_else(|| JsError::new("no project is open"))?;
+        if !crate::project::assets_pending() {
+            break desc;
+        }
+        if js_sys::Date::now() - started > 20_000.0 {
+            return Err(JsError::new("the project's audio did not arrive"));
+        }
+        let tick = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20);
+            }
+        });
+        JsFuture::from(tick).await.map_err(js_err)?;
+    };
+    render_offline(seconds, sample_rate, Some(desc)).await
+}
+
 /// The standard benchmark project (`stemroom_engine::workload`).
 fn workload(tracks: u32, seconds: f64, sample_rate: f32) -> ProjectDesc {
     stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds)

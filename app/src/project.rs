@@ -81,12 +81,17 @@ pub fn snapshot() -> Option<Project> {
 /// One local edit of the project document: one transaction, its own undo
 /// step however soon it follows the last one.
 pub fn edit<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
-    with(|p| p.undo.new_step());
+    begin_step();
     gesture(f)
 }
 
-/// One edit of a continuous gesture (a drag): edits within half a second
-/// of each other undo as one step.
+/// Starts a new undo step (a drag calls this when it begins).
+pub fn begin_step() {
+    with(|p| p.undo.new_step());
+}
+
+/// One edit of a continuous gesture (a drag, after [`begin_step`]): its
+/// edits within half a second of each other undo as one step.
 pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
     with(|p| {
         let mut txn = p.project.doc().try_transact_mut_with(LOCAL).ok()?;
@@ -171,6 +176,21 @@ pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> O
         });
     }
     Some(desc)
+}
+
+/// Whether some clip's audio is not decoded yet (being fetched, or failed).
+pub fn assets_pending() -> bool {
+    let Some(project) = snapshot() else {
+        return false;
+    };
+    with(|p| {
+        !p.loading.is_empty()
+            || project
+                .clips
+                .iter()
+                .any(|c| !p.assets.contains_key(&c.asset))
+    })
+    .unwrap_or(false)
 }
 
 /// Decodes a file's bytes to planar audio.

@@ -34,7 +34,7 @@ pub fn StartPage() -> impl IntoView {
         });
     };
     view! {
-        <main class="start">
+        <main class="start-page">
             <section class="start-new">
                 <h2>"New project"</h2>
                 <form on:submit=move |e| {

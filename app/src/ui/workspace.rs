@@ -2,7 +2,8 @@
 //! the arrange view (tracks, clips, import), all on the shared document.
 
 use leptos::prelude::*;
-use stemroom_model::project::Project;
+use stemroom_engine::project::Fade;
+use stemroom_model::project::{Clip, Project};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{EngineUi, meter, reload_engine, transport};
@@ -43,6 +44,52 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     let zoom = RwSignal::new(1.0f64);
     let imports = RwSignal::new(Vec::<Import>::new());
     let error = RwSignal::new(None::<String>);
+    let snap = RwSignal::new(true);
+    let cursor = RwSignal::new(0u64);
+    let selected = RwSignal::new(None::<String>);
+    let drag = RwSignal::new(None::<Drag>);
+
+    // Dragging follows the pointer anywhere on the page (the clip's element
+    // is redrawn as the document changes under it).
+    let _ = window_event_listener(leptos::ev::pointermove, move |e| {
+        let Some(d) = drag.get_untracked() else {
+            return;
+        };
+        let Some(SnapshotEq(p)) = snapshot_now() else {
+            return;
+        };
+        let rate = f64::from(p.meta.sample_rate);
+        let frames =
+            (f64::from(e.client_x()) - d.x0) / (PX_PER_SECOND * zoom.get_untracked()) * rate;
+        drag_to(&d, frames as i64, snap.get_untracked());
+    });
+    let _ = window_event_listener(leptos::ev::pointerup, move |_| drag.set(None));
+    let _ = window_event_listener(leptos::ev::keydown, move |e| {
+        if typing(&e) || e.ctrl_key() || e.meta_key() || !can_edit() {
+            return;
+        }
+        match e.code().as_str() {
+            "KeyS" => {
+                if let Some(id) = selected.get_untracked() {
+                    let at = cursor.get_untracked();
+                    if let Some(right) =
+                        project::edit(|p, txn| p.split_clip(txn, &id, at)).flatten()
+                    {
+                        selected.set(Some(right));
+                    }
+                }
+            }
+            "Delete" | "Backspace" => {
+                if let Some(id) = selected.get_untracked() {
+                    project::edit(|p, txn| p.delete_clip(txn, &id));
+                    selected.set(None);
+                }
+            }
+            "Equal" | "NumpadAdd" => zoom.update(|z| *z = (*z * 1.5).min(64.0)),
+            "Minus" | "NumpadSubtract" => zoom.update(|z| *z = (*z / 1.5).max(0.05)),
+            _ => {}
+        }
+    });
 
     // Who this tab is, for the others' presence lists.
     let me = display_name();
@@ -181,6 +228,9 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                             }
                         />
                     </label>
+                    <button class="snap" class:active=move || snap.get() on:click=move |_| snap.update(|s| *s = !*s) title="Snap to beats">
+                        "Snap"
+                    </button>
                     <button on:click=move |_| zoom.update(|z| *z = (*z / 1.5).max(0.05)) title="Zoom out (−)">"−"</button>
                     <button on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(64.0)) title="Zoom in (+)">"+"</button>
                 </div>
@@ -243,24 +293,82 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                                             "✕"
                                         </button>
                                     </div>
-                                    <div class="track-lane">
+                                    <div
+                                        class="track-lane"
+                                        on:pointerdown=move |e| {
+                                            // A click on the lane itself (not a clip) moves the cursor.
+                                            let on_lane = e
+                                                .target()
+                                                .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                                                .is_some_and(|el| el.class_list().contains("track-lane"));
+                                            if !on_lane {
+                                                return;
+                                            }
+                                            let scale = PX_PER_SECOND * zoom.get_untracked();
+                                            let rate = snapshot.get_untracked().map_or(48_000.0, |s| f64::from(s.0.meta.sample_rate));
+                                            let frame = (f64::from(e.offset_x()).max(0.0) / scale * rate) as u64;
+                                            let frame = if snap.get_untracked() { snap_frame(frame) } else { frame };
+                                            cursor.set(frame);
+                                            selected.set(None);
+                                            if ui.state.get_untracked() == super::EngineState::Running {
+                                                ui.send(stemroom_engine::Command::Seek { frame });
+                                            }
+                                        }
+                                    >
+                                        <div
+                                            class="cursor-line"
+                                            style=move || {
+                                                let rate = snapshot.get().map_or(48_000.0, |s| f64::from(s.0.meta.sample_rate));
+                                                let x = cursor.get() as f64 / rate * PX_PER_SECOND * zoom.get();
+                                                format!("left:{x:.1}px")
+                                            }
+                                        ></div>
                                         {move || {
                                             let Some(SnapshotEq(p)) = snapshot.get() else { return Vec::new() };
                                             let rate = f64::from(p.meta.sample_rate);
                                             let scale = PX_PER_SECOND * zoom.get();
+                                            let px = move |frames: u64| frames as f64 / rate * scale;
                                             p.clips
                                                 .iter()
                                                 .filter(|c| c.track == lane_id)
                                                 .map(|c| {
-                                                    let left = c.start as f64 / rate * scale;
-                                                    let width = (c.length as f64 / rate * scale).max(2.0);
+                                                    let (left, width) = (px(c.start), px(c.length).max(2.0));
+                                                    let begin = move |kind: DragKind, clip: Clip| {
+                                                        move |e: web_sys::PointerEvent| {
+                                                            e.stop_propagation();
+                                                            e.prevent_default();
+                                                            if !can_edit() {
+                                                                return;
+                                                            }
+                                                            selected.set(Some(clip.id.clone()));
+                                                            project::begin_step();
+                                                            drag.set(Some(Drag { kind, x0: f64::from(e.client_x()), clip: clip.clone() }));
+                                                        }
+                                                    };
+                                                    let id = c.id.clone();
                                                     view! {
                                                         <div
                                                             class="clip"
+                                                            class:selected=move || selected.get().as_deref() == Some(id.as_str())
                                                             data-clip-id=c.id.clone()
                                                             style=format!("left:{left:.1}px;width:{width:.1}px")
+                                                            on:pointerdown=begin(DragKind::Move, c.clone())
                                                         >
-                                                            {if c.name.is_empty() { "clip".to_string() } else { c.name.clone() }}
+                                                            <div class="clip-trim clip-trim-start" on:pointerdown=begin(DragKind::TrimStart, c.clone())></div>
+                                                            <div class="clip-trim clip-trim-end" on:pointerdown=begin(DragKind::TrimEnd, c.clone())></div>
+                                                            <div
+                                                                class="clip-fade clip-fade-in"
+                                                                style=format!("left:{:.1}px", px(c.fade_in.frames))
+                                                                title="Fade in"
+                                                                on:pointerdown=begin(DragKind::FadeIn, c.clone())
+                                                            ></div>
+                                                            <div
+                                                                class="clip-fade clip-fade-out"
+                                                                style=format!("right:{:.1}px", px(c.fade_out.frames))
+                                                                title="Fade out"
+                                                                on:pointerdown=begin(DragKind::FadeOut, c.clone())
+                                                            ></div>
+                                                            <span class="clip-name">{if c.name.is_empty() { "clip".to_string() } else { c.name.clone() }}</span>
                                                         </div>
                                                     }
                                                 })
@@ -275,6 +383,91 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// What a pointer drag on a clip changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum DragKind {
+    Move,
+    TrimStart,
+    TrimEnd,
+    FadeIn,
+    FadeOut,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Drag {
+    kind: DragKind,
+    /// Pointer x where the drag began.
+    x0: f64,
+    /// The clip as it was then.
+    clip: Clip,
+}
+
+fn snapshot_now() -> Option<SnapshotEq> {
+    project::snapshot().map(SnapshotEq)
+}
+
+/// `frame` on the nearest beat of the project's tempo map.
+fn snap_frame(frame: u64) -> u64 {
+    let Some(p) = project::snapshot() else {
+        return frame;
+    };
+    let desc = p.to_engine(p.meta.sample_rate, |_| None);
+    desc.tempo
+        .snap(frame, stemroom_engine::tempo::Grid::Beats(1.0))
+}
+
+/// Applies a drag moved by `delta` frames, as one gesture (one undo step).
+fn drag_to(drag: &Drag, delta: i64, snap: bool) {
+    let c = &drag.clip;
+    // Positions first: snapping reads the project, which an edit holds.
+    let shift = |frame: u64| {
+        let moved = (frame as i64 + delta).max(0) as u64;
+        if snap { snap_frame(moved) } else { moved }
+    };
+    let end = c.start + c.length;
+    match drag.kind {
+        DragKind::Move => {
+            let start = shift(c.start);
+            project::gesture(|p, txn| p.move_clip(txn, &c.id, &c.track, start));
+        }
+        DragKind::TrimStart => {
+            // The left edge moves within the audio; the rest stays put.
+            let earliest = c.start.saturating_sub(c.offset);
+            let start = shift(c.start).clamp(earliest, end.saturating_sub(1));
+            let offset = (c.offset as i64 + start as i64 - c.start as i64) as u64;
+            project::gesture(|p, txn| p.trim_clip(txn, &c.id, start, offset, end - start));
+        }
+        DragKind::TrimEnd => {
+            let new_end = shift(end).max(c.start + 1);
+            project::gesture(|p, txn| {
+                p.trim_clip(txn, &c.id, c.start, c.offset, new_end - c.start)
+            });
+        }
+        DragKind::FadeIn | DragKind::FadeOut => {
+            let fade_out = drag.kind == DragKind::FadeOut;
+            let (old, delta) = if fade_out {
+                (c.fade_out, -delta)
+            } else {
+                (c.fade_in, delta)
+            };
+            let frames = (old.frames as i64 + delta).clamp(0, c.length as i64) as u64;
+            let fade = Fade {
+                frames,
+                shape: old.shape,
+            };
+            project::gesture(|p, txn| p.set_fade(txn, &c.id, fade_out, fade));
+        }
+    }
+}
+
+/// Whether a key event goes to a text field.
+fn typing(e: &web_sys::KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    e.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
 }
 
 /// A project snapshot compared by value, for memos.
