@@ -130,6 +130,25 @@ describe('arranging clips', () => {
     await page.keyboard.press('Control+z');
     [left] = await clips(page, 'tone');
     assert.ok(Math.abs(left.x - (lane0 + 40)) < 1, `trim undone: ${left.x - lane0}`);
+
+    // Shortcuts: ? lists them; → nudges the selected clip a beat; M mutes
+    // its track.
+    await page.keyboard.press('Shift+Slash');
+    await page.waitForSelector('.shortcuts');
+    assert.match(await page.textContent('.shortcuts'), /Split the selected clip/);
+    await keep(page, 'arrange-shortcuts');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('.shortcuts', { state: 'detached' });
+    await page.mouse.click(left.x + left.width / 2, left.y);
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction((x) => {
+      const boxes = [...document.querySelectorAll('.clip')].map((c) => c.getBoundingClientRect().left);
+      return boxes.some((b) => Math.abs(b - x) < 1);
+    }, left.x + 20);
+    await page.keyboard.press('m');
+    await page.waitForFunction(() => [...document.querySelectorAll('.track')]
+      .find((t) => t.querySelector('.track-name').value === 'tone')
+      ?.querySelector('.track-mute').classList.contains('active'));
     await page.close();
   });
 });

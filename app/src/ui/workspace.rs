@@ -48,6 +48,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     let cursor = RwSignal::new(0u64);
     let selected = RwSignal::new(None::<String>);
     let drag = RwSignal::new(None::<Drag>);
+    let help = RwSignal::new(false);
 
     // Dragging follows the pointer anywhere on the page (the clip's element
     // is redrawn as the document changes under it).
@@ -65,7 +66,14 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     });
     let _ = window_event_listener(leptos::ev::pointerup, move |_| drag.set(None));
     let _ = window_event_listener(leptos::ev::keydown, move |e| {
-        if typing(&e) || e.ctrl_key() || e.meta_key() || !can_edit() {
+        if typing(&e) || e.ctrl_key() || e.meta_key() {
+            return;
+        }
+        let editing = !matches!(
+            e.code().as_str(),
+            "Slash" | "Escape" | "Home" | "Equal" | "Minus" | "NumpadAdd" | "NumpadSubtract"
+        );
+        if editing && !can_edit() {
             return;
         }
         match e.code().as_str() {
@@ -87,6 +95,48 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             }
             "Equal" | "NumpadAdd" => zoom.update(|z| *z = (*z * 1.5).min(64.0)),
             "Minus" | "NumpadSubtract" => zoom.update(|z| *z = (*z / 1.5).max(0.05)),
+            "KeyM" => {
+                // Mute the selected clip's track.
+                let Some(id) = selected.get_untracked() else {
+                    return;
+                };
+                let Some(p) = project::snapshot() else { return };
+                let Some(clip) = p.clips.iter().find(|c| c.id == id) else {
+                    return;
+                };
+                let Some(track) = p.tracks.iter().find(|t| t.id == clip.track) else {
+                    return;
+                };
+                let (track, mute) = (track.id.clone(), !track.strip.mute);
+                project::edit(|p, txn| p.set_track_mute(txn, &track, mute));
+            }
+            "ArrowLeft" | "ArrowRight" => {
+                // Nudge the selected clip by a beat.
+                let Some(id) = selected.get_untracked() else {
+                    return;
+                };
+                let Some(p) = project::snapshot() else { return };
+                let Some(clip) = p.clips.iter().find(|c| c.id == id) else {
+                    return;
+                };
+                let beat = (60.0 / p.meta.bpm * f64::from(p.meta.sample_rate)) as u64;
+                let start = if e.code() == "ArrowLeft" {
+                    clip.start.saturating_sub(beat)
+                } else {
+                    clip.start + beat
+                };
+                let (id, track) = (clip.id.clone(), clip.track.clone());
+                e.prevent_default();
+                project::edit(|p, txn| p.move_clip(txn, &id, &track, start));
+            }
+            "Home" => {
+                cursor.set(0);
+                if ui.state.get_untracked() == super::EngineState::Running {
+                    ui.send(stemroom_engine::Command::Seek { frame: 0 });
+                }
+            }
+            "Slash" if e.shift_key() => help.update(|h| *h = !*h),
+            "Escape" => help.set(false),
             _ => {}
         }
     });
@@ -202,6 +252,17 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             <Show when=move || error.get().is_some()>
                 <div class="error" role="alert">{move || error.get()}</div>
             </Show>
+            <Show when=move || help.get()>
+                <div class="shortcuts" role="dialog" aria-label="Keyboard shortcuts" on:click=move |_| help.set(false)>
+                    <h2>"Keyboard shortcuts"</h2>
+                    <dl>
+                        {SHORTCUTS
+                            .iter()
+                            .map(|(keys, what)| view! { <dt><kbd>{*keys}</kbd></dt><dd>{*what}</dd> })
+                            .collect_view()}
+                    </dl>
+                </div>
+            </Show>
             <div class="workspace">
                 <transport::Transport />
                 <meter::MasterMeter />
@@ -231,6 +292,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                     <button class="snap" class:active=move || snap.get() on:click=move |_| snap.update(|s| *s = !*s) title="Snap to beats">
                         "Snap"
                     </button>
+                    <button class="help-button" on:click=move |_| help.update(|h| *h = !*h) title="Keyboard shortcuts (?)">"?"</button>
                     <button on:click=move |_| zoom.update(|z| *z = (*z / 1.5).max(0.05)) title="Zoom out (−)">"−"</button>
                     <button on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(64.0)) title="Zoom in (+)">"+"</button>
                 </div>
@@ -384,6 +446,21 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         </div>
     }
 }
+
+/// Every shortcut, as the overlay (`?`) lists them.
+const SHORTCUTS: &[(&str, &str)] = &[
+    ("Space", "Play / stop"),
+    ("Home", "Return to start"),
+    ("Click a lane", "Place the cursor"),
+    ("S", "Split the selected clip at the cursor"),
+    ("Delete", "Delete the selected clip"),
+    ("M", "Mute the selected clip's track"),
+    ("← →", "Move the selected clip by a beat"),
+    ("+ / −", "Zoom in / out"),
+    ("Ctrl+Z", "Undo your last edit"),
+    ("Ctrl+Shift+Z", "Redo"),
+    ("?", "Show or hide this list"),
+];
 
 /// What a pointer drag on a clip changes.
 #[derive(Clone, Copy, Debug, PartialEq)]
