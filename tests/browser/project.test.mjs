@@ -85,6 +85,18 @@ describe('a project shared by two browser contexts', () => {
     // Two seconds at 40 px/s.
     const width = await b.$eval('.clip', (c) => c.getBoundingClientRect().width);
     assert.ok(Math.abs(width - 80) < 1.5, `clip width ${width}`);
+    // And B hears it: B's engine renders A's import (fetched and decoded in
+    // B's tab) as the tone on a centred mono track (−3 dB), then silence.
+    const rendered = await b.evaluate(async () => {
+      const r = await window.stemroom.render_project(3, 48000);
+      return r.channels.map((c) => Array.from(c));
+    });
+    let worst = 0;
+    for (let t = 0; t < 3 * 48_000; t++) {
+      const source = t < 96_000 ? Math.round(Math.sin((2 * Math.PI * 220 * t) / 48_000) * 16_000) / 32_768 : 0;
+      for (const channel of rendered) worst = Math.max(worst, Math.abs(channel[t] - source * Math.SQRT1_2));
+    }
+    assert.ok(worst < 1e-5, `B's render deviates from A's import by ${worst}`);
 
     // A file that is not audio: a clear message, and nothing changes.
     await a.setInputFiles('.import-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not audio at all') });
