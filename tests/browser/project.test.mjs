@@ -98,6 +98,23 @@ describe('a project shared by two browser contexts', () => {
     }
     assert.ok(worst < 1e-5, `B's render deviates from A's import by ${worst}`);
 
+    // A pulls the bass fader to −12 dB: B's mixer shows it, B's audio follows.
+    await a.locator('.strip', { has: a.locator('.strip-name', { hasText: /^bass$/ }) }).locator('.fader').fill('-12');
+    const bassDb = b.locator('.strip', { has: b.locator('.strip-name', { hasText: /^bass$/ }) }).locator('.fader-db');
+    await bassDb.filter({ hasText: '-12.0 dB' }).waitFor();
+    const quieter = await b.evaluate(async () => {
+      const r = await window.stemroom.render_project(1, 48000);
+      return Array.from(r.channels[0]);
+    });
+    const gain = 10 ** (-12 / 20) * Math.SQRT1_2;
+    worst = 0;
+    for (let t = 0; t < 48_000; t++) {
+      const source = Math.round(Math.sin((2 * Math.PI * 220 * t) / 48_000) * 16_000) / 32_768;
+      worst = Math.max(worst, Math.abs(quieter[t] - source * gain));
+    }
+    assert.ok(worst < 1e-5, `B's render after A's fader move deviates by ${worst}`);
+    await keep(b, 'project-mixer');
+
     // A file that is not audio: a clear message, and nothing changes.
     await a.setInputFiles('.import-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not audio at all') });
     await a.waitForSelector('.import-item[data-stage="failed"]');

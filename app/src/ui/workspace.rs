@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use stemroom_engine::project::Fade;
-use stemroom_model::project::{Clip, Project};
+use stemroom_model::project::{Clip, MASTER, Project};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{EngineUi, meter, reload_engine, transport};
@@ -442,6 +442,109 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                         }
                     />
                 </div>
+            </section>
+            <section class="mixer" aria-label="Mixer">
+                // Strips stay mounted while their values change (a fader
+                // being dragged must not be redrawn under the pointer).
+                <For
+                    each=move || {
+                        let mut ids: Vec<(String, String)> = snapshot
+                            .get()
+                            .map(|s| s.0.tracks.iter().map(|t| (t.id.clone(), t.name.clone())).collect())
+                            .unwrap_or_default();
+                        ids.push((MASTER.to_string(), "Master".to_string()));
+                        ids
+                    }
+                    key=|strip| strip.clone()
+                    children=move |(id, name)| {
+                        let master = id == MASTER;
+                        let read = {
+                            let id = id.clone();
+                            move || {
+                                let p = snapshot.get()?.0;
+                                if id == MASTER {
+                                    return Some(p.master);
+                                }
+                                p.tracks.into_iter().find(|t| t.id == id).map(|t| t.strip)
+                            }
+                        };
+                        let gain = {
+                            let read = read.clone();
+                            move || read().map_or(0.0, |s| s.gain_db)
+                        };
+                        let pan = {
+                            let read = read.clone();
+                            move || read().map_or(0.0, |s| s.pan)
+                        };
+                        let solo = move || read().is_some_and(|s| s.solo);
+                        let (fader_id, pan_id, solo_id) = (id.clone(), id.clone(), id.clone());
+                        let shown = gain.clone();
+                        view! {
+                            <div class="strip" data-strip=id.clone() class:master=master>
+                                <span class="strip-name">{name}</span>
+                                <input
+                                    type="range"
+                                    class="fader"
+                                    aria-label="Fader (dB)"
+                                    min="-60"
+                                    max="6"
+                                    step="0.1"
+                                    prop:value=move || gain().max(-60.0).to_string()
+                                    disabled=move || !can_edit()
+                                    on:pointerdown=move |_| project::begin_step()
+                                    on:input=move |e| {
+                                        if let Ok(db) = event_target_value(&e).parse::<f64>() {
+                                            project::gesture(|p, txn| p.set_strip(txn, &fader_id, "gainDb", db.clamp(-144.0, 24.0)));
+                                        }
+                                    }
+                                />
+                                <output class="fader-db">{move || format!("{:+.1} dB", shown())}</output>
+                                <Show when=move || !master>
+                                    <input
+                                        type="range"
+                                        class="pan"
+                                        aria-label="Pan"
+                                        min="-1"
+                                        max="1"
+                                        step="0.01"
+                                        prop:value={
+                                            let pan = pan.clone();
+                                            move || pan().to_string()
+                                        }
+                                        disabled=move || !can_edit()
+                                        on:pointerdown=move |_| project::begin_step()
+                                        on:input={
+                                            let pan_id = pan_id.clone();
+                                            move |e| {
+                                                if let Ok(pan) = event_target_value(&e).parse::<f64>() {
+                                                    project::gesture(|p, txn| p.set_strip(txn, &pan_id, "pan", pan.clamp(-1.0, 1.0)));
+                                                }
+                                            }
+                                        }
+                                    />
+                                    <button
+                                        class="strip-solo"
+                                        class:active={
+                                            let solo = solo.clone();
+                                            move || solo()
+                                        }
+                                        disabled=move || !can_edit()
+                                        on:click={
+                                            let solo_id = solo_id.clone();
+                                            let solo = solo.clone();
+                                            move |_| {
+                                                let on = !solo();
+                                                project::edit(|p, txn| p.set_strip(txn, &solo_id, "solo", on));
+                                            }
+                                        }
+                                    >
+                                        "S"
+                                    </button>
+                                </Show>
+                            </div>
+                        }
+                    }
+                />
             </section>
         </div>
     }
