@@ -1,6 +1,9 @@
 //! Concurrent edits from several replicas, delivered in different orders,
 //! converge to the same document and the same render plan.
 
+mod common;
+
+use common::Rng;
 use std::sync::Arc;
 
 use stemroom_engine::automation::Breakpoint;
@@ -10,20 +13,6 @@ use stemroom_engine::project::Output;
 use stemroom_model::project::{BUSES, DEVICES, LaneTarget, MASTER, ProjectDoc};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Transact, Update};
-
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// One random edit in its own transaction; returns the update it made.
 fn random_edit(replica: &ProjectDoc, rng: &mut Rng) -> Vec<u8> {

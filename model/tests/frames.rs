@@ -2,24 +2,12 @@
 //! client's bytes: on any input it returns messages or an error, never
 //! panics; and every valid frame, however packed, decodes to what was sent.
 
+mod common;
+
+use common::Rng;
 use stemroom_model::sync::{self, Message, SyncMessage};
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Valid messages of every kind, with real update payloads.
 fn samples() -> Vec<Message> {

@@ -905,6 +905,34 @@ mod tests {
         }
     }
 
+    /// Joins `conn` to the `project` document of `project` as an editor;
+    /// returns its outbox once the room's first message (step 1) is in.
+    async fn join(rooms: &Rooms, project: &str, conn: ConnId) -> OutboxReceiver {
+        let (outbox, mut rx) = Outbox::new();
+        let join = Command::Join {
+            conn,
+            doc: DocKind::Project,
+            role: Role::Edit,
+            outbox,
+        };
+        rooms.send(project, join).await.unwrap();
+        let first = next_message(&mut rx, Duration::from_secs(5)).await;
+        assert!(matches!(
+            first,
+            Some(Message::Sync(SyncMessage::SyncStep1(_)))
+        ));
+        rx
+    }
+
+    /// A frame's worth of messages: one update setting `key` in map `m`.
+    fn set_key(key: &str) -> Vec<Message> {
+        let doc = Doc::new();
+        let map = doc.get_or_insert_map("m");
+        let mut txn = doc.transact_mut();
+        map.insert(&mut txn, key, 1.0);
+        vec![Message::Sync(SyncMessage::Update(txn.encode_update_v1()))]
+    }
+
     async fn next_message(rx: &mut OutboxReceiver, wait: Duration) -> Option<Message> {
         match tokio::time::timeout(wait, rx.recv()).await {
             Ok(Some(Outgoing::Frame(f))) => Some(sync::decode_frame(&f).unwrap().remove(0)),
@@ -997,33 +1025,17 @@ mod tests {
             failing: true.into(),
         });
         let rooms = Rooms::new(log.clone(), RoomConfig::default());
-        let update = |key: &str| {
-            let doc = Doc::new();
-            let map = doc.get_or_insert_map("m");
-            let mut txn = doc.transact_mut();
-            map.insert(&mut txn, key, 1.0);
-            vec![Message::Sync(SyncMessage::Update(txn.encode_update_v1()))]
-        };
         let wait = Duration::from_secs(5);
         let mut receivers = Vec::new();
         for (conn, project) in [(1, "boom"), (2, "fine")] {
-            let (outbox, mut rx) = Outbox::new();
-            let join = Command::Join {
-                conn,
-                doc: DocKind::Project,
-                role: Role::Edit,
-                outbox,
-            };
-            rooms.send(project, join).await.unwrap();
-            next_message(&mut rx, wait).await.unwrap();
-            receivers.push(rx);
+            receivers.push(join(&rooms, project, conn).await);
         }
         rooms
             .send(
                 "boom",
                 Command::Messages {
                     conn: 1,
-                    messages: update("a"),
+                    messages: set_key("a"),
                 },
             )
             .await
@@ -1044,7 +1056,7 @@ mod tests {
                 "fine",
                 Command::Messages {
                     conn: 2,
-                    messages: update("b"),
+                    messages: set_key("b"),
                 },
             )
             .await
@@ -1053,21 +1065,13 @@ mod tests {
         assert_eq!(sync::parse_durable(&ack), Some(1));
         // Storage recovers: the next join reloads the room from the log.
         log.failing.store(false, Ordering::SeqCst);
-        let (outbox, mut rx) = Outbox::new();
-        let join = Command::Join {
-            conn: 3,
-            doc: DocKind::Project,
-            role: Role::Edit,
-            outbox,
-        };
-        rooms.send("boom", join).await.unwrap();
-        next_message(&mut rx, wait).await.unwrap();
+        let mut rx = join(&rooms, "boom", 3).await;
         rooms
             .send(
                 "boom",
                 Command::Messages {
                     conn: 3,
-                    messages: update("c"),
+                    messages: set_key("c"),
                 },
             )
             .await
@@ -1089,30 +1093,14 @@ mod tests {
         let wait = Duration::from_secs(5);
         let mut receivers = Vec::new();
         for (conn, project) in [(1, "crash"), (2, "calm")] {
-            let (outbox, mut rx) = Outbox::new();
-            let join = Command::Join {
-                conn,
-                doc: DocKind::Project,
-                role: Role::Edit,
-                outbox,
-            };
-            rooms.send(project, join).await.unwrap();
-            next_message(&mut rx, wait).await.unwrap();
-            receivers.push(rx);
+            receivers.push(join(&rooms, project, conn).await);
         }
-        let edit = |key: &str| {
-            let doc = Doc::new();
-            let map = doc.get_or_insert_map("m");
-            let mut txn = doc.transact_mut();
-            map.insert(&mut txn, key, 1.0);
-            vec![Message::Sync(SyncMessage::Update(txn.encode_update_v1()))]
-        };
         rooms
             .send(
                 "crash",
                 Command::Messages {
                     conn: 1,
-                    messages: edit("kept"),
+                    messages: set_key("kept"),
                 },
             )
             .await
@@ -1131,7 +1119,7 @@ mod tests {
                 "calm",
                 Command::Messages {
                     conn: 2,
-                    messages: edit("x"),
+                    messages: set_key("x"),
                 },
             )
             .await
@@ -1139,15 +1127,7 @@ mod tests {
         let ack = next_message(&mut receivers[1], wait).await.unwrap();
         assert_eq!(sync::parse_durable(&ack), Some(1));
         // A rejoin reloads the room from storage, with the durable edit.
-        let (outbox, mut rx) = Outbox::new();
-        let join = Command::Join {
-            conn: 3,
-            doc: DocKind::Project,
-            role: Role::Edit,
-            outbox,
-        };
-        rooms.send("crash", join).await.unwrap();
-        next_message(&mut rx, wait).await.unwrap();
+        let mut rx = join(&rooms, "crash", 3).await;
         let info = rooms.info("crash").await.unwrap();
         assert_eq!(info.connections, 1);
         let messages = vec![Message::Sync(SyncMessage::SyncStep1(
@@ -1180,15 +1160,7 @@ mod tests {
         };
         let rooms = Rooms::new(Arc::new(store.clone()), config);
         let wait = Duration::from_secs(5);
-        let (outbox, mut rx) = Outbox::new();
-        let join = Command::Join {
-            conn: 1,
-            doc: DocKind::Project,
-            role: Role::Edit,
-            outbox,
-        };
-        rooms.send("p", join).await.unwrap();
-        next_message(&mut rx, wait).await.unwrap();
+        let mut rx = join(&rooms, "p", 1).await;
         let source = Doc::new();
         let map = source.get_or_insert_map("m");
         for i in 0..25 {

@@ -4,32 +4,10 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, sineWav } from './harness.mjs';
 
 const RATE = 48_000;
 const PX_PER_SECOND = 40;
-
-/** 16-bit mono samples of a 220 Hz sine, and the WAV file holding them. */
-function sine(seconds) {
-  const frames = Math.round(seconds * RATE);
-  const samples = new Int16Array(frames);
-  for (let i = 0; i < frames; i++) samples[i] = Math.round(Math.sin((2 * Math.PI * 220 * i) / RATE) * 16_000);
-  const wav = Buffer.alloc(44 + frames * 2);
-  wav.write('RIFF', 0, 'ascii');
-  wav.writeUInt32LE(36 + frames * 2, 4);
-  wav.write('WAVEfmt ', 8, 'ascii');
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20);
-  wav.writeUInt16LE(1, 22);
-  wav.writeUInt32LE(RATE, 24);
-  wav.writeUInt32LE(RATE * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36, 'ascii');
-  wav.writeUInt32LE(frames * 2, 40);
-  for (let i = 0; i < frames; i++) wav.writeInt16LE(samples[i], 44 + i * 2);
-  return { samples, wav };
-}
 
 async function drag(page, x, y, dx) {
   await page.mouse.move(x, y);
@@ -68,7 +46,7 @@ describe('arranging clips', () => {
     await page.click('.start-create');
     await page.waitForURL(/\/p\//);
     await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved');
-    const { samples, wav } = sine(2);
+    const { samples, wav } = sineWav(2);
     await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
     await page.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
     await page.click('.add-track'); // an empty lane to place the cursor on

@@ -166,3 +166,28 @@ export function readFloatWav(path) {
   }
   throw new Error(`${path}: no data chunk`);
 }
+
+/**
+ * A 16-bit mono WAV file of a sine (220 Hz, amplitude 16 000), and its
+ * samples as integers: what the import tests upload and expect back.
+ */
+export function sineWav(seconds, sampleRate = 48_000) {
+  const frames = Math.round(seconds * sampleRate);
+  const samples = new Int16Array(frames);
+  for (let i = 0; i < frames; i++) samples[i] = Math.round(Math.sin((2 * Math.PI * 220 * i) / sampleRate) * 16_000);
+  const wav = Buffer.alloc(44 + frames * 2);
+  wav.write('RIFF', 0, 'ascii');
+  wav.writeUInt32LE(36 + frames * 2, 4);
+  wav.write('WAVEfmt ', 8, 'ascii');
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20);
+  wav.writeUInt16LE(1, 22);
+  wav.writeUInt32LE(sampleRate, 24);
+  wav.writeUInt32LE(sampleRate * 2, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36, 'ascii');
+  wav.writeUInt32LE(frames * 2, 40);
+  for (let i = 0; i < frames; i++) wav.writeInt16LE(samples[i], 44 + i * 2);
+  return { samples, wav };
+}

@@ -5,29 +5,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep } from './harness.mjs';
-
-/** A 16-bit mono WAV: a 220 Hz sine, `seconds` long. */
-function sineWav(seconds, sampleRate = 48_000) {
-  const frames = Math.round(seconds * sampleRate);
-  const buffer = Buffer.alloc(44 + frames * 2);
-  buffer.write('RIFF', 0, 'ascii');
-  buffer.writeUInt32LE(36 + frames * 2, 4);
-  buffer.write('WAVEfmt ', 8, 'ascii');
-  buffer.writeUInt32LE(16, 16);
-  buffer.writeUInt16LE(1, 20);
-  buffer.writeUInt16LE(1, 22);
-  buffer.writeUInt32LE(sampleRate, 24);
-  buffer.writeUInt32LE(sampleRate * 2, 28);
-  buffer.writeUInt16LE(2, 32);
-  buffer.writeUInt16LE(16, 34);
-  buffer.write('data', 36, 'ascii');
-  buffer.writeUInt32LE(frames * 2, 40);
-  for (let i = 0; i < frames; i++) {
-    buffer.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 220 * i) / sampleRate) * 16_000), 44 + i * 2);
-  }
-  return buffer;
-}
+import { startServer, launchBrowser, openApp, keep, sineWav } from './harness.mjs';
 
 const saveState = (page) => page.getAttribute('.save-state', 'data-state');
 
@@ -78,7 +56,8 @@ describe('a project shared by two browser contexts', () => {
     await waitSaved(b);
 
     // A imports a WAV: progress, a new track with the clip, in both views.
-    await a.setInputFiles('.import-input', { name: 'bass.wav', mimeType: 'audio/wav', buffer: sineWav(2) });
+    const { samples, wav } = sineWav(2);
+    await a.setInputFiles('.import-input', { name: 'bass.wav', mimeType: 'audio/wav', buffer: wav });
     await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
     await b.waitForFunction(() => document.querySelectorAll('.clip').length === 1);
     assert.deepEqual(await trackNames(b), ['Drums', 'bass']);
@@ -93,7 +72,7 @@ describe('a project shared by two browser contexts', () => {
     });
     let worst = 0;
     for (let t = 0; t < 3 * 48_000; t++) {
-      const source = t < 96_000 ? Math.round(Math.sin((2 * Math.PI * 220 * t) / 48_000) * 16_000) / 32_768 : 0;
+      const source = t < samples.length ? samples[t] / 32_768 : 0;
       for (const channel of rendered) worst = Math.max(worst, Math.abs(channel[t] - source * Math.SQRT1_2));
     }
     assert.ok(worst < 1e-5, `B's render deviates from A's import by ${worst}`);
@@ -109,7 +88,7 @@ describe('a project shared by two browser contexts', () => {
     const gain = 10 ** (-12 / 20) * Math.SQRT1_2;
     worst = 0;
     for (let t = 0; t < 48_000; t++) {
-      const source = Math.round(Math.sin((2 * Math.PI * 220 * t) / 48_000) * 16_000) / 32_768;
+      const source = samples[t] / 32_768;
       worst = Math.max(worst, Math.abs(quieter[t] - source * gain));
     }
     assert.ok(worst < 1e-5, `B's render after A's fader move deviates by ${worst}`);
