@@ -54,14 +54,98 @@ impl std::error::Error for FrameError {}
 /// (yrs asserts some invariants of untrusted bytes in debug builds; those
 /// panics become errors here).
 pub fn decode_frame(bytes: &[u8]) -> Result<Vec<Message>, FrameError> {
+    prescan(bytes)?;
     std::panic::catch_unwind(|| decode_frame_unchecked(bytes))
         .unwrap_or_else(|_| Err(FrameError::Malformed("invalid field values".into())))
 }
 
 /// Decodes an update from a client: an error, never a panic, on any input.
 pub fn decode_update(bytes: &[u8]) -> Result<Update, String> {
+    // Each client's section takes at least two bytes.
+    plausible_count(bytes, 2)?;
     std::panic::catch_unwind(|| Update::decode_v1(bytes).map_err(|e| e.to_string()))
         .unwrap_or_else(|_| Err("invalid field values".into()))
+}
+
+/// A lib0 variable-length unsigned integer at `*pos`.
+fn read_var(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*pos).ok_or("truncated number")?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err("number too long".into())
+}
+
+/// A length-prefixed buffer at `*pos`.
+fn read_buf<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a [u8], String> {
+    let len = read_var(bytes, pos)? as usize;
+    let end = pos
+        .checked_add(len)
+        .filter(|e| *e <= bytes.len())
+        .ok_or("truncated buffer")?;
+    let buf = &bytes[*pos..end];
+    *pos = end;
+    Ok(buf)
+}
+
+/// Rejects a buffer whose leading item count could not fit in it: the
+/// decoders reserve room for the count they read (a hash table's control
+/// bytes are written at once), so 11 hostile bytes could otherwise make the
+/// server touch 128 MiB.
+fn plausible_count(buf: &[u8], min_bytes_per_item: usize) -> Result<(), String> {
+    let mut pos = 0;
+    let count = read_var(buf, &mut pos).map_err(|e| format!("bad count: {e}"))?;
+    if count.saturating_mul(min_bytes_per_item as u64) > (buf.len() - pos) as u64 {
+        return Err(format!("{count} items cannot fit in {} bytes", buf.len()));
+    }
+    Ok(())
+}
+
+/// Walks a frame's message boundaries and checks the counts the decoders
+/// would reserve for, before any of them runs.
+fn prescan(bytes: &[u8]) -> Result<(), FrameError> {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let start = pos;
+        prescan_message(bytes, &mut pos).map_err(|why| {
+            if start > 0 && why.starts_with("truncated") {
+                FrameError::TrailingBytes(bytes.len() - start)
+            } else {
+                FrameError::Malformed(why)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// One message of [`prescan`].
+fn prescan_message(bytes: &[u8], pos: &mut usize) -> Result<(), String> {
+    match read_var(bytes, pos)? {
+        // Sync: step 1 carries a state vector, step 2 and Update an update;
+        // both start with a count of two-byte-or-longer entries.
+        0 => {
+            let kind = read_var(bytes, pos)?;
+            let payload = read_buf(bytes, pos)?;
+            if kind <= 2 {
+                plausible_count(payload, 2)?;
+            }
+        }
+        // Awareness: (client, clock, JSON) entries, three bytes at least.
+        1 => plausible_count(read_buf(bytes, pos)?, 3)?,
+        // Auth: a flag and maybe a reason; the decoder checks the rest.
+        2 => *pos = bytes.len(),
+        // Awareness query: no payload.
+        3 => {}
+        _ => {
+            read_buf(bytes, pos)?;
+        }
+    }
+    Ok(())
 }
 
 fn decode_frame_unchecked(bytes: &[u8]) -> Result<Vec<Message>, FrameError> {

@@ -106,3 +106,34 @@ fn any_bytes_decode_or_fail_cleanly() {
         "mutations still reach the decoder's inner paths"
     );
 }
+
+/// Resident pages the process touched so far (minor faults), from /proc.
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    fields.get(7).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_few_hostile_bytes_cannot_make_the_decoder_touch_much_memory() {
+    // An awareness message claiming ~93 million entries in 9 bytes (found by
+    // the property test above: it made yrs write a 128 MiB hash table), and
+    // a state vector and an update claiming millions of clients.
+    let hostile: [&[u8]; 3] = [
+        &[1, 9, 229, 214, 153, 44, 190, 17, 175, 184, 183],
+        &[0, 0, 5, 0xff, 0xff, 0xff, 0x7f, 1],
+        &[0, 2, 5, 0xff, 0xff, 0xff, 0x7f, 1],
+    ];
+    for frame in hostile {
+        let before = minor_faults();
+        assert!(sync::decode_frame(frame).is_err(), "{frame:?} is refused");
+        let touched = minor_faults() - before;
+        assert!(touched < 256, "{frame:?} touched {touched} pages");
+    }
+    assert!(sync::decode_update(&[0xff, 0xff, 0xff, 0x7f, 0, 0]).is_err());
+}
