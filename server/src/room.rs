@@ -483,7 +483,6 @@ impl Room {
         if !state.awareness.is_empty() {
             frames.push(sync::encode(&Message::Awareness(awareness_of(
                 &state.awareness,
-                |_| true,
             ))));
         }
         let limit = self.limit();
@@ -560,7 +559,7 @@ impl Room {
             Message::Awareness(update) => self.awareness(conn, kind, update),
             Message::AwarenessQuery => {
                 let state = self.doc(kind);
-                let all = awareness_of(&state.awareness, |_| true);
+                let all = awareness_of(&state.awareness);
                 let frame = sync::encode(&Message::Awareness(all));
                 self.send(conn, frame.into());
             }
@@ -801,15 +800,11 @@ async fn load_doc(log: &Arc<dyn DocumentLog>, project: &str, kind: DocKind) -> a
     .await?
 }
 
-/// The awareness states of the clients `which` selects.
-fn awareness_of(
-    states: &HashMap<u64, (u32, Arc<str>, ConnId)>,
-    which: impl Fn(u64) -> bool,
-) -> AwarenessUpdate {
+/// Every awareness state of a document, as one update.
+fn awareness_of(states: &HashMap<u64, (u32, Arc<str>, ConnId)>) -> AwarenessUpdate {
     AwarenessUpdate {
         clients: states
             .iter()
-            .filter(|(id, _)| which(**id))
             .map(|(id, (clock, json, _))| {
                 (
                     yrs::block::ClientID::new(*id),

@@ -4,7 +4,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
 
 const RATE = 48_000;
 const PX_PER_SECOND = 40;
@@ -42,10 +42,7 @@ describe('arranging clips', () => {
 
   test('move, split, trim and fade a clip; the render matches the expected audio exactly', async () => {
     const page = await openApp(browser, server.url);
-    await page.fill('.start-name', 'Edit');
-    await page.click('.start-create');
-    await page.waitForURL(/\/p\//);
-    await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved');
+    await createProject(page, 'Edit');
     const { samples, wav } = sineWav(2);
     await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
     await page.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });

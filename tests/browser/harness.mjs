@@ -191,3 +191,12 @@ export function sineWav(seconds, sampleRate = 48_000) {
   for (let i = 0; i < frames; i++) wav.writeInt16LE(samples[i], 44 + i * 2);
   return { samples, wav };
 }
+
+/** Creates a project from the start page; resolves once it is saved. */
+export async function createProject(page, name) {
+  await page.fill('.start-name', name);
+  await page.click('.start-create');
+  await page.waitForURL(/\/p\/[^/#]+#.+/);
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
+  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+}

@@ -5,7 +5,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
 
 const saveState = (page) => page.getAttribute('.save-state', 'data-state');
 
@@ -30,11 +30,7 @@ describe('a project shared by two browser contexts', () => {
   test('create, share, edit both ways, import, undo your own edits, and merge offline edits', async () => {
     // A creates the project from the start page.
     const a = await openApp(browser, server.url);
-    await a.fill('.start-name', 'Night Drive');
-    await a.click('.start-create');
-    await a.waitForURL(/\/p\/[^/#]+#.+/);
-    await a.waitForFunction(() => document.documentElement.dataset.ready === 'true');
-    await waitSaved(a);
+    await createProject(a, 'Night Drive');
     assert.equal(await a.inputValue('.project-name'), 'Night Drive');
     assert.equal(await a.textContent('.role-badge'), 'owner');
     const url = a.url();

@@ -93,8 +93,8 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                     selected.set(None);
                 }
             }
-            "Equal" | "NumpadAdd" => zoom.update(|z| *z = (*z * 1.5).min(64.0)),
-            "Minus" | "NumpadSubtract" => zoom.update(|z| *z = (*z / 1.5).max(0.05)),
+            "Equal" | "NumpadAdd" => zoom_by(zoom, 1.5),
+            "Minus" | "NumpadSubtract" => zoom_by(zoom, 1.0 / 1.5),
             "KeyM" => {
                 // Mute the selected clip's track.
                 let Some(id) = selected.get_untracked() else {
@@ -293,8 +293,8 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                         "Snap"
                     </button>
                     <button class="help-button" on:click=move |_| help.update(|h| *h = !*h) title="Keyboard shortcuts (?)">"?"</button>
-                    <button on:click=move |_| zoom.update(|z| *z = (*z / 1.5).max(0.05)) title="Zoom out (−)">"−"</button>
-                    <button on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(64.0)) title="Zoom in (+)">"+"</button>
+                    <button on:click=move |_| zoom_by(zoom, 1.0 / 1.5) title="Zoom out (−)">"−"</button>
+                    <button on:click=move |_| zoom_by(zoom, 1.5) title="Zoom in (+)">"+"</button>
                 </div>
                 <ul class="imports">
                     <For
@@ -548,6 +548,11 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             </section>
         </div>
     }
+}
+
+/// Zooms the arrange view by `factor`, within 1/20 and 64 times.
+fn zoom_by(zoom: RwSignal<f64>, factor: f64) {
+    zoom.update(|z| *z = (*z * factor).clamp(0.05, 64.0));
 }
 
 /// Every shortcut, as the overlay (`?`) lists them.
