@@ -29,6 +29,8 @@ pub enum Command {
     ResetLoudness,
     /// Measure the loudness of a bus as well as the master (`None`: stop).
     MeterBus { bus: Option<u32> },
+    /// Click on every beat while playing (heard, not metered).
+    SetMetronome { enabled: bool, gain_db: f32 },
 }
 
 impl Command {
@@ -61,6 +63,14 @@ impl Command {
                 6.0,
                 bus.map_or(0.0, |b| f64::from(b) + 1.0),
                 0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
+            Command::SetMetronome { enabled, gain_db } => [
+                7.0,
+                f64::from(u8::from(enabled)),
+                f64::from(gain_db),
                 0.0,
                 0.0,
                 0.0,
@@ -123,6 +133,10 @@ impl Command {
                     0 => None,
                     b => Some(u32::try_from(b - 1).ok()?),
                 },
+            },
+            7 => Command::SetMetronome {
+                enabled: flag(w[1]),
+                gain_db: w[2] as f32,
             },
             kind @ 10..=12 => {
                 let index = u32::try_from(w[1] as i64).ok()?;
@@ -211,6 +225,10 @@ mod tests {
             Command::ResetLoudness,
             Command::MeterBus { bus: Some(3) },
             Command::MeterBus { bus: None },
+            Command::SetMetronome {
+                enabled: true,
+                gain_db: -12.0,
+            },
         ];
         for strip in strips {
             for change in changes {
@@ -224,6 +242,7 @@ mod tests {
 
     #[test]
     fn malformed_words_decode_to_nothing() {
+        assert_eq!(Command::decode(&[8.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[9.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, f64::NAN, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, -5.0, 0.0, 0.0, 0.0, 0.0]), None);

@@ -29,6 +29,7 @@ pub mod device;
 pub mod lanes;
 pub mod loudness;
 pub mod meter;
+pub mod metronome;
 pub mod mixer;
 pub mod project;
 pub mod queue;

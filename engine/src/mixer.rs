@@ -1238,6 +1238,17 @@ impl Mixer {
     pub fn output(&self) -> &StereoQuantum {
         &self.out
     }
+
+    /// The transport segments of the last quantum: (block offset, timeline
+    /// frame, frames), split where a loop wrapped; empty when stopped.
+    pub fn played_segments(&self) -> &[(usize, u64, usize)] {
+        let (list, count) = &self.segments_now;
+        &list[..*count]
+    }
+
+    pub fn tempo(&self) -> &crate::tempo::TempoMap {
+        &self.tempo
+    }
 }
 
 impl std::fmt::Debug for Mixer {

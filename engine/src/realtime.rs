@@ -7,6 +7,7 @@ use crate::loudness::LoudnessMeter;
 use crate::meter::{
     BusLoudness, CorrelationMeter, EngineMeters, LevelMeter, MeterSnapshot, StripMeter,
 };
+use crate::metronome::Metronome;
 use crate::mixer::{Mixer, Transport};
 use crate::queue::{Consumer, Producer};
 use crate::signal::SineOscillator;
@@ -69,6 +70,7 @@ pub struct Engine {
     bus_gated: (f32, f32),
     bus_correlation: CorrelationMeter,
     bus_out: StereoQuantum,
+    metronome: Metronome,
     out: StereoQuantum,
 }
 
@@ -104,6 +106,7 @@ impl Engine {
             bus_gated: (f32::NEG_INFINITY, 0.0),
             bus_correlation: CorrelationMeter::new(sample_rate),
             bus_out: [[0.0; QUANTUM]; CHANNELS],
+            metronome: Metronome::new(sample_rate),
             out: [[0.0; QUANTUM]; CHANNELS],
         }
     }
@@ -159,6 +162,12 @@ impl Engine {
             self.sanitised += u64::from(crate::lanes::sanitize(channel));
         }
         self.measure();
+        // Heard, not metered.
+        if let Some(plan) = &self.current {
+            let mixer = &plan.mixer;
+            self.metronome
+                .render(mixer.played_segments(), mixer.tempo(), &mut self.out);
+        }
         &self.out
     }
 
@@ -323,6 +332,10 @@ impl Engine {
                 self.bus_loudness.reset();
                 self.gated = (f32::NEG_INFINITY, 0.0);
                 self.bus_gated = (f32::NEG_INFINITY, 0.0);
+            }
+            Command::SetMetronome { enabled, gain_db } => {
+                self.metronome.enabled = enabled;
+                self.metronome.set_gain_db(gain_db);
             }
             Command::MeterBus { bus } => {
                 if bus != self.metered_bus {

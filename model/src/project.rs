@@ -491,6 +491,31 @@ impl ProjectDoc {
         Some(right)
     }
 
+    /// Copies a clip (audio, trim, gain, fades, name) to `start` on
+    /// `track`; returns the copy's id.
+    pub fn duplicate_clip(
+        &self,
+        txn: &mut TransactionMut,
+        id: &str,
+        track: &str,
+        start: u64,
+    ) -> Option<String> {
+        let source = self.entity(txn, CLIPS, id)?;
+        let mut fields: HashMap<String, yrs::In> = source
+            .iter(txn)
+            .filter_map(|(key, value)| match value {
+                yrs::Out::Any(any) => Some((key.to_string(), yrs::In::Any(any))),
+                _ => None,
+            })
+            .collect();
+        fields.insert("track".into(), yrs::In::Any(Any::from(track)));
+        fields.insert("start".into(), yrs::In::Any(Any::from(start as f64)));
+        let copy = self.new_id();
+        self.root(CLIPS)
+            .insert(txn, copy.as_str(), MapPrelim::from_iter(fields));
+        Some(copy)
+    }
+
     pub fn delete_clip(&self, txn: &mut TransactionMut, id: &str) -> bool {
         self.delete(txn, CLIPS, id)
     }
@@ -532,6 +557,17 @@ impl ProjectDoc {
             device.insert(txn, "params", params);
         }
         id
+    }
+
+    /// Moves a device within its chain, between two others (by order keys).
+    pub fn move_device(
+        &self,
+        txn: &mut TransactionMut,
+        id: &str,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> bool {
+        self.set(txn, DEVICES, id, "order", order::between(after, before))
     }
 
     /// Sets parameter `index` of a device (clamped by the engine on read).

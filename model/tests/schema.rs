@@ -338,3 +338,74 @@ fn comments_thread_resolve_and_versions_keep_a_project_state() {
         Some("Versioned")
     );
 }
+
+#[test]
+fn a_duplicated_clip_keeps_everything_but_its_place_and_devices_reorder() {
+    let p = ProjectDoc::new(new_project_doc("Copies"));
+    let mut txn = p.doc().transact_mut();
+    let (a, b) = (p.add_track(&mut txn, "A", 2), p.add_track(&mut txn, "B", 2));
+    let clip = p.add_clip(&mut txn, &a, "aa", 1_000, 40_000);
+    p.trim_clip(&mut txn, &clip, 2_000, 1_000, 39_000);
+    let fade = Fade {
+        frames: 960,
+        shape: FadeShape::Exponential,
+    };
+    p.set_fade(&mut txn, &clip, true, fade);
+    p.set(&mut txn, "clips", &clip, "name", "Take 3");
+    let copy = p.duplicate_clip(&mut txn, &clip, &b, 41_000).unwrap();
+    assert!(p.duplicate_clip(&mut txn, "nope", &b, 0).is_none());
+
+    let eq = p.add_device(&mut txn, &a, DeviceKind::Eq);
+    let comp = p.add_device(&mut txn, &a, DeviceKind::Compressor);
+    let limiter = p.add_device(&mut txn, &a, DeviceKind::Limiter);
+    let project = p.read(&txn);
+    let order = |id: &str| {
+        project
+            .devices
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap()
+            .order
+            .clone()
+    };
+    // The limiter goes first, the compressor between the limiter and the EQ.
+    assert!(p.move_device(&mut txn, &limiter, None, Some(&order(&eq))));
+    let limiter_order = p
+        .read(&txn)
+        .devices
+        .iter()
+        .find(|d| d.id == limiter)
+        .unwrap()
+        .order
+        .clone();
+    p.move_device(&mut txn, &comp, Some(&limiter_order), Some(&order(&eq)));
+
+    let project = p.read(&txn);
+    let original = project.clips.iter().find(|c| c.id == clip).unwrap();
+    let copied = project.clips.iter().find(|c| c.id == copy).unwrap();
+    assert_eq!((copied.track.as_str(), copied.start), (b.as_str(), 41_000));
+    assert_eq!(
+        (
+            copied.offset,
+            copied.length,
+            copied.fade_out,
+            copied.name.as_str()
+        ),
+        (
+            original.offset,
+            original.length,
+            original.fade_out,
+            "Take 3"
+        )
+    );
+    let kinds: Vec<DeviceKind> = project
+        .devices
+        .iter()
+        .filter(|d| d.strip == a)
+        .map(|d| d.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [DeviceKind::Limiter, DeviceKind::Compressor, DeviceKind::Eq]
+    );
+}
