@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
+use stemroom_engine::meter::StripReading;
 use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::ProjectDesc;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
@@ -260,6 +261,15 @@ impl EngineLink {
                     .map_err(js_error)?;
                 Ok(Some(answered))
             }
+        }
+    }
+
+    /// Meters of the loaded project's strips (tracks, buses, master), when
+    /// the engine shares this thread's memory; empty in fallback mode.
+    pub fn strip_meters(&self) -> Vec<StripReading> {
+        match &self.channel {
+            Channel::Shared(control) => control.strip_meters().collect(),
+            Channel::Port { .. } => Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod background;
 pub mod project;
 pub mod sync;
 pub mod ui;

@@ -5,10 +5,13 @@
 //! they live here in a thread-local and the UI reaches them through the
 //! functions below; the UI holds only signals.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::Arc;
 
+use leptos::prelude::*;
+use stemroom_engine::analysis::Peaks;
 use stemroom_engine::project::{AudioAsset, ProjectDesc};
 use stemroom_model::migrate;
 use stemroom_model::project::{Project, ProjectDoc};
@@ -29,8 +32,14 @@ pub struct OpenProject {
     pub project_sync: DocSync,
     pub review_sync: DocSync,
     undo: LocalUndo,
-    /// Decoded audio by SHA-256.
+    /// Decoded audio and its waveform overview, by SHA-256.
     assets: HashMap<String, Arc<AudioAsset>>,
+    peaks: HashMap<String, Arc<Peaks>>,
+    /// Bumped whenever audio arrives (waveforms redraw).
+    pub audio_revision: RwSignal<u64>,
+    /// The last read of the project, until the document changes.
+    cached: Option<Arc<Project>>,
+    stale: Rc<Cell<bool>>,
     /// Hashes being fetched or decoded.
     loading: HashSet<String>,
     migrated: bool,
@@ -46,6 +55,11 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
     let review_doc = Doc::new();
     let project_sync = DocSync::start(project_doc.clone(), &link.id, "project", &link.token);
     let review_sync = DocSync::start(review_doc.clone(), &link.id, "review", &link.token);
+    let stale = Rc::new(Cell::new(true));
+    {
+        let stale = stale.clone();
+        let _ = project_doc.observe_update_v1("snapshot", move |_, _| stale.set(true));
+    }
     let project = ProjectDoc::new(project_doc);
     let clock: Arc<dyn yrs::sync::Clock> = Arc::new(|| js_sys::Date::now() as u64);
     let undo = LocalUndo::new(&project, clock, 500);
@@ -57,6 +71,10 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
         review_sync: review_sync.clone(),
         undo,
         assets: HashMap::new(),
+        peaks: HashMap::new(),
+        audio_revision: RwSignal::new(0),
+        cached: None,
+        stale,
         loading: HashSet::new(),
         migrated: false,
     };
@@ -69,13 +87,28 @@ pub fn with<R>(f: impl FnOnce(&mut OpenProject) -> R) -> Option<R> {
     OPEN.with_borrow_mut(|open| open.as_mut().map(f))
 }
 
-/// The project as read now (repaired), if one is open and readable.
-pub fn snapshot() -> Option<Project> {
+/// The project as read now (repaired), if one is open and readable. Read
+/// once per change of the document, however often it is asked for.
+pub fn snapshot() -> Option<Arc<Project>> {
     with(|p| {
-        let txn = p.project.doc().try_transact().ok()?;
-        Some(p.project.read(&txn))
+        if p.stale.get() || p.cached.is_none() {
+            let txn = p.project.doc().try_transact().ok()?;
+            p.cached = Some(Arc::new(p.project.read(&txn)));
+            p.stale.set(false);
+        }
+        p.cached.clone()
     })
     .flatten()
+}
+
+/// The waveform overview of an asset, once its audio is here.
+pub fn peaks(sha256: &str) -> Option<Arc<Peaks>> {
+    with(|p| p.peaks.get(sha256).cloned()).flatten()
+}
+
+/// Bumped whenever audio arrives, for views that draw waveforms.
+pub fn audio_revision() -> Option<RwSignal<u64>> {
+    with(|p| p.audio_revision)
 }
 
 /// One local edit of the project document: one transaction, its own undo
@@ -158,20 +191,16 @@ pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> O
         let on_asset = on_asset.clone();
         leptos::task::spawn_local(async move {
             let decoded = match api::fetch_asset(&link.id, &link.token, &sha).await {
-                Ok(bytes) => decode(bytes),
+                Ok(bytes) => decode(bytes).await,
                 Err(e) => Err(e),
             };
-            with(|p| {
-                p.loading.remove(&sha);
-                match decoded {
-                    Ok(asset) => {
-                        p.assets.insert(sha.clone(), asset);
-                    }
-                    Err(e) => {
-                        web_sys::console::error_1(&format!("cannot load audio {sha}: {e}").into())
-                    }
+            with(|p| p.loading.remove(&sha));
+            match decoded {
+                Ok((asset, peaks)) => add_asset(&sha, asset, peaks),
+                Err(e) => {
+                    web_sys::console::error_1(&format!("cannot load audio {sha}: {e}").into())
                 }
-            });
+            }
             on_asset();
         });
     }
@@ -193,8 +222,19 @@ pub fn assets_pending() -> bool {
     .unwrap_or(false)
 }
 
-/// Decodes a file's bytes to planar audio.
-pub fn decode(bytes: Vec<u8>) -> Result<Arc<AudioAsset>, String> {
+/// Decodes a file's bytes and computes its waveform overview, off the
+/// page's thread.
+pub async fn decode(bytes: Vec<u8>) -> Result<(Arc<AudioAsset>, Arc<Peaks>), String> {
+    crate::background::run(move |parallel| {
+        let asset = decode_now(bytes)?;
+        let peaks = Arc::new(Peaks::of(&asset, parallel));
+        Ok((asset, peaks))
+    })
+    .await
+}
+
+/// Decodes a file's bytes to planar audio, on this thread.
+fn decode_now(bytes: Vec<u8>) -> Result<Arc<AudioAsset>, String> {
     let mut channels: Vec<Vec<f32>> = Vec::new();
     stemroom_engine::decode::decode(Box::new(std::io::Cursor::new(bytes)), None, |block| {
         if channels.is_empty() {
@@ -213,8 +253,13 @@ pub fn decode(bytes: Vec<u8>) -> Result<Arc<AudioAsset>, String> {
 }
 
 /// Remembers decoded audio (an import decodes locally before it uploads).
-pub fn add_asset(sha256: &str, asset: Arc<AudioAsset>) {
-    with(|p| {
+pub fn add_asset(sha256: &str, asset: Arc<AudioAsset>, peaks: Arc<Peaks>) {
+    let revision = with(|p| {
         p.assets.insert(sha256.to_string(), asset);
+        p.peaks.insert(sha256.to_string(), peaks);
+        p.audio_revision
     });
+    if let Some(revision) = revision {
+        revision.update(|r| *r += 1);
+    }
 }

@@ -1098,12 +1098,18 @@ impl Project {
         desc.master = strip_desc(MASTER, &self.master);
         desc.master.output = Output::Master;
         desc.master.sends.clear();
+        desc.tempo = self.tempo_map(sample_rate);
+        desc
+    }
+
+    /// Bars and beats ↔ frames at `sample_rate`: the project tempo, its
+    /// changes and time signature.
+    pub fn tempo_map(&self, sample_rate: u32) -> TempoMap {
         let mut changes = vec![TempoChange {
             beat: 0.0,
             bpm: self.meta.bpm,
         }];
         changes.extend(self.tempo.iter().copied());
-        desc.tempo = TempoMap::new(sample_rate, changes, self.meta.signature);
-        desc
+        TempoMap::new(sample_rate, changes, self.meta.signature)
     }
 }

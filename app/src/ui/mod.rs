@@ -1,6 +1,9 @@
 //! The page: transport, master meter, engine status and errors.
 
+mod arrange;
+mod device;
 mod meter;
+mod mixer;
 mod start;
 mod transport;
 mod workspace;
@@ -8,6 +11,7 @@ mod workspace;
 use std::cell::RefCell;
 
 use leptos::prelude::*;
+use stemroom_engine::meter::StripReading;
 use stemroom_engine::{Command, MeterSnapshot};
 use web_sys::AudioContext;
 
@@ -50,6 +54,8 @@ impl EngineState {
 pub struct EngineUi {
     pub state: RwSignal<EngineState>,
     pub meters: RwSignal<MeterSnapshot>,
+    /// Per strip of the loaded project: tracks, buses, master.
+    pub strips: RwSignal<Vec<StripReading>>,
     pub sample_rate: RwSignal<f32>,
     pub error: RwSignal<Option<String>>,
 }
@@ -107,7 +113,7 @@ impl EngineUi {
                         link,
                     }));
                     self.state.set(EngineState::Running);
-                    poll_meters(self.meters);
+                    poll_meters(self);
                     reload_engine(self);
                 }
                 Err(e) => {
@@ -158,12 +164,15 @@ pub fn reload_engine(ui: EngineUi) {
 }
 
 /// Copies the engine's meters into the UI once per display frame.
-fn poll_meters(meters: RwSignal<MeterSnapshot>) {
-    let Some(snapshot) = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.meters())) else {
+fn poll_meters(ui: EngineUi) {
+    let Some((snapshot, strips)) =
+        SESSION.with_borrow_mut(|s| s.as_mut().map(|s| (s.link.meters(), s.link.strip_meters())))
+    else {
         return;
     };
-    meters.set(snapshot);
-    request_animation_frame(move || poll_meters(meters));
+    ui.meters.set(snapshot);
+    ui.strips.set(strips);
+    request_animation_frame(move || poll_meters(ui));
 }
 
 #[component]
@@ -171,6 +180,7 @@ pub fn App() -> impl IntoView {
     let ui = EngineUi {
         state: RwSignal::new(EngineState::Idle),
         meters: RwSignal::new(MeterSnapshot::default()),
+        strips: RwSignal::new(Vec::new()),
         sample_rate: RwSignal::new(48_000.0),
         error: RwSignal::new(None),
     };
@@ -185,10 +195,13 @@ pub fn App() -> impl IntoView {
             .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
         event.code() == "Space" && !typing
     };
+    let opened = crate::api::ProjectLink::from_location();
+    // The project page plays from its cursor; elsewhere Space plays the tone.
+    let on_project = opened.is_some();
     let _ = window_event_listener(leptos::ev::keydown, move |event| {
         if space(&event) {
             event.prevent_default();
-            if !event.repeat() {
+            if !event.repeat() && !on_project {
                 ui.toggle_play();
             }
         }
@@ -213,7 +226,6 @@ pub fn App() -> impl IntoView {
             crate::project::redo();
         }
     });
-    let opened = crate::api::ProjectLink::from_location();
 
     let mode = MemoryMode::CURRENT;
     let mode_label = match mode {

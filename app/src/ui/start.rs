@@ -59,7 +59,7 @@ pub fn StartPage() -> impl IntoView {
             <section class="audio-check" aria-label="Audio check">
                 <h2>"Audio check"</h2>
                 <p class="muted">"Play a test tone to check your output before a session."</p>
-                <transport::Transport />
+                <transport::ToneCheck />
                 <meter::MasterMeter />
             </section>
             <section class="start-recent">

@@ -48,6 +48,28 @@ const fn band_specs() -> [ParamSpec; OUTPUT_GAIN + 1] {
 
 pub static PARAMS: [ParamSpec; OUTPUT_GAIN + 1] = band_specs();
 
+/// The response in dB at `frequency_hz` of an EQ as a project describes it
+/// (bands settled at their values): what the EQ panel draws while the user
+/// drags a band, without asking the audio thread.
+pub fn curve_db(desc: &super::DeviceDesc, sample_rate: f64, frequency_hz: f64) -> f64 {
+    let mut db = f64::from(desc.param(OUTPUT_GAIN));
+    for band in 0..BANDS {
+        if desc.param(band_param(band, ENABLED)) < 0.5 {
+            continue;
+        }
+        let shape = desc.param(band_param(band, SHAPE)).round() as usize;
+        let c = Coefficients::design(
+            Shape::ALL[shape.min(Shape::ALL.len() - 1)],
+            sample_rate,
+            f64::from(desc.param(band_param(band, FREQUENCY))),
+            f64::from(desc.param(band_param(band, Q))),
+            f64::from(desc.param(band_param(band, GAIN))),
+        );
+        db += c.magnitude_db(sample_rate, frequency_hz);
+    }
+    db
+}
+
 #[derive(Clone, Copy)]
 struct BandLanes {
     b0: Lanes,
@@ -296,6 +318,35 @@ impl EqLanes {
 mod tests {
     use super::*;
     use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+
+    /// The panel's curve is the engine's own response, and a peaking band
+    /// reads exactly its gain at its centre (RBJ).
+    #[test]
+    fn the_panel_curve_is_the_engine_response() {
+        let desc = DeviceDesc::new(DeviceKind::Eq)
+            .with(band_param(0, ENABLED), 1.0)
+            .with(band_param(2, ENABLED), 1.0)
+            .with(band_param(2, FREQUENCY), 1_000.0)
+            .with(band_param(2, GAIN), 7.5)
+            .with(band_param(2, Q), 2.0)
+            .with(band_param(6, ENABLED), 1.0)
+            .with(OUTPUT_GAIN, -1.5);
+        let device = crate::device::testing::on_every_lane(&desc, 48_000.0);
+        let lanes = device.as_eq().unwrap();
+        for hz in [20.0, 63.0, 250.0, 1_000.0, 4_000.0, 16_000.0] {
+            let panel = curve_db(&desc, 48_000.0, hz);
+            let engine = lanes.response_db(0, hz);
+            assert!(
+                (panel - engine).abs() < 1e-4,
+                "{hz} Hz: {panel} vs {engine}"
+            );
+        }
+        let lone = DeviceDesc::new(DeviceKind::Eq)
+            .with(band_param(2, ENABLED), 1.0)
+            .with(band_param(2, FREQUENCY), 1_000.0)
+            .with(band_param(2, GAIN), 7.5);
+        assert!((curve_db(&lone, 48_000.0, 1_000.0) - 7.5).abs() < 1e-9);
+    }
 
     /// Each lane filters a sine with its own settings; the measured gain
     /// matches the analytic response of that lane's bands.

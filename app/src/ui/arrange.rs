@@ -1,0 +1,1083 @@
+//! The arrange view: ruler (bars:beats and time, loop range, markers),
+//! track headers, lanes with clips and their waveforms, the playhead, and
+//! audio import.
+//!
+//! Waveforms, clip bodies and the grid are drawn on one canvas per lane,
+//! covering only the visible part of the timeline; clips also have light
+//! DOM boxes for their handles, and only the clips near the visible part
+//! get one, so a 64 × 50 arrangement stays fluid.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leptos::html;
+use leptos::prelude::*;
+use stemroom_engine::db_to_amplitude;
+use stemroom_engine::project::Fade;
+use stemroom_engine::tempo::TempoMap;
+use stemroom_model::project::{Clip, Marker, Track};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::CanvasRenderingContext2d;
+
+use super::workspace::{PX_PER_SECOND, Workspace, zoom_by};
+use super::{EngineUi, reload_engine};
+use crate::api;
+use crate::project;
+
+/// Width of the track headers, height of a track row and of the ruler (px).
+const HEADER_W: f64 = 200.0;
+const ROW_H: f64 = 64.0;
+const RULER_H: f64 = 44.0;
+/// The ruler's top strip sets the loop range; below it, the playhead.
+const LOOP_STRIP_H: f64 = 16.0;
+/// Colours a new track cycles through.
+pub const TRACK_COLOURS: [&str; 8] = [
+    "#e0a030", "#4fa3e0", "#7cc46a", "#d2617e", "#a58be8", "#47c2b1", "#e07a4f", "#c9c257",
+];
+
+/// One file being imported.
+#[derive(Clone, Debug, PartialEq)]
+struct Import {
+    id: u32,
+    name: String,
+    /// 0..1 while uploading.
+    progress: f64,
+    stage: &'static str,
+    error: Option<String>,
+}
+
+/// What a pointer drag in the arrange view changes.
+#[derive(Clone, Debug, PartialEq)]
+enum Drag {
+    Clip {
+        kind: ClipDrag,
+        x0: f64,
+        y0: f64,
+        /// The clip as it was when the drag began.
+        clip: Clip,
+    },
+    /// Scrubbing the playhead along the ruler.
+    Playhead,
+    /// Drawing the loop range from `anchor`.
+    Loop { anchor: u64 },
+    /// Reordering a track by its grip.
+    Track { id: String, y0: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ClipDrag {
+    Move,
+    TrimStart,
+    TrimEnd,
+    FadeIn,
+    FadeOut,
+}
+
+/// The scroll position and size of the arrange viewport.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct View {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
+#[component]
+pub fn Arrange() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let ui = ws.ui;
+    let imports = RwSignal::new(Vec::<Import>::new());
+    let drag = RwSignal::new(None::<Drag>);
+    let track_offset = RwSignal::new(0.0f64);
+    let view = RwSignal::new(View {
+        width: 1200.0,
+        height: 480.0,
+        ..View::default()
+    });
+    let scroller: NodeRef<html::Div> = NodeRef::new();
+
+    let measure = move || {
+        if let Some(el) = scroller.get_untracked() {
+            view.set(View {
+                x: f64::from(el.scroll_left()),
+                y: f64::from(el.scroll_top()),
+                width: f64::from(el.client_width()),
+                height: f64::from(el.client_height()),
+            });
+        }
+    };
+    Effect::new(move |_| {
+        if scroller.get().is_some() {
+            measure();
+        }
+    });
+    let _ = window_event_listener(leptos::ev::resize, move |_| measure());
+
+    let tracks = Memo::new(move |_| {
+        ws.project
+            .with(|p| p.as_ref().map(|p| p.tracks.clone()))
+            .unwrap_or_default()
+    });
+    // Each lane's clips, shared so a lane redraws only when its own change.
+    let lanes = Memo::new(move |_| {
+        let mut by_track: HashMap<String, Vec<Clip>> = HashMap::new();
+        ws.project.with(|p| {
+            if let Some(p) = p {
+                for c in &p.clips {
+                    by_track.entry(c.track.clone()).or_default().push(c.clone());
+                }
+            }
+        });
+        by_track
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect::<HashMap<_, _>>()
+    });
+    // The timeline's width: the song plus a screen to grow into.
+    let timeline_px = Memo::new(move |_| {
+        let end = ws.project.with(|p| {
+            p.as_ref().map_or(0, |p| {
+                let clips = p
+                    .clips
+                    .iter()
+                    .map(|c| c.start + c.length)
+                    .max()
+                    .unwrap_or(0);
+                let markers = p.markers.iter().map(|m| m.frame).max().unwrap_or(0);
+                clips.max(markers)
+            })
+        });
+        let end = end.max(ws.loop_range.get().1);
+        let width = view.get().width;
+        (end as f64 * ws.px_per_frame() + width).max(2.0 * width)
+    });
+
+    // Dragging follows the pointer anywhere on the page.
+    let _ = window_event_listener(leptos::ev::pointermove, move |e| {
+        let Some(d) = drag.get_untracked() else {
+            return;
+        };
+        let (x, y) = (f64::from(e.client_x()), f64::from(e.client_y()));
+        match d {
+            Drag::Clip { kind, x0, y0, clip } => {
+                let frames = (x - x0) / ws.px_per_frame_untracked();
+                let rows = ((y - y0) / ROW_H).round() as i64;
+                drag_clip(ws, kind, &clip, frames as i64, rows);
+            }
+            Drag::Playhead => {
+                if let Some(frame) = ruler_frame(ws, x) {
+                    ws.seek(frame);
+                }
+            }
+            Drag::Loop { anchor } => {
+                if let Some(frame) = ruler_frame(ws, x) {
+                    let frame = ws.snapped(frame);
+                    ws.loop_range.set((anchor.min(frame), anchor.max(frame)));
+                }
+            }
+            Drag::Track { y0, .. } => track_offset.set(y - y0),
+        }
+    });
+    let _ = window_event_listener(leptos::ev::pointerup, move |_| {
+        if let Some(Drag::Track { id, .. }) = drag.get_untracked() {
+            let rows = (track_offset.get_untracked() / ROW_H).round() as i64;
+            reorder_track(&tracks.get_untracked(), &id, rows);
+            track_offset.set(0.0);
+        }
+        if let Some(Drag::Loop { .. }) = drag.get_untracked() {
+            let (start, end) = ws.loop_range.get_untracked();
+            if end > start && !ws.looping.get_untracked() {
+                ws.looping.set(true);
+            }
+        }
+        drag.set(None);
+    });
+
+    // While playing, page the view to keep the playhead in sight.
+    Effect::new(move |_| {
+        if !ws.follow.get() || !ws.playing() {
+            return;
+        }
+        let x = ws.playhead() as f64 * ws.px_per_frame_untracked();
+        let v = view.get_untracked();
+        let visible = v.width - HEADER_W;
+        if (x < v.x || x > v.x + visible - 24.0)
+            && let Some(el) = scroller.get_untracked()
+        {
+            el.set_scroll_left((x - 24.0).max(0.0) as i32);
+        }
+    });
+
+    let add_track = move || {
+        let count = tracks.with_untracked(Vec::len);
+        project::edit(|p, txn| {
+            let id = p.add_track(txn, &format!("Track {}", count + 1), 2);
+            p.set(
+                txn,
+                "tracks",
+                &id,
+                "color",
+                TRACK_COLOURS[count % TRACK_COLOURS.len()],
+            );
+        });
+    };
+    let import_files = move |files: web_sys::FileList| {
+        for i in 0..files.length() {
+            if let Some(file) = files.get(i) {
+                import(file, imports, ui);
+            }
+        }
+    };
+
+    let rows = move || tracks.get().into_iter().enumerate().collect::<Vec<_>>();
+    view! {
+        <section
+            class="arrange"
+            aria-label="Arrange"
+            on:dragover=move |e: web_sys::DragEvent| e.prevent_default()
+            on:drop=move |e: web_sys::DragEvent| {
+                e.prevent_default();
+                if ws.can_edit()
+                    && let Some(files) = e.data_transfer().and_then(|d| d.files())
+                {
+                    import_files(files);
+                }
+            }
+        >
+            <div class="arrange-toolbar">
+                <button class="add-track" disabled=move || !ws.can_edit() on:click=move |_| add_track()>
+                    "+ Track"
+                </button>
+                <label class="import" class:disabled=move || !ws.can_edit()>
+                    "Import audio…"
+                    <input
+                        type="file"
+                        class="import-input"
+                        multiple=true
+                        accept="audio/*,.wav,.flac,.mp3,.ogg"
+                        disabled=move || !ws.can_edit()
+                        on:change=move |e| {
+                            let input: web_sys::HtmlInputElement = event_target(&e);
+                            if let Some(files) = input.files() {
+                                import_files(files);
+                            }
+                            input.set_value("");
+                        }
+                    />
+                </label>
+                <button class="add-marker" disabled=move || !ws.can_edit() on:click=move |_| ws.add_marker() title="Add a marker at the playhead (Shift+M)">
+                    "+ Marker"
+                </button>
+                <span class="toolbar-gap"></span>
+                <button class="snap" class:active=move || ws.snap.get() on:click=move |_| ws.snap.update(|s| *s = !*s) title="Snap to beats">
+                    "Snap"
+                </button>
+                <button class="follow" class:active=move || ws.follow.get() on:click=move |_| ws.follow.update(|f| *f = !*f) title="Follow the playhead">
+                    "Follow"
+                </button>
+                <button class="zoom-out" on:click=move |_| zoom_by(ws.zoom, 1.0 / 1.5) title="Zoom out (−)">"−"</button>
+                <button class="zoom-in" on:click=move |_| zoom_by(ws.zoom, 1.5) title="Zoom in (+)">"+"</button>
+                <button class="help-button" on:click=move |_| ws.help.update(|h| *h = !*h) title="Keyboard shortcuts (?)">"?"</button>
+            </div>
+            <ul class="imports">
+                <For
+                    each=move || imports.get()
+                    key=|i| (i.id, i.stage, i.error.clone(), (i.progress * 100.0) as u32)
+                    children=move |i| {
+                        view! {
+                            <li class="import-item" data-stage=i.stage>
+                                <span class="import-name">{i.name.clone()}</span>
+                                <progress max="1" value=i.progress></progress>
+                                <span class="import-stage">{i.error.clone().unwrap_or_else(|| i.stage.to_string())}</span>
+                            </li>
+                        }
+                    }
+                />
+            </ul>
+            <div class="arrange-scroll" node_ref=scroller on:scroll=move |_| measure()>
+                <div
+                    class="arrange-content"
+                    style=move || format!("width:{:.0}px", HEADER_W + timeline_px.get())
+                >
+                    <div class="ruler-row">
+                        <div class="ruler-corner">
+                            <span class="ruler-legend">"Bar"</span>
+                            <span class="ruler-legend">"Time"</span>
+                        </div>
+                        <Ruler view=view timeline_px=timeline_px drag=drag />
+                    </div>
+                    <div class="tracks">
+                        <For
+                            each=rows
+                            key=|(i, t)| (*i, t.id.clone(), t.name.clone(), t.color.clone(), t.strip.mute, t.strip.solo)
+                            children=move |(index, track)| {
+                                view! {
+                                    <TrackRow
+                                        index=index
+                                        track=track
+                                        lanes=lanes
+                                        view=view
+                                        timeline_px=timeline_px
+                                        drag=drag
+                                        track_offset=track_offset
+                                    />
+                                }
+                            }
+                        />
+                    </div>
+                    <div
+                        class="playhead"
+                        style=move || format!("transform:translateX({:.1}px)", HEADER_W + ws.playhead() as f64 * ws.px_per_frame())
+                    ></div>
+                </div>
+            </div>
+        </section>
+    }
+}
+
+impl Workspace {
+    fn px_per_frame_untracked(self) -> f64 {
+        PX_PER_SECOND * self.zoom.get_untracked()
+            / self
+                .project
+                .with_untracked(|p| p.as_ref().map(|p| f64::from(p.meta.sample_rate)))
+                .unwrap_or(48_000.0)
+    }
+}
+
+/// The timeline frame under client x on the ruler.
+fn ruler_frame(ws: Workspace, client_x: f64) -> Option<u64> {
+    let ruler = web_sys::window()?
+        .document()?
+        .query_selector(".ruler-lane")
+        .ok()??;
+    let left = ruler.get_bounding_client_rect().left();
+    Some(((client_x - left).max(0.0) / ws.px_per_frame_untracked()) as u64)
+}
+
+#[component]
+fn Ruler(
+    view: RwSignal<View>,
+    timeline_px: Memo<f64>,
+    drag: RwSignal<Option<Drag>>,
+) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let canvas: NodeRef<html::Canvas> = NodeRef::new();
+    Effect::new(move |_| {
+        let Some(canvas) = canvas.get() else { return };
+        let v = view.get();
+        let width = (v.width - HEADER_W).max(1.0);
+        let tempo = ws.tempo();
+        let ppf = ws.px_per_frame();
+        let rate = ws.sample_rate();
+        let loop_range = ws.loop_range.get();
+        let looping = ws.looping.get();
+        if let Some(ctx) = prepare(&canvas, width, RULER_H) {
+            draw_ruler(&ctx, &tempo, rate, ppf, v.x, width, loop_range, looping);
+        }
+    });
+    let markers = move || {
+        ws.project
+            .with(|p| p.as_ref().map(|p| p.markers.clone()))
+            .unwrap_or_default()
+    };
+    view! {
+        <div
+            class="ruler-lane"
+            style=move || format!("width:{:.0}px", timeline_px.get())
+            on:pointerdown=move |e: web_sys::PointerEvent| {
+                let on_canvas = e
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .is_some_and(|el| el.tag_name() == "CANVAS");
+                if !on_canvas {
+                    return;
+                }
+                e.prevent_default();
+                let Some(frame) = ruler_frame(ws, f64::from(e.client_x())) else { return };
+                if f64::from(e.offset_y()) < LOOP_STRIP_H {
+                    let anchor = ws.snapped(frame);
+                    ws.loop_range.set((anchor, anchor));
+                    drag.set(Some(Drag::Loop { anchor }));
+                } else {
+                    ws.seek(frame);
+                    drag.set(Some(Drag::Playhead));
+                }
+            }
+        >
+            <canvas class="ruler-canvas" node_ref=canvas></canvas>
+            <For
+                each=markers
+                key=|m: &Marker| (m.id.clone(), m.frame, m.name.clone())
+                children=move |m: Marker| {
+                    let (id, rename, frame) = (m.id.clone(), m.id.clone(), m.frame);
+                    view! {
+                        <div
+                            class="marker"
+                            data-marker-id=m.id.clone()
+                            style=move || format!("left:{:.1}px", frame as f64 * ws.px_per_frame())
+                            title="Click: go here · Double-click: rename"
+                            on:click=move |_| ws.seek(frame)
+                            on:dblclick=move |_| {
+                                if !ws.can_edit() {
+                                    return;
+                                }
+                                let name = web_sys::window()
+                                    .and_then(|w| w.prompt_with_message("Marker name").ok().flatten());
+                                if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+                                    project::edit(|p, txn| p.set(txn, "markers", &rename, "name", name.trim()));
+                                }
+                            }
+                        >
+                            <span class="marker-name">{m.name.clone()}</span>
+                            <button
+                                class="marker-delete"
+                                title="Delete marker"
+                                disabled=move || !ws.can_edit()
+                                on:click=move |e| {
+                                    e.stop_propagation();
+                                    project::edit(|p, txn| p.delete(txn, "markers", &id));
+                                }
+                            >
+                                "×"
+                            </button>
+                        </div>
+                    }
+                }
+            />
+        </div>
+    }
+}
+
+#[component]
+fn TrackRow(
+    index: usize,
+    track: Track,
+    lanes: Memo<HashMap<String, Arc<Vec<Clip>>>>,
+    view: RwSignal<View>,
+    timeline_px: Memo<f64>,
+    drag: RwSignal<Option<Drag>>,
+    track_offset: RwSignal<f64>,
+) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let id = track.id.clone();
+    let color = if track.color.is_empty() {
+        TRACK_COLOURS[index % TRACK_COLOURS.len()].to_string()
+    } else {
+        track.color.clone()
+    };
+    let clips = {
+        let id = id.clone();
+        Memo::new(move |_| lanes.with(|l| l.get(&id).cloned().unwrap_or_default()))
+    };
+    // Rows near the viewport draw; the others wait until scrolled to.
+    let near = Memo::new(move |_| {
+        let v = view.get();
+        let top = RULER_H + index as f64 * ROW_H;
+        top + ROW_H >= v.y - ROW_H * 2.0 && top <= v.y + v.height + ROW_H * 2.0
+    });
+    // The clips that get DOM boxes: within a screen of the visible part,
+    // in steps of a screen so scrolling rarely changes the set.
+    let window = Memo::new(move |_| {
+        let v = view.get();
+        let page = (v.width - HEADER_W).max(100.0);
+        let first = (v.x / page).floor();
+        let ppf = ws.px_per_frame();
+        (
+            (((first - 1.0) * page).max(0.0) / ppf) as u64,
+            ((first + 2.0) * page / ppf) as u64,
+        )
+    });
+    let boxes = move || {
+        if !near.get() {
+            return Vec::new();
+        }
+        let (from, to) = window.get();
+        clips.with(|c| {
+            c.iter()
+                .filter(|c| c.start < to && c.start + c.length > from)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+
+    let canvas: NodeRef<html::Canvas> = NodeRef::new();
+    {
+        let color = color.clone();
+        Effect::new(move |_| {
+            let Some(canvas) = canvas.get() else { return };
+            if !near.get() {
+                return;
+            }
+            ws.audio.get();
+            let v = view.get();
+            let width = (v.width - HEADER_W).max(1.0);
+            let tempo = ws.tempo();
+            let lane = LaneDrawing {
+                ppf: ws.px_per_frame(),
+                x0: v.x,
+                width,
+                loop_range: ws.looping.get().then(|| ws.loop_range.get()),
+            };
+            if let Some(ctx) = prepare(&canvas, width, ROW_H - 1.0) {
+                clips.with(|c| draw_lane(&ctx, &lane, &tempo, c, &color));
+            }
+        });
+    }
+
+    let (rename, mute_id, solo_id, delete, color_id, grip_id) = (
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+    );
+    let (muted, soloed) = (track.strip.mute, track.strip.solo);
+    let dragging_me = {
+        let id = id.clone();
+        move || matches!(drag.get(), Some(Drag::Track { id: ref d, .. }) if *d == id)
+    };
+    let offset_me = dragging_me.clone();
+    view! {
+        <div
+            class="track"
+            data-track-id=id.clone()
+            class:reordering=dragging_me.clone()
+            style=move || {
+                if offset_me() { format!("transform:translateY({:.0}px)", track_offset.get()) } else { String::new() }
+            }
+        >
+            <div class="track-header" style=format!("--track-colour:{color}")>
+                <span
+                    class="track-grip"
+                    title="Drag to reorder"
+                    on:pointerdown=move |e: web_sys::PointerEvent| {
+                        if !ws.can_edit() {
+                            return;
+                        }
+                        e.prevent_default();
+                        track_offset.set(0.0);
+                        drag.set(Some(Drag::Track { id: grip_id.clone(), y0: f64::from(e.client_y()) }));
+                    }
+                >
+                    "⋮⋮"
+                </span>
+                <input
+                    type="color"
+                    class="track-colour"
+                    aria-label="Track colour"
+                    prop:value=color.clone()
+                    disabled=move || !ws.can_edit()
+                    on:change=move |e| {
+                        let value = event_target_value(&e);
+                        project::edit(|p, txn| p.set(txn, "tracks", &color_id, "color", value.as_str()));
+                    }
+                />
+                <input
+                    class="track-name"
+                    aria-label="Track name"
+                    prop:value=track.name.clone()
+                    disabled=move || !ws.can_edit()
+                    on:change=move |e| {
+                        let value = event_target_value(&e);
+                        project::edit(|p, txn| p.set(txn, "tracks", &rename, "name", value.trim()));
+                    }
+                />
+                <button
+                    class="track-mute"
+                    class:active=muted
+                    title="Mute (M)"
+                    disabled=move || !ws.can_edit()
+                    on:click=move |_| {
+                        project::edit(|p, txn| p.set_track_mute(txn, &mute_id, !muted));
+                    }
+                >
+                    "M"
+                </button>
+                <button
+                    class="track-solo"
+                    class:active=soloed
+                    title="Solo"
+                    disabled=move || !ws.can_edit()
+                    on:click=move |_| {
+                        project::edit(|p, txn| p.set_strip(txn, &solo_id, "solo", !soloed));
+                    }
+                >
+                    "S"
+                </button>
+                <button
+                    class="track-delete"
+                    title="Delete track"
+                    disabled=move || !ws.can_edit()
+                    on:click=move |_| {
+                        project::edit(|p, txn| p.delete_track(txn, &delete));
+                    }
+                >
+                    "✕"
+                </button>
+            </div>
+            <div
+                class="track-lane"
+                style=move || format!("width:{:.0}px", timeline_px.get())
+                on:pointerdown=move |e: web_sys::PointerEvent| {
+                    // A click on the lane itself (not a clip) moves the cursor.
+                    let on_lane = e
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .is_some_and(|el| el.tag_name() == "CANVAS" || el.class_list().contains("track-lane"));
+                    if !on_lane {
+                        return;
+                    }
+                    let Some(lane) = e.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+                    let x = f64::from(e.client_x()) - lane.get_bounding_client_rect().left();
+                    let frame = (x.max(0.0) / ws.px_per_frame_untracked()) as u64;
+                    ws.selected.set(None);
+                    ws.seek(ws.snapped(frame));
+                }
+            >
+                <canvas class="lane-canvas" node_ref=canvas></canvas>
+                <For
+                    each=boxes
+                    key=|c: &Clip| (c.id.clone(), c.start, c.length, c.offset, c.fade_in.frames, c.fade_out.frames, c.name.clone())
+                    children=move |c: Clip| view! { <ClipBox clip=c drag=drag /> }
+                />
+            </div>
+        </div>
+    }
+}
+
+/// A clip's box over the lane canvas: selection, handles, name.
+#[component]
+fn ClipBox(clip: Clip, drag: RwSignal<Option<Drag>>) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let begin = move |kind: ClipDrag, clip: Clip| {
+        move |e: web_sys::PointerEvent| {
+            e.stop_propagation();
+            e.prevent_default();
+            ws.selected.set(Some(clip.id.clone()));
+            if !ws.can_edit() {
+                return;
+            }
+            project::begin_step();
+            drag.set(Some(Drag::Clip {
+                kind,
+                x0: f64::from(e.client_x()),
+                y0: f64::from(e.client_y()),
+                clip: clip.clone(),
+            }));
+        }
+    };
+    let c = clip.clone();
+    let id = c.id.clone();
+    let (start, length, fade_in, fade_out) =
+        (c.start, c.length, c.fade_in.frames, c.fade_out.frames);
+    let name = if c.name.is_empty() {
+        "clip".to_string()
+    } else {
+        c.name.clone()
+    };
+    view! {
+        <div
+            class="clip"
+            class:selected=move || ws.selected.get().as_deref() == Some(id.as_str())
+            data-clip-id=c.id.clone()
+            style=move || {
+                let ppf = ws.px_per_frame();
+                format!("left:{:.1}px;width:{:.1}px", start as f64 * ppf, (length as f64 * ppf).max(2.0))
+            }
+            on:pointerdown=begin(ClipDrag::Move, c.clone())
+        >
+            <div class="clip-trim clip-trim-start" on:pointerdown=begin(ClipDrag::TrimStart, c.clone())></div>
+            <div class="clip-trim clip-trim-end" on:pointerdown=begin(ClipDrag::TrimEnd, c.clone())></div>
+            <div
+                class="clip-fade clip-fade-in"
+                style=move || format!("left:{:.1}px", fade_in as f64 * ws.px_per_frame())
+                title="Fade in"
+                on:pointerdown=begin(ClipDrag::FadeIn, c.clone())
+            ></div>
+            <div
+                class="clip-fade clip-fade-out"
+                style=move || format!("right:{:.1}px", fade_out as f64 * ws.px_per_frame())
+                title="Fade out"
+                on:pointerdown=begin(ClipDrag::FadeOut, c.clone())
+            ></div>
+            <span class="clip-name">{name}</span>
+        </div>
+    }
+}
+
+/// Applies a clip drag moved by `delta` frames and `rows` tracks, as one
+/// gesture (one undo step).
+fn drag_clip(ws: Workspace, kind: ClipDrag, c: &Clip, delta: i64, rows: i64) {
+    // Positions first: snapping reads the project, which an edit holds.
+    let shift = |frame: u64| ws.snapped((frame as i64 + delta).max(0) as u64);
+    let end = c.start + c.length;
+    match kind {
+        ClipDrag::Move => {
+            let start = shift(c.start);
+            let track = ws
+                .project
+                .with_untracked(|p| {
+                    let tracks = &p.as_ref()?.tracks;
+                    let from = tracks.iter().position(|t| t.id == c.track)? as i64;
+                    let to = (from + rows).clamp(0, tracks.len() as i64 - 1);
+                    Some(tracks[to as usize].id.clone())
+                })
+                .unwrap_or_else(|| c.track.clone());
+            project::gesture(|p, txn| p.move_clip(txn, &c.id, &track, start));
+        }
+        ClipDrag::TrimStart => {
+            // The left edge moves within the audio; the rest stays put.
+            let earliest = c.start.saturating_sub(c.offset);
+            let start = shift(c.start).clamp(earliest, end.saturating_sub(1));
+            let offset = (c.offset as i64 + start as i64 - c.start as i64) as u64;
+            project::gesture(|p, txn| p.trim_clip(txn, &c.id, start, offset, end - start));
+        }
+        ClipDrag::TrimEnd => {
+            let new_end = shift(end).max(c.start + 1);
+            project::gesture(|p, txn| {
+                p.trim_clip(txn, &c.id, c.start, c.offset, new_end - c.start)
+            });
+        }
+        ClipDrag::FadeIn | ClipDrag::FadeOut => {
+            let fade_out = kind == ClipDrag::FadeOut;
+            let (old, delta) = if fade_out {
+                (c.fade_out, -delta)
+            } else {
+                (c.fade_in, delta)
+            };
+            let frames = (old.frames as i64 + delta).clamp(0, c.length as i64) as u64;
+            let fade = Fade {
+                frames,
+                shape: old.shape,
+            };
+            project::gesture(|p, txn| p.set_fade(txn, &c.id, fade_out, fade));
+        }
+    }
+}
+
+/// Moves a track `rows` places up (negative) or down.
+fn reorder_track(tracks: &[Track], id: &str, rows: i64) {
+    let Some(from) = tracks.iter().position(|t| t.id == id) else {
+        return;
+    };
+    let to = (from as i64 + rows).clamp(0, tracks.len() as i64 - 1) as usize;
+    if to == from {
+        return;
+    }
+    let others: Vec<&Track> = tracks.iter().filter(|t| t.id != id).collect();
+    let after = to
+        .checked_sub(1)
+        .and_then(|i| others.get(i))
+        .map(|t| t.order.clone());
+    let before = others.get(to).map(|t| t.order.clone());
+    project::edit(|p, txn| p.move_track(txn, id, after.as_deref(), before.as_deref()));
+}
+
+/// Sizes a canvas for `width` × `height` CSS pixels at the screen's pixel
+/// ratio and returns its context, scaled to CSS pixels and cleared.
+fn prepare(
+    canvas: &web_sys::HtmlCanvasElement,
+    width: f64,
+    height: f64,
+) -> Option<CanvasRenderingContext2d> {
+    let ratio = web_sys::window()
+        .map_or(1.0, |w| w.device_pixel_ratio())
+        .max(1.0);
+    let (w, h) = (
+        (width * ratio).round() as u32,
+        (height * ratio).round() as u32,
+    );
+    if canvas.width() != w || canvas.height() != h {
+        canvas.set_width(w);
+        canvas.set_height(h);
+        let style = web_sys::HtmlElement::style(canvas);
+        let _ = style.set_property("width", &format!("{width}px"));
+        let _ = style.set_property("height", &format!("{height}px"));
+    }
+    let ctx: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+    ctx.clear_rect(0.0, 0.0, width, height);
+    Some(ctx)
+}
+
+/// Bars and beats along the top, times along the bottom, and the loop.
+#[allow(clippy::too_many_arguments)]
+fn draw_ruler(
+    ctx: &CanvasRenderingContext2d,
+    tempo: &TempoMap,
+    rate: f64,
+    ppf: f64,
+    x0: f64,
+    width: f64,
+    (loop_start, loop_end): (u64, u64),
+    looping: bool,
+) {
+    ctx.set_fill_style_str("#1d2026");
+    ctx.fill_rect(0.0, 0.0, width, RULER_H);
+    ctx.set_fill_style_str("#262a32");
+    ctx.fill_rect(0.0, 0.0, width, LOOP_STRIP_H);
+    if loop_end > loop_start {
+        let (a, b) = (loop_start as f64 * ppf - x0, loop_end as f64 * ppf - x0);
+        ctx.set_fill_style_str(if looping {
+            "rgba(79,163,224,0.85)"
+        } else {
+            "rgba(79,163,224,0.3)"
+        });
+        ctx.fill_rect(a, 2.0, b - a, LOOP_STRIP_H - 4.0);
+    }
+    ctx.set_font("11px system-ui, sans-serif");
+    ctx.set_text_baseline("middle");
+    // Bars: label every bar that has room (at least 36 px apart).
+    let (first_frame, last_frame) = (x0 / ppf, (x0 + width) / ppf);
+    let first_bar = tempo.position_at_frame(first_frame).bar;
+    let last_bar = tempo.position_at_frame(last_frame).bar + 1;
+    let bar_px =
+        (tempo.frame_at_bar(first_bar + 1, 1.0) - tempo.frame_at_bar(first_bar, 1.0)) * ppf;
+    let label_every = (36.0 / bar_px.max(1.0)).ceil().max(1.0) as i64;
+    let beats = tempo.signature().beats_per_bar;
+    for bar in first_bar.max(1)..=last_bar {
+        let x = tempo.frame_at_bar(bar, 1.0) * ppf - x0;
+        ctx.set_fill_style_str("#8a93a3");
+        ctx.fill_rect(x.round(), LOOP_STRIP_H, 1.0, 12.0);
+        if (bar - 1) % label_every == 0 {
+            ctx.set_fill_style_str("#d7dce4");
+            let _ = ctx.fill_text(&bar.to_string(), x + 3.0, LOOP_STRIP_H + 7.0);
+        }
+        if bar_px / f64::from(beats) >= 8.0 {
+            ctx.set_fill_style_str("#4b5260");
+            for beat in 2..=beats {
+                let x = tempo.frame_at_bar(bar, f64::from(beat)) * ppf - x0;
+                ctx.fill_rect(x.round(), LOOP_STRIP_H, 1.0, 5.0);
+            }
+        }
+    }
+    // Times: a step that leaves at least 60 px between labels.
+    let steps = [
+        0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    ];
+    let px_per_second = ppf * rate;
+    let step = steps
+        .iter()
+        .copied()
+        .find(|s| s * px_per_second >= 60.0)
+        .unwrap_or(600.0);
+    let mut t = (x0 / px_per_second / step).floor() * step;
+    ctx.set_fill_style_str("#8a93a3");
+    while t * px_per_second - x0 <= width {
+        let x = t * px_per_second - x0;
+        ctx.fill_rect(x.round(), RULER_H - 5.0, 1.0, 5.0);
+        let label = if step < 1.0 {
+            format!("{}:{:04.1}", (t / 60.0) as u64, t % 60.0)
+        } else {
+            format!("{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64)
+        };
+        let _ = ctx.fill_text(&label, x + 3.0, RULER_H - 8.0);
+        t += step;
+    }
+}
+
+/// What a lane draws across.
+struct LaneDrawing {
+    /// Pixels per frame.
+    ppf: f64,
+    /// Timeline pixel at the canvas's left edge.
+    x0: f64,
+    width: f64,
+    loop_range: Option<(u64, u64)>,
+}
+
+/// The lane's grid, loop, clip bodies, waveforms and fades.
+fn draw_lane(
+    ctx: &CanvasRenderingContext2d,
+    lane: &LaneDrawing,
+    tempo: &TempoMap,
+    clips: &[Clip],
+    color: &str,
+) {
+    let h = ROW_H - 1.0;
+    let (ppf, x0, width) = (lane.ppf, lane.x0, lane.width);
+    if let Some((a, b)) = lane.loop_range {
+        ctx.set_fill_style_str("rgba(79,163,224,0.08)");
+        ctx.fill_rect(a as f64 * ppf - x0, 0.0, (b - a) as f64 * ppf, h);
+    }
+    // Bar lines.
+    let first = tempo.position_at_frame(x0 / ppf).bar.max(1);
+    let last = tempo.position_at_frame((x0 + width) / ppf).bar + 1;
+    ctx.set_fill_style_str("#262a31");
+    for bar in first..=last {
+        let x = tempo.frame_at_bar(bar, 1.0) * ppf - x0;
+        ctx.fill_rect(x.round(), 0.0, 1.0, h);
+    }
+    let mid = h / 2.0;
+    let half = h / 2.0 - 3.0;
+    for c in clips {
+        let (cx, cw) = (c.start as f64 * ppf - x0, c.length as f64 * ppf);
+        if cx + cw < 0.0 || cx > width {
+            continue;
+        }
+        ctx.set_global_alpha(0.28);
+        ctx.set_fill_style_str(color);
+        ctx.fill_rect(cx, 0.0, cw, h);
+        ctx.set_global_alpha(1.0);
+        let Some(peaks) = project::peaks(&c.asset) else {
+            ctx.set_fill_style_str("#8a93a3");
+            let _ = ctx.fill_text("loading audio…", cx.max(0.0) + 6.0, mid);
+            continue;
+        };
+        let gain = db_to_amplitude(c.gain_db as f32);
+        let frames_per_px = 1.0 / ppf;
+        let loop_len = peaks.frames.saturating_sub(c.offset).max(1);
+        ctx.set_fill_style_str(color);
+        let (from, to) = (
+            cx.max(0.0).floor() as i64,
+            (cx + cw).min(width).ceil() as i64,
+        );
+        for px in from..to {
+            let t = ((px as f64 - cx) * frames_per_px).max(0.0) as u64;
+            let t_end = (((px + 1) as f64 - cx) * frames_per_px).max(1.0) as u64;
+            let (a, b) = if c.looped {
+                let a = c.offset + t % loop_len;
+                (a, a + (t_end - t).max(1))
+            } else {
+                (c.offset + t, c.offset + t_end.max(t + 1))
+            };
+            let Some((min, max)) = peaks.range(a, b) else {
+                continue;
+            };
+            let g = gain * fade_gain(c, t);
+            let top = mid - f64::from(max * g).clamp(-1.0, 1.0) * half;
+            let bottom = mid - f64::from(min * g).clamp(-1.0, 1.0) * half;
+            ctx.fill_rect(px as f64, top, 1.0, (bottom - top).max(1.0));
+        }
+        // Fade curves.
+        ctx.set_stroke_style_str("#f0f3f7");
+        ctx.set_line_width(1.0);
+        for (fade, out) in [(c.fade_in, false), (c.fade_out, true)] {
+            if fade.frames == 0 {
+                continue;
+            }
+            ctx.begin_path();
+            let steps = 24;
+            for i in 0..=steps {
+                let u = f64::from(i) / f64::from(steps);
+                let frame = (u * fade.frames as f64) as u64;
+                let (x, g) = if out {
+                    (
+                        cx + cw - fade.frames as f64 * ppf + frame as f64 * ppf,
+                        fade.shape.gain(1.0 - u as f32),
+                    )
+                } else {
+                    (cx + frame as f64 * ppf, fade.shape.gain(u as f32))
+                };
+                let y = h - 2.0 - f64::from(g) * (h - 4.0);
+                if i == 0 {
+                    ctx.move_to(x, y)
+                } else {
+                    ctx.line_to(x, y)
+                }
+            }
+            ctx.stroke();
+        }
+    }
+}
+
+/// The fade gain at `t` frames into a clip.
+fn fade_gain(c: &Clip, t: u64) -> f32 {
+    let mut g = 1.0;
+    if t < c.fade_in.frames {
+        g *= c.fade_in.shape.gain(t as f32 / c.fade_in.frames as f32);
+    }
+    let remaining = c.length.saturating_sub(t);
+    if remaining <= c.fade_out.frames && c.fade_out.frames > 0 {
+        g *= c
+            .fade_out
+            .shape
+            .gain(remaining.saturating_sub(1) as f32 / c.fade_out.frames as f32);
+    }
+    g
+}
+
+thread_local! {
+    static NEXT_IMPORT: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+}
+
+/// Imports one file: decode (off the page's thread; a file that is not
+/// audio changes nothing), upload with progress, then a new track with the
+/// clip.
+fn import(file: web_sys::File, imports: RwSignal<Vec<Import>>, ui: EngineUi) {
+    let id = NEXT_IMPORT.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    let name = file.name();
+    imports.update(|list| {
+        list.push(Import {
+            id,
+            name: name.clone(),
+            progress: 0.0,
+            stage: "decoding",
+            error: None,
+        })
+    });
+    let set = move |f: &dyn Fn(&mut Import)| {
+        imports.update(|list| {
+            if let Some(item) = list.iter_mut().find(|i| i.id == id) {
+                f(item);
+            }
+        })
+    };
+    leptos::task::spawn_local(async move {
+        let fail = |message: String| {
+            set(&|i: &mut Import| {
+                i.stage = "failed";
+                i.error = Some(message.clone());
+            })
+        };
+        let bytes = match JsFuture::from(file.array_buffer()).await {
+            Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
+            Err(e) => return fail(crate::audio::js_error(e)),
+        };
+        let (asset, peaks) = match project::decode(bytes).await {
+            Ok(decoded) => decoded,
+            Err(e) => return fail(format!("{name}: {e}")),
+        };
+        set(&|i: &mut Import| i.stage = "uploading");
+        let Some(link) = project::with(|p| p.link.clone()) else {
+            return;
+        };
+        let progress = move |p: f64| set(&|i: &mut Import| i.progress = p);
+        let info = match api::upload_asset(&link.id, &link.token, &file, progress).await {
+            Ok(info) => info,
+            Err(e) => return fail(e),
+        };
+        let frames = asset.frames();
+        let channels = asset.channel_count().min(2) as u32;
+        project::add_asset(&info.sha256, asset, peaks);
+        let stem = name
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(stem, _)| stem)
+            .to_string();
+        project::edit(|p, txn| {
+            let count = p.tracks(txn).len();
+            let track = p.add_track(txn, &stem, channels);
+            p.set(
+                txn,
+                "tracks",
+                &track,
+                "color",
+                TRACK_COLOURS[count % TRACK_COLOURS.len()],
+            );
+            let clip = p.add_clip(txn, &track, &info.sha256, 0, frames);
+            p.set(txn, "clips", &clip, "name", stem.as_str());
+        });
+        set(&|i: &mut Import| {
+            i.stage = "done";
+            i.progress = 1.0;
+        });
+        reload_engine(ui);
+    });
+}

@@ -1,0 +1,552 @@
+//! The mixer: a strip per track, bus and the master, each with its insert
+//! chain, sends, output, pan, mute/solo, fader and the engine's meters; the
+//! master also shows loudness (EBU R128).
+
+use leptos::prelude::*;
+use stemroom_engine::device::DeviceKind;
+use stemroom_engine::meter::StripReading;
+use stemroom_engine::{Command, amplitude_to_db};
+use stemroom_model::project::{Device, MASTER, Send, Strip};
+
+use super::workspace::Workspace;
+use crate::project;
+
+/// Insert devices a user can add, as the menu lists them.
+pub const DEVICE_MENU: [(DeviceKind, &str); 6] = [
+    (DeviceKind::Eq, "EQ"),
+    (DeviceKind::Compressor, "Compressor"),
+    (DeviceKind::Reverb, "Reverb"),
+    (DeviceKind::Delay, "Delay"),
+    (DeviceKind::Limiter, "Limiter"),
+    (DeviceKind::Utility, "Utility"),
+];
+
+pub fn device_label(kind: DeviceKind) -> &'static str {
+    DEVICE_MENU
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("Device", |(_, name)| name)
+}
+
+/// The meter scale: −60 dBFS to +6 dBFS.
+const FLOOR_DB: f32 = -60.0;
+const TOP_DB: f32 = 6.0;
+
+fn meter_percent(amplitude: f32) -> f32 {
+    ((amplitude_to_db(amplitude) - FLOOR_DB) / (TOP_DB - FLOOR_DB) * 100.0).clamp(0.0, 100.0)
+}
+
+/// One strip as the mixer shows it.
+#[derive(Clone, Debug, PartialEq)]
+struct StripView {
+    strip: Strip,
+    devices: Vec<Device>,
+    sends: Vec<Send>,
+    /// Buses this strip may route or send to: (id, name).
+    buses: Vec<(String, String)>,
+    /// Index of the strip's meters in the engine's plan.
+    meter: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StripKind {
+    Track,
+    Bus,
+    Master,
+}
+
+#[component]
+pub fn Mixer() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let strips = move || {
+        ws.project.with(|p| {
+            let Some(p) = p else { return Vec::new() };
+            let mut list: Vec<(String, String, StripKind)> = p
+                .tracks
+                .iter()
+                .map(|t| (t.id.clone(), t.name.clone(), StripKind::Track))
+                .collect();
+            list.extend(
+                p.buses
+                    .iter()
+                    .map(|b| (b.id.clone(), b.name.clone(), StripKind::Bus)),
+            );
+            list.push((MASTER.to_string(), "Master".to_string(), StripKind::Master));
+            list
+        })
+    };
+    let add_bus = move || {
+        let count = ws
+            .project
+            .with_untracked(|p| p.as_ref().map_or(0, |p| p.buses.len()));
+        project::edit(|p, txn| p.add_bus(txn, &format!("Bus {}", count + 1)));
+    };
+    let open = RwSignal::new(true);
+    view! {
+        <section class="mixer" class:collapsed=move || !open.get() aria-label="Mixer">
+            <div class="mixer-toolbar">
+                <h2>"Mixer"</h2>
+                <button class="add-bus" disabled=move || !ws.can_edit() on:click=move |_| add_bus()>"+ Bus"</button>
+                <button class="mixer-toggle" on:click=move |_| open.update(|o| *o = !*o) title="Show or hide the mixer">
+                    {move || if open.get() { "▾ Hide" } else { "▴ Show" }}
+                </button>
+            </div>
+            <div class="mixer-strips">
+                // Strips stay mounted while their values change (a fader
+                // being dragged must not be redrawn under the pointer).
+                <For
+                    each=strips
+                    key=|strip| strip.clone()
+                    children=move |(id, name, kind)| view! { <MixerStrip id=id name=name kind=kind /> }
+                />
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let ui = ws.ui;
+    let read = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            ws.project.with(|p| {
+                let p = p.as_ref()?;
+                let (strip, meter) = match kind {
+                    StripKind::Master => (p.master.clone(), p.tracks.len() + p.buses.len()),
+                    StripKind::Track => {
+                        let i = p.tracks.iter().position(|t| t.id == id)?;
+                        (p.tracks[i].strip.clone(), i)
+                    }
+                    StripKind::Bus => {
+                        let i = p.buses.iter().position(|b| b.id == id)?;
+                        (p.buses[i].strip.clone(), p.tracks.len() + i)
+                    }
+                };
+                Some(StripView {
+                    strip,
+                    devices: p
+                        .devices
+                        .iter()
+                        .filter(|d| d.strip == id)
+                        .cloned()
+                        .collect(),
+                    sends: p.sends.iter().filter(|s| s.from == id).cloned().collect(),
+                    buses: p
+                        .buses
+                        .iter()
+                        .filter(|b| b.id != id)
+                        .map(|b| (b.id.clone(), b.name.clone()))
+                        .collect(),
+                    meter,
+                })
+            })
+        })
+    };
+    let strip = move || read.with(|s| s.as_ref().map(|s| s.strip.clone()));
+    let gain = move || strip().map_or(0.0, |s| s.gain_db);
+    let reading = move || {
+        let index = read.with(|s| s.as_ref().map(|s| s.meter));
+        index
+            .and_then(|i| ui.strips.with(|m| m.get(i).copied()))
+            .unwrap_or_default()
+    };
+    let master = kind == StripKind::Master;
+    let (fader_id, pan_id, mute_id, solo_id, out_id, name_id, delete_id) = (
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+        id.clone(),
+    );
+    let (inserts_id, sends_id) = (id.clone(), id.clone());
+    view! {
+        <div class="strip" data-strip=id.clone() class:master=master class:bus=kind == StripKind::Bus>
+            {if kind == StripKind::Bus {
+                view! {
+                    <input
+                        class="strip-name bus-name"
+                        aria-label="Bus name"
+                        prop:value=name.clone()
+                        disabled=move || !ws.can_edit()
+                        on:change=move |e| {
+                            let value = event_target_value(&e);
+                            project::edit(|p, txn| p.set(txn, "buses", &name_id, "name", value.trim()));
+                        }
+                    />
+                }
+                .into_any()
+            } else {
+                view! { <span class="strip-name">{name.clone()}</span> }.into_any()
+            }}
+            <Inserts strip=inserts_id read=read />
+            <Show when=move || !master>
+                <Sends strip=sends_id.clone() read=read />
+            </Show>
+            <Show when=move || !master>
+                {
+                    let out_id = out_id.clone();
+                    view! {
+                        <select
+                            class="strip-output"
+                            aria-label="Output"
+                            disabled=move || !ws.can_edit()
+                            prop:value=move || strip().map(|s| s.output).unwrap_or_default()
+                            on:change=move |e| {
+                                let value = event_target_value(&e);
+                                project::edit(|p, txn| p.set_output(txn, &out_id, &value));
+                            }
+                        >
+                            <option value=MASTER>"→ Master"</option>
+                            {move || {
+                                read.with(|s| s.as_ref().map(|s| s.buses.clone()).unwrap_or_default())
+                                    .into_iter()
+                                    .map(|(bus, name)| view! { <option value=bus>{format!("→ {name}")}</option> })
+                                    .collect_view()
+                            }}
+                        </select>
+                    }
+                }
+                <input
+                    type="range"
+                    class="pan"
+                    aria-label="Pan"
+                    min="-1"
+                    max="1"
+                    step="0.01"
+                    prop:value=move || strip().map_or(0.0, |s| s.pan).to_string()
+                    disabled=move || !ws.can_edit()
+                    on:pointerdown=move |_| project::begin_step()
+                    on:dblclick={
+                        let pan_id = pan_id.clone();
+                        move |_| {
+                            project::edit(|p, txn| p.set_strip(txn, &pan_id, "pan", 0.0));
+                        }
+                    }
+                    on:input={
+                        let pan_id = pan_id.clone();
+                        move |e| {
+                            if let Ok(pan) = event_target_value(&e).parse::<f64>() {
+                                project::gesture(|p, txn| p.set_strip(txn, &pan_id, "pan", pan.clamp(-1.0, 1.0)));
+                            }
+                        }
+                    }
+                />
+                <div class="strip-buttons">
+                    <button
+                        class="strip-mute"
+                        class:active=move || strip().is_some_and(|s| s.mute)
+                        disabled=move || !ws.can_edit()
+                        on:click={
+                            let mute_id = mute_id.clone();
+                            move |_| {
+                                let on = !strip().is_some_and(|s| s.mute);
+                                project::edit(|p, txn| p.set_strip(txn, &mute_id, "mute", on));
+                            }
+                        }
+                    >
+                        "M"
+                    </button>
+                    <button
+                        class="strip-solo"
+                        class:active=move || strip().is_some_and(|s| s.solo)
+                        disabled=move || !ws.can_edit()
+                        on:click={
+                            let solo_id = solo_id.clone();
+                            move |_| {
+                                let on = !strip().is_some_and(|s| s.solo);
+                                project::edit(|p, txn| p.set_strip(txn, &solo_id, "solo", on));
+                            }
+                        }
+                    >
+                        "S"
+                    </button>
+                </div>
+            </Show>
+            {master.then(|| view! { <Loudness /> })}
+            <div class="strip-fader">
+                <input
+                    type="range"
+                    class="fader"
+                    aria-label="Fader (dB)"
+                    min="-60"
+                    max="6"
+                    step="0.1"
+                    prop:value=move || gain().max(-60.0).to_string()
+                    disabled=move || !ws.can_edit()
+                    on:pointerdown=move |_| project::begin_step()
+                    on:dblclick={
+                        let fader_id = fader_id.clone();
+                        move |_| {
+                            project::edit(|p, txn| p.set_strip(txn, &fader_id, "gainDb", 0.0));
+                        }
+                    }
+                    on:input={
+                        let fader_id = fader_id.clone();
+                        move |e| {
+                            if let Ok(db) = event_target_value(&e).parse::<f64>() {
+                                project::gesture(|p, txn| p.set_strip(txn, &fader_id, "gainDb", db.clamp(-144.0, 24.0)));
+                            }
+                        }
+                    }
+                />
+                <StripMeter reading=Signal::derive(reading) />
+            </div>
+            <output class="fader-db">{move || format!("{:+.1} dB", gain())}</output>
+            <output class="strip-gr" title="Gain reduction">
+                {move || {
+                    let gr = reading().gain_reduction_db;
+                    if gr < -0.05 { format!("GR {gr:.1}") } else { String::new() }
+                }}
+            </output>
+            {(kind == StripKind::Bus).then(|| view! {
+                <button
+                    class="bus-delete"
+                    title="Delete bus"
+                    disabled=move || !ws.can_edit()
+                    on:click=move |_| {
+                        project::edit(|p, txn| p.delete(txn, "buses", &delete_id));
+                    }
+                >
+                    "✕"
+                </button>
+            })}
+        </div>
+    }
+}
+
+/// A strip's vertical meter: RMS bar and peak line, post-fader.
+#[component]
+fn StripMeter(reading: Signal<StripReading>) -> impl IntoView {
+    view! {
+        <div
+            class="strip-meter"
+            data-peak-db=move || format!("{:.1}", amplitude_to_db(reading.get().peak).max(-200.0))
+        >
+            <div class="strip-meter-rms" style:height=move || format!("{:.1}%", meter_percent(reading.get().rms))></div>
+            <div class="strip-meter-peak" style:bottom=move || format!("{:.1}%", meter_percent(reading.get().peak))></div>
+        </div>
+    }
+}
+
+/// A strip's insert chain: open, bypass, move up, remove; add from a menu.
+#[component]
+fn Inserts(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let devices = move || read.with(|s| s.as_ref().map(|s| s.devices.clone()).unwrap_or_default());
+    let add_to = strip.clone();
+    let chain = move || devices().into_iter().enumerate().collect::<Vec<_>>();
+    view! {
+        <div class="inserts" aria-label="Inserts">
+            <For
+                each=chain
+                key=|(i, d)| (*i, d.id.clone(), d.bypass, d.order.clone())
+                children=move |(index, d)| {
+                    let (open_id, bypass_id, up_id, remove_id) = (d.id.clone(), d.id.clone(), d.id.clone(), d.id.clone());
+                    let bypass = d.bypass;
+                    let selected = d.id.clone();
+                    view! {
+                        <div class="insert" class:bypassed=bypass data-device-kind=stemroom_model::project::kind_name(d.kind)>
+                            <button
+                                class="insert-open"
+                                class:active=move || ws.device.get().as_deref() == Some(selected.as_str())
+                                on:click=move |_| ws.device.set(Some(open_id.clone()))
+                            >
+                                {device_label(d.kind)}
+                            </button>
+                            <button
+                                class="insert-bypass"
+                                class:active=!bypass
+                                title=if bypass { "Bypassed: click to enable" } else { "On: click to bypass" }
+                                disabled=move || !ws.can_edit()
+                                on:click=move |_| {
+                                    project::edit(|p, txn| p.set(txn, "devices", &bypass_id, "bypass", !bypass));
+                                }
+                            >
+                                "⏻"
+                            </button>
+                            <button
+                                class="insert-up"
+                                title="Move up the chain"
+                                disabled=move || !ws.can_edit() || index == 0
+                                on:click=move |_| {
+                                    let chain = devices();
+                                    if index == 0 {
+                                        return;
+                                    }
+                                    let after = index.checked_sub(2).map(|i| chain[i].order.clone());
+                                    let before = chain[index - 1].order.clone();
+                                    project::edit(|p, txn| p.move_device(txn, &up_id, after.as_deref(), Some(&before)));
+                                }
+                            >
+                                "▲"
+                            </button>
+                            <button
+                                class="insert-remove"
+                                title="Remove"
+                                disabled=move || !ws.can_edit()
+                                on:click=move |_| {
+                                    if ws.device.get_untracked().as_deref() == Some(remove_id.as_str()) {
+                                        ws.device.set(None);
+                                    }
+                                    project::edit(|p, txn| p.delete(txn, "devices", &remove_id));
+                                }
+                            >
+                                "✕"
+                            </button>
+                        </div>
+                    }
+                }
+            />
+            <select
+                class="insert-add"
+                aria-label="Add an insert"
+                disabled=move || !ws.can_edit()
+                on:change=move |e| {
+                    let choice = event_target_value(&e);
+                    let input: web_sys::HtmlSelectElement = event_target(&e);
+                    input.set_value("");
+                    let Some((kind, _)) = DEVICE_MENU.iter().find(|(_, n)| *n == choice) else { return };
+                    if let Some(id) = project::edit(|p, txn| p.add_device(txn, &add_to, *kind)) {
+                        ws.device.set(Some(id));
+                    }
+                }
+            >
+                <option value="">"+ Insert"</option>
+                {DEVICE_MENU.iter().map(|(_, name)| view! { <option value=*name>{*name}</option> }).collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// A strip's sends: level per bus, remove; add from the buses.
+#[component]
+fn Sends(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let sends = move || read.with(|s| s.as_ref().map(|s| s.sends.clone()).unwrap_or_default());
+    let bus_name = move |bus: &str| {
+        read.with(|s| {
+            s.as_ref()
+                .and_then(|s| {
+                    s.buses
+                        .iter()
+                        .find(|(id, _)| id == bus)
+                        .map(|(_, n)| n.clone())
+                })
+                .unwrap_or_default()
+        })
+    };
+    let from = strip.clone();
+    view! {
+        <div class="sends" aria-label="Sends">
+            <For
+                each=sends
+                key=|s: &Send| (s.id.clone(), s.bus.clone())
+                children=move |s: Send| {
+                    let (level_id, remove_id, shown_id) = (s.id.clone(), s.id.clone(), s.id.clone());
+                    let level = move || {
+                        read.with(|v| {
+                            v.as_ref()
+                                .and_then(|v| v.sends.iter().find(|x| x.id == shown_id).map(|x| x.level_db))
+                                .unwrap_or(0.0)
+                        })
+                    };
+                    let level_shown = level.clone();
+                    view! {
+                        <div class="send">
+                            <span class="send-bus">{bus_name(&s.bus)}</span>
+                            <input
+                                type="range"
+                                class="send-level"
+                                aria-label="Send level (dB)"
+                                min="-60"
+                                max="6"
+                                step="0.1"
+                                prop:value=move || level().max(-60.0).to_string()
+                                disabled=move || !ws.can_edit()
+                                on:pointerdown=move |_| project::begin_step()
+                                on:input=move |e| {
+                                    if let Ok(db) = event_target_value(&e).parse::<f64>() {
+                                        project::gesture(|p, txn| p.set(txn, "sends", &level_id, "levelDb", db.clamp(-144.0, 24.0)));
+                                    }
+                                }
+                            />
+                            <output class="send-db">{move || format!("{:+.0}", level_shown())}</output>
+                            <button
+                                class="send-remove"
+                                title="Remove send"
+                                disabled=move || !ws.can_edit()
+                                on:click=move |_| {
+                                    project::edit(|p, txn| p.delete(txn, "sends", &remove_id));
+                                }
+                            >
+                                "✕"
+                            </button>
+                        </div>
+                    }
+                }
+            />
+            <select
+                class="send-add"
+                aria-label="Add a send"
+                disabled=move || !ws.can_edit()
+                on:change=move |e| {
+                    let bus = event_target_value(&e);
+                    let input: web_sys::HtmlSelectElement = event_target(&e);
+                    input.set_value("");
+                    if !bus.is_empty() {
+                        project::edit(|p, txn| p.add_send(txn, &from, &bus, -12.0, false));
+                    }
+                }
+            >
+                <option value="">"+ Send"</option>
+                {move || {
+                    read.with(|s| s.as_ref().map(|s| s.buses.clone()).unwrap_or_default())
+                        .into_iter()
+                        .map(|(bus, name)| view! { <option value=bus>{name}</option> })
+                        .collect_view()
+                }}
+            </select>
+        </div>
+    }
+}
+
+/// The master's loudness: momentary, short-term and integrated LUFS,
+/// loudness range and true peak, as the engine measures them.
+#[component]
+fn Loudness() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let ui = ws.ui;
+    let lufs = |v: f32| {
+        if v.is_finite() && v > -70.0 {
+            format!("{v:.1}")
+        } else {
+            "−∞".to_string()
+        }
+    };
+    let m = move || ui.meters.get();
+    let running = move || ui.state.get() == super::EngineState::Running;
+    let lufs = move |v: f32| {
+        if running() {
+            lufs(v)
+        } else {
+            "—".to_string()
+        }
+    };
+    view! {
+        <dl class="loudness" aria-label="Loudness">
+            <dt>"M"</dt><dd class="loudness-momentary">{move || lufs(m().momentary_lufs)}</dd>
+            <dt>"S"</dt><dd class="loudness-short">{move || lufs(m().short_term_lufs)}</dd>
+            <dt>"I"</dt><dd class="loudness-integrated">{move || lufs(m().integrated_lufs)}</dd>
+            <dt>"LRA"</dt><dd class="loudness-range">{move || if running() { format!("{:.1}", m().range_lu) } else { "—".to_string() }}</dd>
+            <dt>"TP"</dt>
+            <dd class="loudness-true-peak" class:over={move || running() && m().true_peak_dbtp > -1.0}>{move || lufs(m().true_peak_dbtp)}</dd>
+        </dl>
+        <button class="loudness-reset" title="Start a new loudness measurement" on:click=move |_| ui.send(Command::ResetLoudness)>
+            "Reset"
+        </button>
+    }
+}
