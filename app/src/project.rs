@@ -263,3 +263,37 @@ pub fn add_asset(sha256: &str, asset: Arc<AudioAsset>, peaks: Arc<Peaks>) {
         revision.update(|r| *r += 1);
     }
 }
+
+/// Fills the open project with `tracks` tracks of `clips_per_track` clips
+/// of `asset`, each `clip_frames` long with a quarter of that between
+/// them, in one edit: how the browser benchmarks and tests build a song of
+/// a given size. Returns the number of clips added.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn add_arrangement(
+    tracks: u32,
+    clips_per_track: u32,
+    asset: &str,
+    clip_frames: f64,
+) -> Result<u32, wasm_bindgen::JsError> {
+    let length = clip_frames.max(1.0) as u64;
+    edit(|p, txn| {
+        for t in 0..tracks {
+            let track = p.add_track(txn, &format!("Track {}", t + 1), 1);
+            let colour = crate::ui::TRACK_COLOURS[t as usize % crate::ui::TRACK_COLOURS.len()];
+            p.set(txn, "tracks", &track, "color", colour);
+            for c in 0..clips_per_track {
+                let start = u64::from(c) * (length + length / 4);
+                let clip = p.add_clip(txn, &track, asset, start, length);
+                p.set(
+                    txn,
+                    "clips",
+                    &clip,
+                    "name",
+                    format!("Take {}", c + 1).as_str(),
+                );
+            }
+        }
+        tracks * clips_per_track
+    })
+    .ok_or_else(|| wasm_bindgen::JsError::new("no project is open"))
+}

@@ -71,6 +71,9 @@ pub struct Engine {
     bus_correlation: CorrelationMeter,
     bus_out: StereoQuantum,
     metronome: Metronome,
+    /// A seek that arrived during the stop fade: the fade finishes where it
+    /// was, then the transport moves (Stop-and-return-to-start).
+    pending_seek: Option<u64>,
     out: StereoQuantum,
 }
 
@@ -107,6 +110,7 @@ impl Engine {
             bus_correlation: CorrelationMeter::new(sample_rate),
             bus_out: [[0.0; QUANTUM]; CHANNELS],
             metronome: Metronome::new(sample_rate),
+            pending_seek: None,
             out: [[0.0; QUANTUM]; CHANNELS],
         }
     }
@@ -235,6 +239,9 @@ impl Engine {
         }
         if self.fade == 0.0 {
             self.transport.playing = false;
+            if let Some(frame) = self.pending_seek.take() {
+                self.transport.position = frame;
+            }
             self.fade = 1.0;
             self.fade_step = 0.0;
         }
@@ -297,6 +304,9 @@ impl Engine {
                     self.tone.reset();
                 }
                 self.transport.playing = true;
+                if let Some(frame) = self.pending_seek.take() {
+                    self.transport.position = frame;
+                }
                 self.fade = 1.0;
                 self.fade_step = 0.0;
             }
@@ -305,6 +315,7 @@ impl Engine {
                     self.fade_step = -1.0 / (STOP_FADE_SECONDS * self.sample_rate).max(1.0);
                 }
             }
+            Command::Seek { frame } if self.fade_step != 0.0 => self.pending_seek = Some(frame),
             Command::Seek { frame } => self.transport.position = frame,
             Command::SetLoop {
                 start,

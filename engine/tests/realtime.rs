@@ -487,3 +487,28 @@ fn every_replaced_plan_comes_back_to_the_control_thread() {
         "ours and the playing plan's"
     );
 }
+
+/// Stop and return to start: the fade-out finishes where playback was
+/// (no jump, no click), and only then does the transport move.
+#[test]
+fn a_seek_during_the_stop_fade_lands_after_it() {
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    control.send(Command::Play).unwrap();
+    for _ in 0..100 {
+        engine.process();
+    }
+    let before = *engine.output();
+    control.send(Command::Stop).unwrap();
+    control.send(Command::Seek { frame: 0 }).unwrap();
+    let first = *engine.process();
+    // The fade continues the tone: the first sample follows the last.
+    let step = (first[0][0] - before[0][QUANTUM - 1]).abs();
+    let max_sine_step = TEST_TONE_AMPLITUDE * std::f32::consts::TAU * 440.0 / 48_000.0;
+    assert!(step <= max_sine_step * 1.01, "a jump of {step} at the stop");
+    for _ in 0..4 {
+        engine.process();
+    }
+    let m = control.meters();
+    assert!(!m.playing);
+    assert_eq!(m.position, 0, "back at the start once the fade is done");
+}

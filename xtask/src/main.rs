@@ -209,6 +209,13 @@ fn bench(root: &Path) -> Result<()> {
         .env("STEMROOM_SITE_DIR", &site.dir)
         .env("STEMROOM_CHROMIUM", &chromium)
         .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))?;
+    util::step("workspace: first load and frame times at 64 tracks × 50 clips");
+    run(Command::new("node")
+        .arg(root.join("tests/browser/workspace-bench.mjs"))
+        .env("STEMROOM_BIN", &server)
+        .env("STEMROOM_SITE_DIR", &site.dir)
+        .env("STEMROOM_CHROMIUM", &chromium)
+        .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))?;
     println!();
     println!("== wasm modules (after wasm-opt) ==");
     println!("{:<28} {:>12} {:>12}", "module", "raw", "gzip -9");

@@ -26,7 +26,7 @@ use crate::api;
 use crate::project;
 
 /// Width of the track headers, height of a track row and of the ruler (px).
-const HEADER_W: f64 = 200.0;
+const HEADER_W: f64 = 232.0;
 const ROW_H: f64 = 64.0;
 const RULER_H: f64 = 44.0;
 /// The ruler's top strip sets the loop range; below it, the playhead.
@@ -151,6 +151,24 @@ pub fn Arrange() -> impl IntoView {
         let end = end.max(ws.loop_range.get().1);
         let width = view.get().width;
         (end as f64 * ws.px_per_frame() + width).max(2.0 * width)
+    });
+
+    // Canvases and clip boxes cover a band of the timeline a screen wider
+    // than the view on each side (and rows a screen above and below), in
+    // whole screens: scrolling moves drawn pixels and redraws only when it
+    // crosses into the next screen.
+    let span = Memo::new(move |_| {
+        let v = view.get();
+        let page = (v.width - HEADER_W).max(100.0);
+        let first = (v.x / page).floor();
+        let x0 = ((first - 1.0) * page).max(0.0);
+        (x0, (first + 2.0) * page - x0)
+    });
+    let band = Memo::new(move |_| {
+        let v = view.get();
+        let page = (v.height - RULER_H).max(ROW_H);
+        let first = (v.y / page).floor();
+        (((first - 1.0) * page).max(0.0), (first + 2.0) * page)
     });
 
     // Dragging follows the pointer anywhere on the page.
@@ -305,7 +323,7 @@ pub fn Arrange() -> impl IntoView {
                             <span class="ruler-legend">"Bar"</span>
                             <span class="ruler-legend">"Time"</span>
                         </div>
-                        <Ruler view=view timeline_px=timeline_px drag=drag />
+                        <Ruler span=span timeline_px=timeline_px drag=drag />
                     </div>
                     <div class="tracks">
                         <For
@@ -317,7 +335,8 @@ pub fn Arrange() -> impl IntoView {
                                         index=index
                                         track=track
                                         lanes=lanes
-                                        view=view
+                                        span=span
+                                        band=band
                                         timeline_px=timeline_px
                                         drag=drag
                                         track_offset=track_offset
@@ -358,7 +377,7 @@ fn ruler_frame(ws: Workspace, client_x: f64) -> Option<u64> {
 
 #[component]
 fn Ruler(
-    view: RwSignal<View>,
+    span: Memo<(f64, f64)>,
     timeline_px: Memo<f64>,
     drag: RwSignal<Option<Drag>>,
 ) -> impl IntoView {
@@ -366,15 +385,14 @@ fn Ruler(
     let canvas: NodeRef<html::Canvas> = NodeRef::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        let v = view.get();
-        let width = (v.width - HEADER_W).max(1.0);
+        let (x0, width) = span.get();
         let tempo = ws.tempo();
         let ppf = ws.px_per_frame();
         let rate = ws.sample_rate();
         let loop_range = ws.loop_range.get();
         let looping = ws.looping.get();
         if let Some(ctx) = prepare(&canvas, width, RULER_H) {
-            draw_ruler(&ctx, &tempo, rate, ppf, v.x, width, loop_range, looping);
+            draw_ruler(&ctx, &tempo, rate, ppf, x0, width, loop_range, looping);
         }
     });
     let markers = move || {
@@ -406,7 +424,7 @@ fn Ruler(
                 }
             }
         >
-            <canvas class="ruler-canvas" node_ref=canvas></canvas>
+            <canvas class="ruler-canvas" node_ref=canvas style:left=move || format!("{:.0}px", span.get().0)></canvas>
             <For
                 each=markers
                 key=|m: &Marker| (m.id.clone(), m.frame, m.name.clone())
@@ -455,7 +473,8 @@ fn TrackRow(
     index: usize,
     track: Track,
     lanes: Memo<HashMap<String, Arc<Vec<Clip>>>>,
-    view: RwSignal<View>,
+    span: Memo<(f64, f64)>,
+    band: Memo<(f64, f64)>,
     timeline_px: Memo<f64>,
     drag: RwSignal<Option<Drag>>,
     track_offset: RwSignal<f64>,
@@ -471,29 +490,21 @@ fn TrackRow(
         let id = id.clone();
         Memo::new(move |_| lanes.with(|l| l.get(&id).cloned().unwrap_or_default()))
     };
-    // Rows near the viewport draw; the others wait until scrolled to.
+    // Rows in the drawn band get canvases and clip boxes; the others wait
+    // until scrolled to.
     let near = Memo::new(move |_| {
-        let v = view.get();
-        let top = RULER_H + index as f64 * ROW_H;
-        top + ROW_H >= v.y - ROW_H * 2.0 && top <= v.y + v.height + ROW_H * 2.0
+        let (top, bottom) = band.get();
+        let y = index as f64 * ROW_H;
+        y + ROW_H >= top && y <= bottom
     });
-    // The clips that get DOM boxes: within a screen of the visible part,
-    // in steps of a screen so scrolling rarely changes the set.
-    let window = Memo::new(move |_| {
-        let v = view.get();
-        let page = (v.width - HEADER_W).max(100.0);
-        let first = (v.x / page).floor();
-        let ppf = ws.px_per_frame();
-        (
-            (((first - 1.0) * page).max(0.0) / ppf) as u64,
-            ((first + 2.0) * page / ppf) as u64,
-        )
-    });
+    // The clips that get DOM boxes: those in the drawn span.
     let boxes = move || {
         if !near.get() {
             return Vec::new();
         }
-        let (from, to) = window.get();
+        let (x0, width) = span.get();
+        let ppf = ws.px_per_frame();
+        let (from, to) = ((x0 / ppf) as u64, ((x0 + width) / ppf) as u64);
         clips.with(|c| {
             c.iter()
                 .filter(|c| c.start < to && c.start + c.length > from)
@@ -511,12 +522,11 @@ fn TrackRow(
                 return;
             }
             ws.audio.get();
-            let v = view.get();
-            let width = (v.width - HEADER_W).max(1.0);
+            let (x, width) = span.get();
             let tempo = ws.tempo();
             let lane = LaneDrawing {
                 ppf: ws.px_per_frame(),
-                x0: v.x,
+                x0: x,
                 width,
                 loop_range: ws.looping.get().then(|| ws.loop_range.get()),
             };
@@ -637,7 +647,7 @@ fn TrackRow(
                     ws.seek(ws.snapped(frame));
                 }
             >
-                <canvas class="lane-canvas" node_ref=canvas></canvas>
+                <canvas class="lane-canvas" node_ref=canvas style:left=move || format!("{:.0}px", span.get().0)></canvas>
                 <For
                     each=boxes
                     key=|c: &Clip| (c.id.clone(), c.start, c.length, c.offset, c.fade_in.frames, c.fade_out.frames, c.name.clone())

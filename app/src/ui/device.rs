@@ -93,12 +93,18 @@ pub fn DevicePanel() -> impl IntoView {
             Some((d, strip, meter))
         })
     });
+    // The panel is rebuilt only when another device opens, never while a
+    // parameter of this one moves (a drag on the curve must keep its canvas).
+    let opened = Memo::new(move |_| {
+        device.with(|d| {
+            d.as_ref()
+                .map(|(d, strip, meter)| (d.id.clone(), d.kind, strip.clone(), *meter))
+        })
+    });
     view! {
-        <Show when=move || device.with(Option::is_some)>
+        <Show when=move || opened.with(Option::is_some)>
             {move || {
-                let Some((d, strip, meter)) = device.get() else { return ().into_any() };
-                let kind = d.kind;
-                let id = d.id.clone();
+                let Some((id, kind, strip, meter)) = opened.get() else { return ().into_any() };
                 let title = format!("{} — {}", device_label(kind), strip);
                 let label = title.clone();
                 view! {
@@ -117,7 +123,7 @@ pub fn DevicePanel() -> impl IntoView {
                                     }
                                 }
                             >
-                                "⏻ On"
+                                {move || if device.with(|d| d.as_ref().is_some_and(|d| d.0.bypass)) { "Bypassed" } else { "On" }}
                             </button>
                             <button class="device-close" title="Close (Esc)" on:click=move |_| ws.device.set(None)>"✕"</button>
                         </header>

@@ -326,8 +326,11 @@ fn StripMeter(reading: Signal<StripReading>) -> impl IntoView {
             class="strip-meter"
             data-peak-db=move || format!("{:.1}", amplitude_to_db(reading.get().peak).max(-200.0))
         >
-            <div class="strip-meter-rms" style:height=move || format!("{:.1}%", meter_percent(reading.get().rms))></div>
-            <div class="strip-meter-peak" style:bottom=move || format!("{:.1}%", meter_percent(reading.get().peak))></div>
+            // Transforms only: a meter moving every frame must not lay out
+            // or repaint the mixer. The scale is drawn once; a cover
+            // shrinks from the top to reveal it up to the RMS level.
+            <div class="strip-meter-rms" style:transform=move || format!("scaleY({:.3})", 1.0 - meter_percent(reading.get().rms) / 100.0)></div>
+            <div class="strip-meter-peak" style:transform=move || format!("translateY({:.1}px)", -meter_percent(reading.get().peak))></div>
         </div>
     }
 }
@@ -366,7 +369,7 @@ fn Inserts(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
                                     project::edit(|p, txn| p.set(txn, "devices", &bypass_id, "bypass", !bypass));
                                 }
                             >
-                                "⏻"
+                                "●"
                             </button>
                             <button
                                 class="insert-up"

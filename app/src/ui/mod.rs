@@ -8,6 +8,8 @@ mod start;
 mod transport;
 mod workspace;
 
+pub use arrange::TRACK_COLOURS;
+
 use std::cell::RefCell;
 
 use leptos::prelude::*;

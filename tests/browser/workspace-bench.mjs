@@ -1,0 +1,149 @@
+// Workspace half of `cargo xtask bench`: a 64-track × 50-clip project on
+// loopback — how long a fresh tab takes to show it, and frame times while
+// dragging a clip and while playing with the view following the playhead.
+// Prints figures against the issue's targets; asserts nothing.
+
+import { createHash } from 'node:crypto';
+import { startServer, launchBrowser, openApp, sineWav, createProject, artifacts } from './harness.mjs';
+
+const TRACKS = 64;
+const CLIPS = 50;
+
+/** Starts recording the intervals between animation frames. */
+async function record(page) {
+  await page.evaluate(() => {
+    window.benchFrames = [];
+    window.benchRecording = true;
+    let last = performance.now();
+    const tick = (t) => {
+      window.benchFrames.push(t - last);
+      last = t;
+      if (window.benchRecording) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+}
+
+/** Stops recording; returns p50, p95, max (ms) and the frame count. */
+async function stop(page) {
+  const frames = await page.evaluate(() => {
+    window.benchRecording = false;
+    return window.benchFrames.slice(1);
+  });
+  const sorted = [...frames].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1], count: sorted.length };
+}
+
+/** Prints where the main thread's time went, by function (self time). */
+async function topFunctions(cdp) {
+  const { profile } = await cdp.send('Profiler.stop');
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  [...self.entries()].sort((x, y) => y[1] - x[1]).slice(0, 12).forEach(([k, v]) => console.log(`${(v / 1000).toFixed(0).padStart(7)} ms  ${k}`));
+}
+
+const show = (label, f) =>
+  console.log(
+    `${label.padEnd(34)} p50 ${f.p50.toFixed(1).padStart(5)} ms   p95 ${f.p95.toFixed(1).padStart(5)} ms   max ${f.max.toFixed(1).padStart(6)} ms   (${f.count} frames; target p95 < 16.7 ms)`,
+  );
+
+const server = await startServer();
+const browser = await launchBrowser();
+try {
+  const a = await openApp(browser, server.url);
+  await createProject(a, 'Big song');
+  const { wav } = sineWav(4);
+  await a.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
+  await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+  const sha = createHash('sha256').update(wav).digest('hex');
+  await a.evaluate(([t, c, s]) => window.stemroom.add_arrangement(t, c, s, 96_000), [TRACKS, CLIPS, sha]);
+  await a.waitForFunction(() => document.querySelector('.save-state').dataset.state === 'saved', null, { timeout: 60_000 });
+  const url = a.url();
+  await a.close();
+
+  // First load: a fresh tab, from navigation to every track row and the
+  // visible clips on screen, then to the waveforms drawn (audio decoded).
+  const b = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await b.goto(url);
+  const interactive = await b.waitForFunction(
+    (n) => document.querySelectorAll('.track').length === n && document.querySelector('.clip') ? performance.now() : 0,
+    TRACKS + 1,
+    { timeout: 30_000, polling: 'raf' },
+  ).then((h) => h.jsonValue());
+  const audio = await b.waitForFunction(
+    () => (document.querySelector('.save-state').dataset.state === 'saved' ? performance.now() : 0),
+    null,
+    { timeout: 30_000, polling: 'raf' },
+  ).then((h) => h.jsonValue());
+  const boxes = await b.evaluate(() => document.querySelectorAll('.clip').length);
+  console.log(`\nworkspace: ${TRACKS} tracks × ${CLIPS} clips (${TRACKS * CLIPS} clips), Chromium headless, 1280×720, loopback`);
+  console.log(`first load, navigation → tracks and clips on screen: ${interactive.toFixed(0)} ms (target < 2000 ms); synced: ${audio.toFixed(0)} ms; clip boxes in the DOM: ${boxes}`);
+  await b.waitForTimeout(1000);
+
+  await record(b);
+  await b.waitForTimeout(3000);
+  show('idle', await stop(b));
+  // Dragging a clip: one pointer move per frame for 1.5 s.
+  const clip = await b.$eval('.track:nth-child(3) .clip', (c) => {
+    const r = c.getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  });
+  await record(b);
+  await b.mouse.move(clip.x, clip.y);
+  await b.mouse.down();
+  for (let i = 1; i <= 90; i++) {
+    await b.mouse.move(clip.x + i * 3, clip.y + (i > 45 ? 64 : 0));
+    await b.waitForTimeout(16);
+  }
+  await b.mouse.up();
+  show('dragging a clip', await stop(b));
+
+  // Scrolling the arrange view down and across.
+  const scrollCdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
+  if (scrollCdp) { await scrollCdp.send('Profiler.enable'); await scrollCdp.send('Profiler.start'); }
+  await record(b);
+  for (let i = 0; i < 60; i++) {
+    await b.evaluate((k) => {
+      const s = document.querySelector('.arrange-scroll');
+      s.scrollTop = k * 40;
+      s.scrollLeft = k * 25;
+    }, i);
+    await b.waitForTimeout(16);
+  }
+  show('scrolling the arrange view', await stop(b));
+  if (scrollCdp) await topFunctions(scrollCdp);
+
+  // Playing, zoomed in so the view pages to follow the playhead.
+  for (let i = 0; i < 4; i++) await b.keyboard.press('Equal');
+  await b.evaluate(() => { document.querySelector('.arrange-scroll').scrollLeft = 0; });
+  await b.click('.transport-play');
+  await b.waitForFunction(() => document.querySelector('.engine-state').dataset.state === 'running', null, { timeout: 20_000 });
+  await b.waitForTimeout(500);
+  const cdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
+  if (cdp) { await cdp.send('Profiler.enable'); await cdp.send('Profiler.start'); }
+  await record(b);
+  await b.waitForTimeout(6000);
+  show('playing, following the playhead', await stop(b));
+  if (process.env.STEMROOM_PROFILE) {
+    await b.click('.mixer-toggle');
+    await record(b);
+    await b.waitForTimeout(3000);
+    show('playing, mixer hidden', await stop(b));
+    await b.click('.follow');
+    await record(b);
+    await b.waitForTimeout(3000);
+    show('playing, mixer hidden, no follow', await stop(b));
+  }
+  if (cdp) await topFunctions(cdp);
+  await b.screenshot({ path: `${artifacts}/bench-workspace-64x50.png` });
+  await b.close();
+} finally {
+  await browser.close();
+  await server.stop();
+}

@@ -1,0 +1,204 @@
+// The DAW workspace beyond clip editing: the mixer (buses, sends, insert
+// chains, meters, loudness), the EQ panel's curve heard in the render, and
+// the arrange view's ruler, tempo, markers, loop, metronome, clips across
+// tracks, duplicates, track order and colours.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openApp, keep, sineWav, createProject, rms } from './harness.mjs';
+
+const RATE = 48_000;
+const PX_PER_SECOND = 40;
+
+/** RMS in dBFS of the open project's render, 0.5–1.5 s, left channel. */
+async function renderDb(page) {
+  const left = await page.evaluate(async () => Array.from((await window.stemroom.render_project(2, 48000)).channels[0]));
+  return 20 * Math.log10(rms(left, RATE / 2, (3 * RATE) / 2));
+}
+
+async function waitSaved(page) {
+  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+}
+
+async function importTone(page, seconds = 2) {
+  const { wav } = sineWav(seconds);
+  await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
+  await page.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
+}
+
+const strip = (page, name) => page.locator('.strip', { has: page.locator('.strip-name', { hasText: new RegExp(`^${name}$`) }) });
+const trackNames = (page) => page.$$eval('.track .track-name', (inputs) => inputs.map((i) => i.value));
+
+/** The EQ graph's pixel for a frequency and gain (see ui/device.rs). */
+async function graphPoint(page, hz, db) {
+  const r = await page.$eval('.eq-graph', (c) => {
+    const b = c.getBoundingClientRect();
+    return { left: b.left, top: b.top, width: b.width, height: b.height };
+  });
+  const x = (Math.log(hz / 20) / Math.log(1000)) * 640;
+  const y = 110 - (db / 24) * 102;
+  return { x: r.left + (x * r.width) / 640, y: r.top + (y * r.height) / 220 };
+}
+
+describe('the DAW workspace', () => {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('an EQ band added and dragged on the curve is heard; bypass, sends, meters, gain reduction and loudness', async () => {
+    const page = await openApp(browser, server.url);
+    await createProject(page, 'Mix');
+    await importTone(page);
+    const dry = await renderDb(page);
+
+    // An EQ on the tone track; double-click on the curve at 220 Hz, +6 dB
+    // adds a bell there.
+    await strip(page, 'tone').locator('.insert-add').selectOption('EQ');
+    await page.waitForSelector('.device-panel[data-device-kind="eq"] .eq-graph');
+    let at = await graphPoint(page, 220, 6);
+    await page.mouse.dblclick(at.x, at.y);
+    await page.waitForSelector('.eq-band[data-band="0"].enabled');
+    const bandGain = async () => parseFloat(await page.locator('.eq-band[data-band="0"] output').nth(1).textContent());
+    let gain = await bandGain();
+    assert.ok(Math.abs(gain - 6) < 0.5, `band gain ${gain}`);
+    await waitSaved(page);
+    let wet = await renderDb(page);
+    assert.ok(Math.abs(wet - dry - gain) < 0.15, `EQ +${gain} dB at 220 Hz rendered ${(wet - dry).toFixed(2)} dB`);
+    await keep(page, 'eq-panel');
+
+    // Drag the band down to −6 dB.
+    at = await graphPoint(page, 220, 6);
+    const to = await graphPoint(page, 220, -6);
+    await page.mouse.move(at.x, at.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 5; i++) await page.mouse.move(at.x, at.y + ((to.y - at.y) * i) / 5);
+    await page.mouse.up();
+    gain = await bandGain();
+    assert.ok(Math.abs(gain + 6) < 0.5, `band gain after the drag ${gain}`);
+    await waitSaved(page);
+    wet = await renderDb(page);
+    assert.ok(Math.abs(wet - dry - gain) < 0.15, `EQ ${gain} dB rendered ${(wet - dry).toFixed(2)} dB`);
+
+    // Bypass from the insert chain: the render is dry again.
+    await strip(page, 'tone').locator('.insert-bypass').click();
+    await page.waitForSelector('.insert.bypassed');
+    await waitSaved(page);
+    assert.ok(Math.abs((await renderDb(page)) - dry) < 0.01, 'bypassed EQ changes nothing');
+    await page.click('.device-close');
+
+    // A bus and a send to it: more of the tone reaches the master.
+    await page.click('.add-bus');
+    await page.waitForSelector('.strip.bus');
+    await strip(page, 'tone').locator('.send-add').selectOption({ label: 'Bus 1' });
+    await page.waitForSelector('.strip .send');
+    await waitSaved(page);
+    const sent = await renderDb(page);
+    assert.ok(sent > dry + 0.5, `a −12 dB send adds level: ${dry.toFixed(2)} → ${sent.toFixed(2)} dBFS`);
+
+    // A compressor on the master, playing in real time: the strip meters
+    // move, the panel shows gain reduction, the master reads loudness.
+    await page.locator('.strip.master .insert-add').selectOption('Compressor');
+    await page.waitForSelector('.device-panel[data-device-kind="compressor"] .reduction');
+    await page.click('.transport-play');
+    await page.waitForFunction(() => Number(document.querySelector('.strip.master .strip-meter')?.dataset.peakDb) > -20, null, { timeout: 20_000 });
+    await page.waitForFunction(() => Number(document.querySelector('.reduction')?.dataset.grDb) < -1, null, { timeout: 10_000 });
+    await page.waitForFunction(() => Number.isFinite(parseFloat(document.querySelector('.loudness-short').textContent)), null, { timeout: 10_000 });
+    await keep(page, 'compressor-panel');
+    await page.click('.device-close');
+    await keep(page, 'mixer');
+    await page.click('.transport-play');
+    await page.close();
+  });
+
+  test('ruler, tempo, markers, loop, metronome, clips across tracks, duplicates, track order and colour', async () => {
+    const page = await openApp(browser, server.url);
+    await createProject(page, 'Arrange');
+    await importTone(page);
+    await page.click('.add-track');
+    await page.waitForFunction(() => document.querySelectorAll('.track').length === 2);
+
+    // Drag the clip one row down: it moves to Track 2.
+    const clip = await page.$eval('.clip', (c) => {
+      const r = c.getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2, width: r.width };
+    });
+    await page.mouse.move(clip.x, clip.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 4; i++) await page.mouse.move(clip.x, clip.y + (64 * i) / 4);
+    await page.mouse.up();
+    await page.waitForFunction(() => document.querySelector('.track:nth-child(2) .clip') !== null);
+    assert.equal(await page.$$eval('.track:nth-child(1) .clip', (c) => c.length), 0);
+
+    // Ctrl+D duplicates the selected clip right after it.
+    await page.keyboard.press('Control+d');
+    await page.waitForFunction(() => document.querySelectorAll('.track:nth-child(2) .clip').length === 2);
+    const [first, second] = await page.$$eval('.track:nth-child(2) .clip', (cs) => cs.map((c) => c.getBoundingClientRect()).map((r) => ({ left: r.left, right: r.right })).sort((a, b) => a.left - b.left));
+    assert.ok(Math.abs(second.left - first.right) < 1, JSON.stringify([first, second]));
+
+    // 90 BPM; a click on the ruler at 2 s puts the playhead on bar 1,
+    // beat 4 (2 s = 3 beats).
+    await page.fill('.transport-bpm', '90');
+    await page.press('.transport-bpm', 'Enter');
+    await page.waitForFunction(() => document.querySelector('.transport-bpm').value === '90.0');
+    const ruler = await page.$eval('.ruler-lane', (r) => {
+      const b = r.getBoundingClientRect();
+      return { left: b.left, top: b.top };
+    });
+    await page.mouse.click(ruler.left + 2 * PX_PER_SECOND, ruler.top + 30);
+    await page.waitForFunction(() => document.querySelector('.transport-time').textContent === '0:02.000');
+    assert.equal(await page.textContent('.transport-bars'), '1.4.1');
+
+    // Shift+M drops a marker at the playhead.
+    await page.click('.project-bar');
+    await page.keyboard.press('Shift+KeyM');
+    await page.waitForSelector('.marker');
+    const marker = await page.$eval('.marker', (m) => m.getBoundingClientRect().left);
+    assert.ok(Math.abs(marker - (ruler.left + 2 * PX_PER_SECOND)) < 1, `marker at ${marker - ruler.left}px`);
+
+    // Drag across the ruler's top strip from 1 s to 2 s: a loop, on.
+    await page.mouse.move(ruler.left + PX_PER_SECOND, ruler.top + 6);
+    await page.mouse.down();
+    for (let i = 1; i <= 4; i++) await page.mouse.move(ruler.left + PX_PER_SECOND + (PX_PER_SECOND * i) / 4, ruler.top + 6);
+    await page.mouse.up();
+    await page.waitForSelector('.transport-loop.active');
+    // K: the metronome; Home, Play: the transport stays inside the loop.
+    await page.keyboard.press('k');
+    await page.waitForSelector('.transport-metronome.active');
+    await page.keyboard.press('Home');
+    await page.click('.transport-play');
+    await page.waitForFunction(() => document.querySelector('.engine-state').dataset.state === 'running', null, { timeout: 20_000 });
+    const seconds = () => page.$eval('.transport-time', (t) => {
+      const [m, s] = t.textContent.split(':');
+      return Number(m) * 60 + Number(s);
+    });
+    await page.waitForFunction(() => document.querySelector('.transport-play').classList.contains('active'));
+    await page.waitForTimeout(3500);
+    const looped = await seconds();
+    assert.ok(looped >= 0.9 && looped < 2.1, `after 3.5 s of playing the loop 1–2 s, the playhead is at ${looped} s`);
+    await page.click('.transport-stop');
+
+    // Reorder: drag Track 2's grip up a row. Colour: pick red.
+    const grip = await page.$eval('.track:nth-child(2) .track-grip', (g) => {
+      const r = g.getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    });
+    await page.mouse.move(grip.x, grip.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 4; i++) await page.mouse.move(grip.x, grip.y - (64 * i) / 4);
+    await page.mouse.up();
+    await page.waitForFunction(() => document.querySelector('.track:nth-child(1) .track-name').value === 'Track 2');
+    assert.deepEqual(await trackNames(page), ['Track 2', 'tone']);
+    await page.fill('.track:nth-child(1) .track-colour', '#ff0000');
+    await page.waitForFunction(() => document.querySelector('.track:nth-child(1) .track-header').getAttribute('style').includes('#ff0000'));
+    await waitSaved(page);
+    await keep(page, 'arrange');
+    await page.close();
+  });
+});
