@@ -173,8 +173,16 @@ pub fn migrate_once(can_edit: bool) -> Result<(), String> {
 /// `on_asset` runs when one arrives (the caller reloads the engine).
 pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> Option<ProjectDesc> {
     let project = snapshot()?;
-    let (desc, missing, link) = with(|p| {
-        let desc = project.to_engine(sample_rate, |sha| p.assets.get(sha).cloned());
+    fetch_missing(on_asset);
+    with(|p| project.to_engine(sample_rate, |sha| p.assets.get(sha).cloned()))
+}
+
+/// Fetches and decodes (off the page's thread) the audio of every clip
+/// this tab does not have yet; `on_asset` runs as each one arrives. The
+/// waveforms need the audio whether or not this tab plays.
+pub fn fetch_missing(on_asset: impl Fn() + Clone + 'static) {
+    let Some(project) = snapshot() else { return };
+    let Some((missing, link)) = with(|p| {
         let missing: Vec<String> = project
             .clips
             .iter()
@@ -184,8 +192,10 @@ pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> O
             .into_iter()
             .collect();
         p.loading.extend(missing.iter().cloned());
-        (desc, missing, p.link.clone())
-    })?;
+        (missing, p.link.clone())
+    }) else {
+        return;
+    };
     for sha in missing {
         let link = link.clone();
         let on_asset = on_asset.clone();
@@ -204,7 +214,6 @@ pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> O
             on_asset();
         });
     }
-    Some(desc)
 }
 
 /// Whether some clip's audio is not decoded yet (being fetched, or failed).

@@ -56,6 +56,10 @@ describe('a project shared by two browser contexts', () => {
     await a.setInputFiles('.import-input', { name: 'bass.wav', mimeType: 'audio/wav', buffer: wav });
     await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
     await b.waitForFunction(() => document.querySelectorAll('.clip').length === 1);
+    // B's waveform appears once B's tab has fetched and decoded the audio
+    // (B has not started its audio engine).
+    await b.waitForSelector('.lane-canvas[data-waveforms="1"]', { timeout: 15_000 });
+    assert.equal(await b.getAttribute('.engine-state', 'data-state'), 'idle');
     assert.deepEqual(await trackNames(b), ['Drums', 'bass']);
     // Two seconds at 40 px/s.
     const width = await b.$eval('.clip', (c) => c.getBoundingClientRect().width);

@@ -151,6 +151,7 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
         let site = SiteBuild::new(root).build()?;
         let server = build_server(root, false)?;
         let chromium = setup::ensure_chromium()?;
+        let firefox = setup::ensure_firefox()?;
         let artifacts = root.join("target/test-artifacts");
         std::fs::create_dir_all(&artifacts)?;
         // The native half of the null test: the same project the browser renders.
@@ -178,6 +179,7 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
             .env("STEMROOM_BIN", &server)
             .env("STEMROOM_SITE_DIR", &site.dir)
             .env("STEMROOM_CHROMIUM", &chromium)
+            .env("STEMROOM_FIREFOX", &firefox)
             .env("STEMROOM_ARTIFACTS", &artifacts)
             .env("STEMROOM_NATIVE_WORKLOAD", &native))?;
         println!("screenshots and logs: {}", artifacts.display());

@@ -77,7 +77,33 @@ pub fn ensure_npm(root: &Path) -> Result<()> {
 /// Finds Chromium for the browser tests, installing Debian's package when we
 /// run as root; otherwise says exactly what to install.
 pub fn ensure_chromium() -> Result<PathBuf> {
-    if let Some(path) = find_chromium() {
+    ensure_browser(
+        "chromium",
+        "STEMROOM_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    )
+}
+
+/// Debian's Firefox ESR, which the browser tests drive over WebDriver BiDi.
+pub fn ensure_firefox() -> Result<PathBuf> {
+    ensure_browser(
+        "firefox-esr",
+        "STEMROOM_FIREFOX",
+        &["/usr/bin/firefox-esr", "/usr/bin/firefox"],
+    )
+}
+
+/// The browser at `$variable` or one of `paths`, installed from Debian's
+/// `package` (with a font) when missing and this is root.
+fn ensure_browser(package: &str, variable: &str, paths: &[&str]) -> Result<PathBuf> {
+    let find = || {
+        std::env::var_os(variable)
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(paths.iter().map(PathBuf::from))
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
         return Ok(path);
     }
     let is_root = Command::new("id")
@@ -87,8 +113,8 @@ pub fn ensure_chromium() -> Result<PathBuf> {
         .unwrap_or(false);
     if !is_root {
         bail!(
-            "the browser tests need Chromium: install Debian's `chromium` package \
-             (sudo apt-get install chromium fonts-dejavu-core), or set STEMROOM_CHROMIUM to a Chromium binary"
+            "the browser tests need {package}: install Debian's `{package}` package \
+             (sudo apt-get install {package} fonts-dejavu-core), or set {variable} to its binary"
         );
     }
     run(Command::new("apt-get")
@@ -99,17 +125,14 @@ pub fn ensure_chromium() -> Result<PathBuf> {
             "install",
             "-y",
             "--no-install-recommends",
-            "chromium",
+            package,
             "fonts-dejavu-core",
         ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    find_chromium().context("apt-get installed chromium, but /usr/bin/chromium is not there")
-}
-
-fn find_chromium() -> Option<PathBuf> {
-    std::env::var_os("STEMROOM_CHROMIUM")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(["/usr/bin/chromium", "/usr/bin/chromium-browser"].map(PathBuf::from))
-        .find(|p| p.is_file())
+    find().with_context(|| {
+        format!(
+            "apt-get installed {package}, but it is not at {}",
+            paths.join(" or ")
+        )
+    })
 }

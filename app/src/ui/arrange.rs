@@ -531,7 +531,9 @@ fn TrackRow(
                 loop_range: ws.looping.get().then(|| ws.loop_range.get()),
             };
             if let Some(ctx) = prepare(&canvas, width, ROW_H - 1.0) {
-                clips.with(|c| draw_lane(&ctx, &lane, &tempo, c, &color));
+                let drawn = clips.with(|c| draw_lane(&ctx, &lane, &tempo, c, &color));
+                // How many clips show their waveform: what tests wait for.
+                let _ = canvas.set_attribute("data-waveforms", &drawn.to_string());
             }
         });
     }
@@ -899,14 +901,16 @@ struct LaneDrawing {
     loop_range: Option<(u64, u64)>,
 }
 
-/// The lane's grid, loop, clip bodies, waveforms and fades.
+/// The lane's grid, loop, clip bodies, waveforms and fades; returns how
+/// many clips were drawn with their waveform.
 fn draw_lane(
     ctx: &CanvasRenderingContext2d,
     lane: &LaneDrawing,
     tempo: &TempoMap,
     clips: &[Clip],
     color: &str,
-) {
+) -> usize {
+    let mut waveforms = 0;
     let h = ROW_H - 1.0;
     let (ppf, x0, width) = (lane.ppf, lane.x0, lane.width);
     if let Some((a, b)) = lane.loop_range {
@@ -937,6 +941,7 @@ fn draw_lane(
             let _ = ctx.fill_text("loading audio…", cx.max(0.0) + 6.0, mid);
             continue;
         };
+        waveforms += 1;
         let gain = db_to_amplitude(c.gain_db as f32);
         let frames_per_px = 1.0 / ppf;
         let loop_len = peaks.frames.saturating_sub(c.offset).max(1);
@@ -992,6 +997,7 @@ fn draw_lane(
             ctx.stroke();
         }
     }
+    waveforms
 }
 
 /// The fade gain at `t` frames into a clip.

@@ -243,6 +243,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     });
     Effect::new(move |_| {
         revision.get();
+        project::fetch_missing(move || reload_engine(ui));
         reload_engine(ui);
     });
     Effect::new(move |_| {
