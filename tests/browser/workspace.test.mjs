@@ -114,6 +114,19 @@ describe('the DAW workspace', () => {
     await page.click('.device-close');
     await keep(page, 'mixer');
     await page.click('.transport-play');
+
+    // Two files dropped on the arrange view at once: two new tracks.
+    const { wav } = sineWav(0.5);
+    const bytes = [...wav];
+    await page.evaluate((data) => {
+      const transfer = new DataTransfer();
+      for (const name of ['kick.wav', 'snare.wav']) {
+        transfer.items.add(new File([new Uint8Array(data)], name, { type: 'audio/wav' }));
+      }
+      document.querySelector('.arrange').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, bytes);
+    await page.waitForFunction(() => document.querySelectorAll('.import-item[data-stage="done"]').length === 3, null, { timeout: 15_000 });
+    assert.deepEqual((await trackNames(page)).sort(), ['kick', 'snare', 'tone']);
     await page.close();
   });
 
