@@ -205,19 +205,17 @@ fn bench(root: &Path) -> Result<()> {
     util::step("engine in the browser vs Chromium's native nodes");
     let server = build_server(root, false)?;
     let chromium = setup::ensure_chromium()?;
-    run(Command::new("node")
-        .arg(root.join("tests/browser/bench.mjs"))
-        .env("STEMROOM_BIN", &server)
-        .env("STEMROOM_SITE_DIR", &site.dir)
-        .env("STEMROOM_CHROMIUM", &chromium)
-        .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))?;
+    let browser_bench = |script: &str| {
+        run(Command::new("node")
+            .arg(root.join("tests/browser").join(script))
+            .env("STEMROOM_BIN", &server)
+            .env("STEMROOM_SITE_DIR", &site.dir)
+            .env("STEMROOM_CHROMIUM", &chromium)
+            .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))
+    };
+    browser_bench("bench.mjs")?;
     util::step("workspace: first load and frame times at 64 tracks × 50 clips");
-    run(Command::new("node")
-        .arg(root.join("tests/browser/workspace-bench.mjs"))
-        .env("STEMROOM_BIN", &server)
-        .env("STEMROOM_SITE_DIR", &site.dir)
-        .env("STEMROOM_CHROMIUM", &chromium)
-        .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))?;
+    browser_bench("workspace-bench.mjs")?;
     println!();
     println!("== wasm modules (after wasm-opt) ==");
     println!("{:<28} {:>12} {:>12}", "module", "raw", "gzip -9");

@@ -339,14 +339,6 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
             draw_eq(&ctx, &desc, rate, grabbed.get());
         }
     });
-    let position = move |e: &web_sys::PointerEvent| {
-        let target: web_sys::Element = e.current_target()?.dyn_into().ok()?;
-        let r = target.get_bounding_client_rect();
-        Some((
-            (f64::from(e.client_x()) - r.left()) * GRAPH_W / r.width(),
-            (f64::from(e.client_y()) - r.top()) * GRAPH_H / r.height(),
-        ))
-    };
     let nearest = move |x: f64, y: f64| {
         let desc = device.with_untracked(|d| d.as_ref().map(|d| desc_of(&d.0)))?;
         (0..BANDS)
@@ -370,7 +362,7 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
                 if !ws.can_edit() {
                     return;
                 }
-                let Some((x, y)) = position(&e) else { return };
+                let Some((x, y)) = graph_point(&e) else { return };
                 if let Some(band) = nearest(x, y) {
                     e.prevent_default();
                     if let Some(target) = e.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
@@ -382,7 +374,7 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
             }
             on:pointermove=move |e: web_sys::PointerEvent| {
                 let Some(band) = grabbed.get_untracked() else { return };
-                let Some((x, y)) = position(&e) else { return };
+                let Some((x, y)) = graph_point(&e) else { return };
                 set_param(device, band_param(band, FREQUENCY), hz_of(x).round());
                 if takes_gain(device, band) {
                     set_param(device, band_param(band, GAIN), (db_of(y) * 10.0).round() / 10.0);
@@ -393,10 +385,7 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
                 if !ws.can_edit() {
                     return;
                 }
-                let Some(target) = e.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-                let r = target.get_bounding_client_rect();
-                let x = (f64::from(e.client_x()) - r.left()) * GRAPH_W / r.width();
-                let y = (f64::from(e.client_y()) - r.top()) * GRAPH_H / r.height();
+                let Some((x, y)) = graph_point(&e) else { return };
                 let free = (0..BANDS).find(|b| param_value(device, band_param(*b, ENABLED)) < 0.5);
                 if let Some(band) = free {
                     project::begin_step();
@@ -410,10 +399,7 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
                 if !ws.can_edit() {
                     return;
                 }
-                let Some(target) = e.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
-                let r = target.get_bounding_client_rect();
-                let x = (f64::from(e.client_x()) - r.left()) * GRAPH_W / r.width();
-                let y = (f64::from(e.client_y()) - r.top()) * GRAPH_H / r.height();
+                let Some((x, y)) = graph_point(&e) else { return };
                 if let Some(band) = nearest(x, y) {
                     e.prevent_default();
                     let q = f64::from(param_value(device, band_param(band, Q)));
@@ -424,6 +410,16 @@ fn EqGraph(device: OpenDevice) -> impl IntoView {
             }
         ></canvas>
     }
+}
+
+/// Where on the graph (in its 640 × 220 units) a mouse event happened.
+fn graph_point(e: &web_sys::MouseEvent) -> Option<(f64, f64)> {
+    let target: web_sys::Element = e.current_target()?.dyn_into().ok()?;
+    let r = target.get_bounding_client_rect();
+    Some((
+        (f64::from(e.client_x()) - r.left()) * GRAPH_W / r.width(),
+        (f64::from(e.client_y()) - r.top()) * GRAPH_H / r.height(),
+    ))
 }
 
 /// Bells and shelves have a gain; passes and notches do not.
