@@ -347,7 +347,7 @@ pub fn Arrange() -> impl IntoView {
                     </div>
                     <div
                         class="playhead"
-                        style=move || format!("transform:translateX({:.1}px)", HEADER_W + ws.playhead() as f64 * ws.px_per_frame())
+                        style:transform=move || format!("translateX({:.1}px)", HEADER_W + ws.playhead() as f64 * ws.px_per_frame())
                     ></div>
                 </div>
             </div>

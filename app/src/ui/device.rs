@@ -7,6 +7,7 @@ use leptos::html;
 use leptos::prelude::*;
 use stemroom_engine::device::eq::{self, BANDS, ENABLED, FREQUENCY, GAIN, Q, SHAPE, band_param};
 use stemroom_engine::device::{DeviceDesc, DeviceKind, ParamSpec};
+use stemroom_engine::meter::StripReading;
 use stemroom_model::project::{Device, MASTER};
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
@@ -508,18 +509,21 @@ fn draw_eq(ctx: &CanvasRenderingContext2d, desc: &DeviceDesc, rate: f64, grabbed
 fn ReductionMeter(meter: Option<usize>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let ui = ws.ui;
-    let reduction = move || {
+    let reading = move |strips: &[StripReading]| {
         meter
-            .and_then(|i| ui.strips.with(|s| s.get(i).map(|r| r.gain_reduction_db)))
-            .unwrap_or(0.0)
+            .and_then(|i| strips.get(i))
+            .map_or(0.0, |r| r.gain_reduction_db)
     };
+    // The bar every frame (a transform), the numbers at the readout rate.
+    let bar = Memo::new(move |_| ui.strips.with(|s| reading(s)));
+    let reduction = ui.readout(move |_, strips| reading(strips));
     view! {
-        <div class="reduction" data-gr-db=move || format!("{:.2}", reduction())>
+        <div class="reduction" data-gr-db=move || format!("{:.2}", reduction.get())>
             <span class="reduction-label">"Gain reduction"</span>
             <div class="reduction-bar">
-                <div class="reduction-fill" style:width=move || format!("{:.1}%", (-reduction() / 24.0 * 100.0).clamp(0.0, 100.0))></div>
+                <div class="reduction-fill" style:transform=move || format!("scaleX({:.3})", (-bar.get() / 24.0).clamp(0.0, 1.0))></div>
             </div>
-            <output class="reduction-value">{move || format!("{:.1} dB", reduction())}</output>
+            <output class="reduction-value">{move || format!("{:.1} dB", reduction.get())}</output>
         </div>
     }
 }

@@ -32,21 +32,20 @@ fn readout(db: f32) -> String {
 #[component]
 pub fn MasterMeter() -> impl IntoView {
     let ui = expect_context::<EngineUi>();
-    let peak_db = move || {
-        let m = ui.meters.get();
-        amplitude_to_db(m.peak.into_iter().fold(0.0, f32::max))
-    };
-    let rms_db = move || {
-        let m = ui.meters.get();
-        amplitude_to_db(m.rms.into_iter().fold(0.0, f32::max))
-    };
-    let clipped = move || ui.meters.get().max_peak.iter().any(|p| *p >= 1.0);
+    let max = |channels: [f32; CHANNELS]| amplitude_to_db(channels.into_iter().fold(0.0, f32::max));
+    let peak_db = ui.readout(move |m, _| max(m.peak));
+    let rms_db = ui.readout(move |m, _| max(m.rms));
+    let clipped = ui.readout(|m, _| m.max_peak.iter().any(|p| *p >= 1.0));
+    // Bars move by transforms every frame: a cover shrinks towards the
+    // right to reveal the scale up to the RMS level; the peak line is the
+    // left edge of a bar-wide box, so percents of its own width are of
+    // the bar's.
     let bars = (0..CHANNELS)
         .map(|ch| {
             view! {
                 <div class="meter-bar">
-                    <div class="meter-rms" style:width=move || format!("{:.1}%", fill_percent(ui.meters.get().rms[ch]))></div>
-                    <div class="meter-peak" style:left=move || format!("{:.1}%", fill_percent(ui.meters.get().peak[ch]))></div>
+                    <div class="meter-rms" style:transform=move || format!("scaleX({:.3})", 1.0 - fill_percent(ui.meters.get().rms[ch]) / 100.0)></div>
+                    <div class="meter-peak" style:transform=move || format!("translateX({:.1}%)", fill_percent(ui.meters.get().peak[ch]))></div>
                 </div>
             }
         })
@@ -55,16 +54,16 @@ pub fn MasterMeter() -> impl IntoView {
         <section
             class="meter"
             aria-label="Master level"
-            data-peak-db=move || attribute(peak_db())
-            data-rms-db=move || attribute(rms_db())
+            data-peak-db=move || attribute(peak_db.get())
+            data-rms-db=move || attribute(rms_db.get())
         >
             <h2>"Master"</h2>
             <div class="meter-bars">{bars}</div>
             <div class="meter-scale"><span>"−60"</span><span>"−40"</span><span>"−20"</span><span>"0 dBFS"</span></div>
             <dl class="meter-readout">
-                <dt>"Peak"</dt><dd class="meter-peak-value">{move || readout(peak_db())}</dd>
-                <dt>"RMS"</dt><dd class="meter-rms-value">{move || readout(rms_db())}</dd>
-                <dt>"Clip"</dt><dd class="meter-clip" class:on=clipped>{move || if clipped() { "CLIP" } else { "—" }}</dd>
+                <dt>"Peak"</dt><dd class="meter-peak-value">{move || readout(peak_db.get())}</dd>
+                <dt>"RMS"</dt><dd class="meter-rms-value">{move || readout(rms_db.get())}</dd>
+                <dt>"Clip"</dt><dd class="meter-clip" class:on=clipped>{move || if clipped.get() { "CLIP" } else { "—" }}</dd>
             </dl>
         </section>
     }

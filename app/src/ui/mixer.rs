@@ -4,10 +4,10 @@
 
 use leptos::prelude::*;
 use stemroom_engine::device::DeviceKind;
-use stemroom_engine::meter::StripReading;
 use stemroom_engine::{Command, amplitude_to_db};
 use stemroom_model::project::{Device, MASTER, Send, Strip};
 
+use super::EngineUi;
 use super::workspace::Workspace;
 use crate::project;
 
@@ -146,12 +146,13 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
     };
     let strip = move || read.with(|s| s.as_ref().map(|s| s.strip.clone()));
     let gain = move || strip().map_or(0.0, |s| s.gain_db);
-    let reading = move || {
-        let index = read.with(|s| s.as_ref().map(|s| s.meter));
-        index
-            .and_then(|i| ui.strips.with(|m| m.get(i).copied()))
-            .unwrap_or_default()
-    };
+    let meter = Memo::new(move |_| read.with(|s| s.as_ref().map(|s| s.meter)));
+    let gain_reduction = ui.readout(move |_, strips| {
+        meter
+            .get()
+            .and_then(|i| strips.get(i))
+            .map_or(0.0, |r| r.gain_reduction_db)
+    });
     let master = kind == StripKind::Master;
     let (fader_id, pan_id, mute_id, solo_id, out_id, name_id, delete_id) = (
         id.clone(),
@@ -293,12 +294,12 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                         }
                     }
                 />
-                <StripMeter reading=Signal::derive(reading) />
+                <StripMeter meter=meter />
             </div>
             <output class="fader-db">{move || format!("{:+.1} dB", gain())}</output>
             <output class="strip-gr" title="Gain reduction">
                 {move || {
-                    let gr = reading().gain_reduction_db;
+                    let gr = gain_reduction.get();
                     if gr < -0.05 { format!("GR {gr:.1}") } else { String::new() }
                 }}
             </output>
@@ -318,18 +319,32 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
     }
 }
 
-/// A strip's vertical meter: RMS bar and peak line, post-fader.
+/// A strip's vertical meter: RMS bar and peak line, post-fader, from the
+/// engine's strip meter number `meter`.
 #[component]
-fn StripMeter(reading: Signal<StripReading>) -> impl IntoView {
+fn StripMeter(meter: Memo<Option<usize>>) -> impl IntoView {
+    let ui = expect_context::<EngineUi>();
+    // Every frame, but only strips whose reading changed touch the DOM.
+    let reading = Memo::new(move |_| {
+        meter
+            .get()
+            .and_then(|i| ui.strips.with(|m| m.get(i).copied()))
+            .unwrap_or_default()
+    });
+    let peak_db = ui.readout(move |_, strips| {
+        let peak = meter
+            .get()
+            .and_then(|i| strips.get(i))
+            .map_or(0.0, |r| r.peak);
+        amplitude_to_db(peak).max(-200.0)
+    });
     view! {
-        <div
-            class="strip-meter"
-            data-peak-db=move || format!("{:.1}", amplitude_to_db(reading.get().peak).max(-200.0))
-        >
-            // Transforms only: a meter moving every frame must not lay out
-            // or repaint the mixer. The scale is drawn once; a cover
-            // shrinks from the top to reveal it up to the RMS level.
-            <div class="strip-meter-rms" style:transform=move || format!("scaleY({:.3})", 1.0 - meter_percent(reading.get().rms) / 100.0)></div>
+        <div class="strip-meter" data-peak-db=move || format!("{:.1}", peak_db.get())>
+            // Translations only: a meter moving every frame must not lay
+            // out or repaint the mixer, and the compositor moves a
+            // translated layer without the page's help. The scale is drawn
+            // once; a cover slides up to reveal it up to the RMS level.
+            <div class="strip-meter-rms" style:transform=move || format!("translateY({:.1}px)", -meter_percent(reading.get().rms))></div>
             <div class="strip-meter-peak" style:transform=move || format!("translateY({:.1}px)", -meter_percent(reading.get().peak))></div>
         </div>
     }
@@ -530,7 +545,8 @@ fn Loudness() -> impl IntoView {
             "−∞".to_string()
         }
     };
-    let m = move || ui.meters.get();
+    let m = ui.readout(|m, _| *m);
+    let m = move || m.get();
     let running = move || ui.state.get() == super::EngineState::Running;
     let lufs = move |v: f32| {
         if running() {

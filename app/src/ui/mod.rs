@@ -58,11 +58,33 @@ pub struct EngineUi {
     pub meters: RwSignal<MeterSnapshot>,
     /// Per strip of the loaded project: tracks, buses, master.
     pub strips: RwSignal<Vec<StripReading>>,
+    /// Fires [`READOUT_HZ`] times a second while the engine runs. Numbers
+    /// and `data-*` readings refresh on it; meter bars and the playhead
+    /// move every frame. Text changes lay the page out, and a readout that
+    /// changes 60 times a second cannot be read anyway.
+    pub readout: Trigger,
     pub sample_rate: RwSignal<f32>,
     pub error: RwSignal<Option<String>>,
 }
 
 impl EngineUi {
+    /// A reading of the meters for display, refreshed on [`Self::readout`]:
+    /// read any time, it changes (and redraws) only when its value does.
+    /// Signals `read` uses are tracked as usual.
+    pub fn readout<T>(
+        self,
+        read: impl Fn(&MeterSnapshot, &[StripReading]) -> T + Send + Sync + 'static,
+    ) -> Memo<T>
+    where
+        T: PartialEq + Send + Sync + 'static,
+    {
+        Memo::new(move |_| {
+            self.readout.track();
+            self.meters
+                .with_untracked(|m| self.strips.with_untracked(|s| read(m, s)))
+        })
+    }
+
     /// Play or stop; the first call creates the AudioContext and the engine.
     /// Called from a user gesture (click or key).
     pub fn toggle_play(self) {
@@ -165,6 +187,14 @@ pub fn reload_engine(ui: EngineUi) {
     });
 }
 
+/// How often numeric readouts refresh (EBU Tech 3341 asks ≥ 10 Hz of a
+/// loudness display).
+pub const READOUT_HZ: f64 = 20.0;
+
+thread_local! {
+    static LAST_READOUT_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
 /// Copies the engine's meters into the UI once per display frame.
 fn poll_meters(ui: EngineUi) {
     let Some((snapshot, strips)) =
@@ -174,6 +204,12 @@ fn poll_meters(ui: EngineUi) {
     };
     ui.meters.set(snapshot);
     ui.strips.set(strips);
+    // A frame's slack (4 ms) so 60 Hz displays tick every third frame.
+    let now = js_sys::Date::now();
+    if now - LAST_READOUT_MS.get() >= 1000.0 / READOUT_HZ - 4.0 {
+        LAST_READOUT_MS.set(now);
+        ui.readout.notify();
+    }
     request_animation_frame(move || poll_meters(ui));
 }
 
@@ -183,6 +219,7 @@ pub fn App() -> impl IntoView {
         state: RwSignal::new(EngineState::Idle),
         meters: RwSignal::new(MeterSnapshot::default()),
         strips: RwSignal::new(Vec::new()),
+        readout: Trigger::new(),
         sample_rate: RwSignal::new(48_000.0),
         error: RwSignal::new(None),
     };

@@ -13,8 +13,9 @@ pub fn Transport() -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let ui = ws.ui;
     let playing = move || ws.playing();
+    let at = Memo::new(move |_| ws.playhead_readout());
     let bars = move || {
-        let p = ws.tempo().position_at_frame(ws.playhead() as f64);
+        let p = ws.tempo().position_at_frame(at.get() as f64);
         format!(
             "{}.{}.{}",
             p.bar,
@@ -22,7 +23,7 @@ pub fn Transport() -> impl IntoView {
             (p.fraction * 4.0).floor() as u32 + 1
         )
     };
-    let time = move || format_time(ws.playhead(), ws.sample_rate());
+    let time = move || format_time(at.get(), ws.sample_rate());
     let bpm = move || {
         ws.project
             .with(|p| p.as_ref().map_or(120.0, |p| p.meta.bpm))
@@ -131,7 +132,8 @@ pub fn Transport() -> impl IntoView {
 pub fn ToneCheck() -> impl IntoView {
     let ui = expect_context::<EngineUi>();
     let playing = move || ui.meters.get().playing;
-    let position = move || format_time(ui.meters.get().position, f64::from(ui.sample_rate.get()));
+    let position = ui.readout(|m, _| m.position);
+    let position = move || format_time(position.get(), f64::from(ui.sample_rate.get()));
     view! {
         <section class="transport" aria-label="Audio check">
             <button

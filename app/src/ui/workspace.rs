@@ -97,6 +97,17 @@ impl Workspace {
         }
     }
 
+    /// [`Self::playhead`] for numbers on screen: at the readout rate while
+    /// the engine runs.
+    pub fn playhead_readout(self) -> u64 {
+        if self.ui.state.get() == EngineState::Running {
+            self.ui.readout.track();
+            self.ui.meters.with_untracked(|m| m.position)
+        } else {
+            self.cursor.get()
+        }
+    }
+
     /// Moves the cursor, and the engine's playhead with it.
     pub fn seek(self, frame: u64) {
         self.cursor.set(frame);
