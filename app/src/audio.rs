@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
-use stemroom_engine::meter::StripReading;
+use stemroom_engine::meter::{StripReading, decode_meter_message};
 use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::ProjectDesc;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
@@ -70,6 +70,7 @@ enum Channel {
     Port {
         port: MessagePort,
         meters: Rc<Cell<MeterSnapshot>>,
+        strips: Rc<RefCell<Vec<StripReading>>>,
         /// Settles the pending `load_project` when the worklet answers.
         loading: Rc<RefCell<Option<(js_sys::Function, js_sys::Function)>>>,
     },
@@ -137,17 +138,20 @@ impl EngineLink {
 
         let port = node.port().map_err(js_error)?;
         let meters = Rc::new(Cell::new(MeterSnapshot::default()));
+        let strips: Rc<RefCell<Vec<StripReading>>> = Rc::default();
         let loading: Rc<RefCell<Option<(js_sys::Function, js_sys::Function)>>> = Rc::default();
         let on_error = Rc::new(on_error);
         let on_message = {
             let meters = meters.clone();
+            let strips = strips.clone();
             let loading = loading.clone();
             let on_error = on_error.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
                 if let Some(words) = data.dyn_ref::<js_sys::Float64Array>() {
-                    if let Some(snapshot) = MeterSnapshot::decode(&words.to_vec()) {
+                    if let Some((snapshot, readings)) = decode_meter_message(&words.to_vec()) {
                         meters.set(snapshot);
+                        *strips.borrow_mut() = readings;
                     }
                     return;
                 }
@@ -186,6 +190,7 @@ impl EngineLink {
             None => Channel::Port {
                 port,
                 meters,
+                strips,
                 loading,
             },
         };
@@ -264,12 +269,11 @@ impl EngineLink {
         }
     }
 
-    /// Meters of the loaded project's strips (tracks, buses, master), when
-    /// the engine shares this thread's memory; empty in fallback mode.
+    /// Meters of the loaded project's strips (tracks, buses, master).
     pub fn strip_meters(&self) -> Vec<StripReading> {
         match &self.channel {
             Channel::Shared(control) => control.strip_meters().collect(),
-            Channel::Port { .. } => Vec::new(),
+            Channel::Port { strips, .. } => strips.borrow().clone(),
         }
     }
 

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+use stemroom_engine::meter::{StripReading, encode_meter_message};
 use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::AudioAsset;
 use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, engine_pair};
@@ -58,8 +59,9 @@ pub struct WorkletEngine {
     engine: Box<Engine>,
     /// Fallback only: the port feeds commands through this local control.
     control: Option<EngineControl>,
-    /// Fallback only: meter words the processor posts to the UI.
-    meter_words: [f64; MeterSnapshot::WORDS],
+    /// Fallback only: the meter message the processor posts to the UI
+    /// (see `encode_meter_message`), its room reserved when a project loads.
+    meter_words: Vec<f64>,
 }
 
 #[wasm_bindgen]
@@ -79,7 +81,7 @@ impl WorkletEngine {
         Ok(WorkletEngine {
             engine,
             control: None,
-            meter_words: [0.0; MeterSnapshot::WORDS],
+            meter_words: Vec::new(),
         })
     }
 
@@ -89,7 +91,7 @@ impl WorkletEngine {
         WorkletEngine {
             engine: Box::new(engine),
             control: Some(control),
-            meter_words: [0.0; MeterSnapshot::WORDS],
+            meter_words: Vec::with_capacity(MeterSnapshot::WORDS),
         }
     }
 
@@ -121,9 +123,14 @@ impl WorkletEngine {
             audio.push(AudioAsset::new(planar));
         }
         let desc = stemroom_engine::wire::decode(json, audio).map_err(|e| JsError::new(&e))?;
+        let mixer = Mixer::new(&desc);
+        let words = MeterSnapshot::WORDS + mixer.strip_count() * StripReading::WORDS;
         control
-            .load(Mixer::new(&desc))
-            .map_err(|_| JsError::new("the engine is not taking new projects yet"))
+            .load(mixer)
+            .map_err(|_| JsError::new("the engine is not taking new projects yet"))?;
+        self.meter_words
+            .reserve(words.saturating_sub(self.meter_words.len()));
+        Ok(())
     }
 
     /// Renders one quantum into the buffers at [`WorkletEngine::output_ptr`].
@@ -137,12 +144,20 @@ impl WorkletEngine {
         out[channel.min(out.len() - 1)].as_ptr() as u32
     }
 
-    /// Fallback: refreshes the meter words and returns their byte address
-    /// (`MeterSnapshot::WORDS` f64), for the processor to post to the UI.
+    /// Fallback: refreshes the meter message and returns its byte address,
+    /// for the processor to post [`WorkletEngine::meter_words_len`] f64 of
+    /// it to the UI.
     pub fn meter_words_ptr(&mut self) -> u32 {
         if let Some(control) = &mut self.control {
-            self.meter_words = control.meters().encode();
+            let snapshot = control.meters();
+            encode_meter_message(&snapshot, control.strip_meters(), &mut self.meter_words);
         }
         self.meter_words.as_ptr() as u32
+    }
+
+    /// Fallback: the length in f64 of the message at
+    /// [`WorkletEngine::meter_words_ptr`].
+    pub fn meter_words_len(&self) -> u32 {
+        self.meter_words.len() as u32
     }
 }

@@ -318,6 +318,56 @@ impl MeterSnapshot {
     }
 }
 
+impl StripReading {
+    /// Number of words in [`StripReading::encode`].
+    pub const WORDS: usize = 3;
+
+    pub fn encode(&self) -> [f64; Self::WORDS] {
+        [
+            self.peak.into(),
+            self.rms.into(),
+            self.gain_reduction_db.into(),
+        ]
+    }
+
+    pub fn decode(w: &[f64]) -> Option<StripReading> {
+        let w: &[f64; Self::WORDS] = w.try_into().ok()?;
+        Some(StripReading {
+            peak: w[0] as f32,
+            rms: w[1] as f32,
+            gain_reduction_db: w[2] as f32,
+        })
+    }
+}
+
+/// The fallback's meter message (no shared memory: the worklet posts it to
+/// the page): the snapshot's words, then each strip's. Writes into `out`
+/// without allocating while its capacity holds.
+pub fn encode_meter_message(
+    snapshot: &MeterSnapshot,
+    strips: impl Iterator<Item = StripReading>,
+    out: &mut Vec<f64>,
+) {
+    out.clear();
+    out.extend_from_slice(&snapshot.encode());
+    for strip in strips {
+        out.extend_from_slice(&strip.encode());
+    }
+}
+
+/// Reads [`encode_meter_message`]'s words; `None` if they are malformed.
+pub fn decode_meter_message(w: &[f64]) -> Option<(MeterSnapshot, Vec<StripReading>)> {
+    let (head, strips) = w.split_at_checked(MeterSnapshot::WORDS)?;
+    if strips.len() % StripReading::WORDS != 0 {
+        return None;
+    }
+    let strips = strips
+        .chunks_exact(StripReading::WORDS)
+        .filter_map(StripReading::decode)
+        .collect();
+    Some((MeterSnapshot::decode(head)?, strips))
+}
+
 /// Peak and RMS ballistics of a stereo signal. Lives on the audio thread.
 pub struct LevelMeter {
     peak: [f32; CHANNELS],
@@ -456,5 +506,23 @@ mod tests {
         };
         assert_eq!(MeterSnapshot::decode(&s.encode()), Some(s));
         assert_eq!(MeterSnapshot::decode(&[0.0; 3]), None);
+
+        let strips = [
+            StripReading {
+                peak: 0.5,
+                rms: 0.25,
+                gain_reduction_db: -3.5,
+            },
+            StripReading::default(),
+        ];
+        let mut words = Vec::with_capacity(MeterSnapshot::WORDS + 2 * StripReading::WORDS);
+        let capacity = words.capacity();
+        encode_meter_message(&s, strips.into_iter(), &mut words);
+        assert_eq!(words.capacity(), capacity, "fits the reserved words");
+        assert_eq!(decode_meter_message(&words), Some((s, strips.to_vec())));
+        // A snapshot alone (no project loaded) is a message too.
+        assert_eq!(decode_meter_message(&s.encode()), Some((s, Vec::new())));
+        assert_eq!(decode_meter_message(&words[..words.len() - 1]), None);
+        assert_eq!(decode_meter_message(&words[..5]), None);
     }
 }

@@ -7,7 +7,6 @@
 const QUANTUM = 128;
 // Fallback only: quanta between meter posts (~21 ms at 48 kHz).
 const METER_EVERY = 8;
-const METER_WORDS = 22;
 
 export function registerEngineProcessor(glue) {
   class EngineProcessor extends AudioWorkletProcessor {
@@ -66,7 +65,8 @@ export function registerEngineProcessor(glue) {
       if (out.length > 1) out[1].set(this.right);
       if (this.fallback && ++this.tick % METER_EVERY === 0) {
         const at = this.engine.meter_words_ptr();
-        this.port.postMessage(new Float64Array(this.memory.buffer.slice(at, at + 8 * METER_WORDS)));
+        const words = this.engine.meter_words_len();
+        this.port.postMessage(new Float64Array(this.memory.buffer.slice(at, at + 8 * words)));
       }
       return true;
     }

@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { frequency, keep, launchBrowser, openApp, rms, siteDirectory, startServer } from './harness.mjs';
+import { createProject, frequency, keep, launchBrowser, openApp, rms, sineWav, siteDirectory, startServer } from './harness.mjs';
 
 const TONE_HZ = 440;
 const TONE_RMS = 0.5 / Math.SQRT2; // the engine's test tone: a 0.5-amplitude sine
@@ -46,6 +46,43 @@ async function playAndReadMeter(page) {
     const m = document.querySelector('.meter');
     return { peak: Number(m.dataset.peakDb), rms: Number(m.dataset.rmsDb) };
   });
+}
+
+/**
+ * Imports a 3 s sine into a new project, clicks the ruler at 1 s and
+ * presses Play, which starts the engine: the song plays from the cursor,
+ * and its first sound is the song — the engine's test tone (−6 dBFS) never
+ * reaches the master's true-peak hold. The strip meters read the sine.
+ */
+async function firstPlayOfAProject(page, artifact) {
+  await createProject(page, 'First play');
+  const { wav } = sineWav(3);
+  await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
+  await page.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+  assert.equal(await page.getAttribute('.engine-state', 'data-state'), 'idle');
+  const ruler = await page.$eval('.ruler-lane', (r) => {
+    const b = r.getBoundingClientRect();
+    return { left: b.left, top: b.top };
+  });
+  await page.mouse.click(ruler.left + 40, ruler.top + 30); // 40 px per second
+  await page.waitForFunction(() => document.querySelector('.transport-time').textContent === '0:01.000');
+  await page.click('.transport-play');
+  // A 16 000 / 32 768 sine: the track strip reads it post-fader, before
+  // pan; the master after the mono track's −3 dB centre pan.
+  const trackDb = 20 * Math.log10(16_000 / 32_768);
+  const masterDb = trackDb + 20 * Math.log10(Math.SQRT1_2);
+  const near = ([selector, db]) => Math.abs(Number(document.querySelector(selector)?.dataset.peakDb) - db) < 0.2;
+  await page.waitForFunction(near, ['.strip:not(.master):not(.bus) .strip-meter', trackDb], { timeout: 20_000 });
+  await page.waitForFunction(near, ['.strip.master .strip-meter', masterDb], { timeout: 5_000 });
+  const [time, truePeak] = await page.evaluate(() => [
+    document.querySelector('.transport-time').textContent,
+    Number(document.querySelector('.loudness-true-peak').textContent),
+  ]);
+  const [m, sec] = time.split(':').map(Number);
+  assert.ok(m * 60 + sec >= 1 && m * 60 + sec < 3, `playing from the cursor at 1 s: ${time}`);
+  assert.ok(truePeak < masterDb + 0.5, `true peak ${truePeak} dBTP: something louder than the song (${masterDb.toFixed(2)} dB) played`);
+  await keep(page, artifact);
+  await page.close();
 }
 
 describe('cross-origin isolated page (shared memory)', () => {
@@ -118,6 +155,10 @@ describe('cross-origin isolated page (shared memory)', () => {
     await page.close();
   });
 
+  test('a project: the first Play starts the song at the cursor, never the test tone', async () => {
+    await firstPlayOfAProject(await openApp(browser, server.url), 'foundation-shared-project');
+  });
+
   test('a worklet that fails to load is reported on the page', async () => {
     // A real server with a copy of the app whose worklet entry throws on load:
     // addModule() still resolves, so only the app's own checks can tell.
@@ -164,5 +205,9 @@ describe('page without cross-origin isolation (fallback engine)', () => {
     assert.ok(Math.abs(reading.peak - TONE_PEAK_DB) < 0.5, JSON.stringify(reading));
     await keep(page, 'foundation-fallback-playing');
     await page.close();
+  });
+
+  test('a project: the first Play starts the song at the cursor; strip meters through the port', async () => {
+    await firstPlayOfAProject(await openApp(browser, server.url), 'foundation-fallback-project');
   });
 });

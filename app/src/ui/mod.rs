@@ -98,7 +98,21 @@ impl EngineUi {
                 };
                 self.send(command);
             }
-            EngineState::Idle | EngineState::Failed => self.start_and_play(),
+            EngineState::Idle | EngineState::Failed => self.start(vec![Command::Play]),
+        }
+    }
+
+    /// Starts the engine for the open project; called from a user gesture.
+    /// `first` (the transport's position) applies at once, Play once the
+    /// project is loaded: the first sound is the song, never the engine's
+    /// test tone.
+    pub fn start_project(self, first: Vec<Command>) {
+        if matches!(
+            self.state.get_untracked(),
+            EngineState::Idle | EngineState::Failed
+        ) {
+            PLAY_AFTER_LOAD.set(true);
+            self.start(first);
         }
     }
 
@@ -112,7 +126,7 @@ impl EngineUi {
         }
     }
 
-    fn start_and_play(self) {
+    fn start(self, first: Vec<Command>) {
         self.state.set(EngineState::Starting);
         self.error.set(None);
         // Created inside the gesture, so the browser lets it make sound.
@@ -126,7 +140,7 @@ impl EngineUi {
                 self.error.set(Some(message));
                 self.state.set(EngineState::Failed);
             };
-            match EngineLink::create(&context, &[Command::Play], on_error).await {
+            match EngineLink::create(&context, &first, on_error).await {
                 Ok(link) => {
                     if let Err(e) = link.node().connect_with_audio_node(&context.destination()) {
                         return self.fail(js_error(e));
@@ -157,6 +171,8 @@ impl EngineUi {
 
 thread_local! {
     static RELOAD_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set by [`EngineUi::start_project`]: Play follows the first load.
+    static PLAY_AFTER_LOAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Loads what the open project's document says into the running engine,
@@ -172,6 +188,12 @@ pub fn reload_engine(ui: EngineUi) {
             return;
         };
         let started = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.start_load(&desc)));
+        // After the load in the engine's order of work: with shared memory
+        // the plan is queued before the command; through the port the
+        // worklet handles messages in order.
+        if matches!(started, Some(Ok(_))) && PLAY_AFTER_LOAD.take() {
+            ui.send(Command::Play);
+        }
         match started {
             Some(Ok(Some(answered))) => leptos::task::spawn_local(async move {
                 if let Err(e) = wasm_bindgen_futures::JsFuture::from(answered).await {

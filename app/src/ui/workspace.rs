@@ -123,13 +123,14 @@ impl Workspace {
             self.ui.send(Command::Stop);
             self.cursor.set(self.ui.meters.get_untracked().position);
         } else {
-            self.play_from.set(self.cursor.get_untracked());
+            let frame = self.cursor.get_untracked();
+            self.play_from.set(frame);
             if self.ui.state.get_untracked() == EngineState::Running {
-                self.ui.send(Command::Seek {
-                    frame: self.cursor.get_untracked(),
-                });
+                self.ui.send(Command::Seek { frame });
+                self.ui.send(Command::Play);
+            } else {
+                self.ui.start_project(vec![Command::Seek { frame }]);
             }
-            self.ui.toggle_play();
         }
     }
 
