@@ -127,6 +127,36 @@ describe('the DAW workspace', () => {
     }, bytes);
     await page.waitForFunction(() => document.querySelectorAll('.import-item[data-stage="done"]').length === 3, null, { timeout: 15_000 });
     assert.deepEqual((await trackNames(page)).sort(), ['kick', 'snare', 'tone']);
+
+    // Every strip fits the mixer with its fader in view; dragging the
+    // mixer's top edge up 120 px gives the strips 120 px more, kept for
+    // this browser across a reload.
+    const fits = () => page.$$eval('.strip', (strips) => {
+      const area = document.querySelector('.mixer-strips').getBoundingClientRect();
+      return strips.every((s) => {
+        const fader = s.querySelector('.fader').getBoundingClientRect();
+        const strip = s.getBoundingClientRect();
+        return strip.bottom <= area.bottom + 0.5 && fader.bottom <= strip.bottom && fader.height >= 60;
+      });
+    });
+    assert.ok(await fits(), 'strips and faders inside the mixer');
+    const stripsHeight = () => page.$eval('.mixer-strips', (m) => m.getBoundingClientRect().height);
+    const before = await stripsHeight();
+    const edge = await page.$eval('.mixer-resize', (e) => {
+      const r = e.getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    });
+    await page.mouse.move(edge.x, edge.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 4; i++) await page.mouse.move(edge.x, edge.y - 30 * i);
+    await page.mouse.up();
+    assert.ok(Math.abs((await stripsHeight()) - (before + 120)) < 1, `strips ${before} → ${await stripsHeight()} px`);
+    assert.ok(await fits(), 'strips and faders inside the taller mixer');
+    await page.reload();
+    await page.waitForSelector('.strip.master');
+    assert.ok(Math.abs((await stripsHeight()) - (before + 120)) < 1, 'the height is kept across a reload');
+    await page.dblclick('.mixer-resize');
+    assert.ok(Math.abs((await stripsHeight()) - before) < 1, 'double-click: the default height');
     await page.close();
   });
 

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use stemroom_engine::device::DeviceKind;
 use stemroom_engine::{Command, amplitude_to_db};
 use stemroom_model::project::{Device, MASTER, Send, Strip};
+use wasm_bindgen::JsCast;
 
 use super::EngineUi;
 use super::workspace::Workspace;
@@ -82,8 +83,47 @@ pub fn Mixer() -> impl IntoView {
         project::edit(|p, txn| p.add_bus(txn, &format!("Bus {}", count + 1)));
     };
     let open = RwSignal::new(true);
+    let strips_ref: NodeRef<leptos::html::Div> = NodeRef::new();
+    let height = RwSignal::new(stored_mixer_height());
+    // Pointer y and strips height where a resize began.
+    let resizing = StoredValue::new(None::<(f64, f64)>);
     view! {
         <section class="mixer" class:collapsed=move || !open.get() aria-label="Mixer">
+            // The edge between arrange and mixer: drag to give either more
+            // room (kept for this browser); double-click for the default.
+            <div
+                class="mixer-resize"
+                role="separator"
+                aria-orientation="horizontal"
+                title="Drag to resize the mixer; double-click to reset"
+                on:pointerdown=move |e: web_sys::PointerEvent| {
+                    let Some(strips) = strips_ref.get_untracked() else { return };
+                    e.prevent_default();
+                    if let Some(handle) = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+                        let _ = handle.set_pointer_capture(e.pointer_id());
+                    }
+                    resizing.set_value(Some((f64::from(e.client_y()), strips.get_bounding_client_rect().height())));
+                }
+                on:pointermove=move |e: web_sys::PointerEvent| {
+                    if let Some((y0, h0)) = resizing.get_value() {
+                        let most = web_sys::window()
+                            .and_then(|w| w.inner_height().ok())
+                            .and_then(|h| h.as_f64())
+                            .map_or(600.0, |h| h * 0.75);
+                        height.set(Some((h0 + y0 - f64::from(e.client_y())).clamp(MIXER_MIN_PX, most.max(MIXER_MIN_PX))));
+                    }
+                }
+                on:pointerup=move |_| {
+                    if resizing.get_value().is_some() {
+                        resizing.set_value(None);
+                        store_mixer_height(height.get_untracked());
+                    }
+                }
+                on:dblclick=move |_| {
+                    height.set(None);
+                    store_mixer_height(None);
+                }
+            ></div>
             <div class="mixer-toolbar">
                 <h2>"Mixer"</h2>
                 <button class="add-bus" disabled=move || !ws.can_edit() on:click=move |_| add_bus()>"+ Bus"</button>
@@ -91,7 +131,11 @@ pub fn Mixer() -> impl IntoView {
                     {move || if open.get() { "▾ Hide" } else { "▴ Show" }}
                 </button>
             </div>
-            <div class="mixer-strips">
+            <div
+                class="mixer-strips"
+                node_ref=strips_ref
+                style=move || height.get().map(|h| format!("height:{h:.0}px")).unwrap_or_default()
+            >
                 // Strips stay mounted while their values change (a fader
                 // being dragged must not be redrawn under the pointer).
                 <For
@@ -101,6 +145,31 @@ pub fn Mixer() -> impl IntoView {
                 />
             </div>
         </section>
+    }
+}
+
+/// The shortest the strips may be dragged: a fader and its readout.
+const MIXER_MIN_PX: f64 = 150.0;
+const MIXER_HEIGHT_KEY: &str = "stemroom.mixerHeight";
+
+/// The mixer height this browser's user chose; `None`: the stylesheet's.
+fn stored_mixer_height() -> Option<f64> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(MIXER_HEIGHT_KEY)
+        .ok()??
+        .parse::<f64>()
+        .ok()
+        .filter(|h| h.is_finite() && *h >= MIXER_MIN_PX)
+}
+
+fn store_mixer_height(height: Option<f64>) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = match height {
+            Some(h) => storage.set_item(MIXER_HEIGHT_KEY, &format!("{h:.0}")),
+            None => storage.remove_item(MIXER_HEIGHT_KEY),
+        };
     }
 }
 
@@ -168,29 +237,44 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
         <div class="strip" data-strip=id.clone() class:master=master class:bus=kind == StripKind::Bus>
             {if kind == StripKind::Bus {
                 view! {
-                    <input
-                        class="strip-name bus-name"
-                        aria-label="Bus name"
-                        prop:value=name.clone()
-                        disabled=move || !ws.can_edit()
-                        on:change=move |e| {
-                            let value = event_target_value(&e);
-                            project::edit(|p, txn| p.set(txn, "buses", &name_id, "name", value.trim()));
-                        }
-                    />
+                    <div class="strip-head">
+                        <input
+                            class="strip-name bus-name"
+                            aria-label="Bus name"
+                            prop:value=name.clone()
+                            disabled=move || !ws.can_edit()
+                            on:change=move |e| {
+                                let value = event_target_value(&e);
+                                project::edit(|p, txn| p.set(txn, "buses", &name_id, "name", value.trim()));
+                            }
+                        />
+                        <button
+                            class="bus-delete"
+                            title="Delete bus"
+                            disabled=move || !ws.can_edit()
+                            on:click=move |_| {
+                                project::edit(|p, txn| p.delete(txn, "buses", &delete_id));
+                            }
+                        >
+                            "✕"
+                        </button>
+                    </div>
                 }
                 .into_any()
             } else {
                 view! { <span class="strip-name">{name.clone()}</span> }.into_any()
             }}
-            <Inserts strip=inserts_id read=read />
-            <Show when=move || !master>
-                <Sends strip=sends_id.clone() read=read />
-            </Show>
-            <Show when=move || !master>
-                {
-                    let out_id = out_id.clone();
-                    view! {
+            // Inserts, sends and output (the master: loudness) scroll inside
+            // the strip when the mixer is short: the fader stays in view, as
+            // on a console.
+            <div class="strip-routing">
+                <Inserts strip=inserts_id read=read />
+                {master.then(|| view! { <Loudness /> })}
+                <Show when=move || !master>
+                    <Sends strip=sends_id.clone() read=read />
+                    {
+                        let out_id = out_id.clone();
+                        view! {
                         <select
                             class="strip-output"
                             aria-label="Output"
@@ -209,8 +293,12 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                                     .collect_view()
                             }}
                         </select>
+                        }
                     }
-                }
+                </Show>
+            </div>
+            <Show when=move || !master>
+                <div class="strip-controls">
                 <input
                     type="range"
                     class="pan"
@@ -236,7 +324,6 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                         }
                     }
                 />
-                <div class="strip-buttons">
                     <button
                         class="strip-mute"
                         class:active=move || strip().is_some_and(|s| s.mute)
@@ -267,7 +354,6 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     </button>
                 </div>
             </Show>
-            {master.then(|| view! { <Loudness /> })}
             <div class="strip-fader">
                 <input
                     type="range"
@@ -296,25 +382,15 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                 />
                 <StripMeter meter=meter />
             </div>
-            <output class="fader-db">{move || format!("{:+.1} dB", gain())}</output>
-            <output class="strip-gr" title="Gain reduction">
-                {move || {
-                    let gr = gain_reduction.get();
-                    if gr < -0.05 { format!("GR {gr:.1}") } else { String::new() }
-                }}
-            </output>
-            {(kind == StripKind::Bus).then(|| view! {
-                <button
-                    class="bus-delete"
-                    title="Delete bus"
-                    disabled=move || !ws.can_edit()
-                    on:click=move |_| {
-                        project::edit(|p, txn| p.delete(txn, "buses", &delete_id));
-                    }
-                >
-                    "✕"
-                </button>
-            })}
+            <div class="strip-readouts">
+                <output class="fader-db">{move || format!("{:+.1} dB", gain())}</output>
+                <output class="strip-gr" title="Gain reduction">
+                    {move || {
+                        let gr = gain_reduction.get();
+                        if gr < -0.05 { format!("GR {gr:.1}") } else { String::new() }
+                    }}
+                </output>
+            </div>
         </div>
     }
 }
@@ -344,8 +420,10 @@ fn StripMeter(meter: Memo<Option<usize>>) -> impl IntoView {
             // out or repaint the mixer, and the compositor moves a
             // translated layer without the page's help. The scale is drawn
             // once; a cover slides up to reveal it up to the RMS level.
-            <div class="strip-meter-rms" style:transform=move || format!("translateY({:.1}px)", -meter_percent(reading.get().rms))></div>
-            <div class="strip-meter-peak" style:transform=move || format!("translateY({:.1}px)", -meter_percent(reading.get().peak))></div>
+            // Percents of their own height, which is the meter's: the
+            // meter grows with the mixer.
+            <div class="strip-meter-rms" style:transform=move || format!("translateY({:.1}%)", -meter_percent(reading.get().rms))></div>
+            <div class="strip-meter-peak" style:transform=move || format!("translateY(calc({:.1}% - 2px))", 100.0 - meter_percent(reading.get().peak))></div>
         </div>
     }
 }
