@@ -198,6 +198,37 @@ describe('the DAW workspace', () => {
     await page.waitForFunction(() => document.querySelector('.transport-time').textContent === '0:02.000');
     assert.equal(await page.textContent('.transport-bars'), '1.4.1');
 
+    // Zoom holds the timeline still: + around the playhead (in view), then
+    // Ctrl+wheel around the pointer — the playhead moves away from the
+    // pointer by the zoom factor, e^(100 × 0.002) for one 100 px notch.
+    const playheadX = () => page.$eval('.playhead', (p) => p.getBoundingClientRect().left);
+    const clipWidth = () => page.$eval('.clip', (c) => c.getBoundingClientRect().width);
+    const [x0, w0] = [await playheadX(), await clipWidth()];
+    await page.click('.project-bar');
+    await page.keyboard.press('Equal');
+    await page.waitForFunction((w) => document.querySelector('.clip').getBoundingClientRect().width > w * 1.4, w0);
+    await page.waitForTimeout(100);
+    const x1 = await playheadX();
+    assert.ok(Math.abs(x1 - x0) < 1.5, `+ keeps the playhead at ${x0.toFixed(1)} px: ${x1.toFixed(1)} px`);
+    const pointer = ruler.left + 400;
+    await page.mouse.move(pointer, ruler.top + 30);
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, -100);
+    await page.keyboard.up('Control');
+    await page.waitForFunction((w) => document.querySelector('.clip').getBoundingClientRect().width > w * 1.5 * 1.2, w0);
+    await page.waitForTimeout(100);
+    const x2 = await playheadX();
+    const expected = pointer + (x1 - pointer) * Math.exp(0.2);
+    assert.ok(Math.abs(x2 - expected) < 2, `Ctrl+wheel around the pointer: playhead at ${x2.toFixed(1)} px, expected ${expected.toFixed(1)}`);
+    // Back to the test's zoom (the ruler positions below assume it).
+    await page.keyboard.press('Minus');
+    await page.mouse.move(pointer, ruler.top + 30);
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, 100);
+    await page.keyboard.up('Control');
+    await page.waitForFunction((w) => Math.abs(document.querySelector('.clip').getBoundingClientRect().width - w) < 1, w0);
+    await page.evaluate(() => { document.querySelector('.arrange-scroll').scrollLeft = 0; });
+
     // Shift+M drops a marker at the playhead.
     await page.click('.project-bar');
     await page.keyboard.press('Shift+KeyM');

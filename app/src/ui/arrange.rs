@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CanvasRenderingContext2d;
 
-use super::workspace::{PX_PER_SECOND, Workspace, zoom_by};
+use super::workspace::{PX_PER_SECOND, Workspace};
 use super::{EngineUi, reload_engine};
 use crate::api;
 use crate::project;
@@ -212,6 +212,34 @@ pub fn Arrange() -> impl IntoView {
         drag.set(None);
     });
 
+    // A zoom holds one point of the timeline still on screen (see
+    // `Workspace::zoom_by`). The new scroll position is set on the next
+    // frame, before it is drawn, once the content has its new width.
+    Effect::new(move |before: Option<f64>| {
+        let zoom = ws.zoom.get();
+        if let Some(before) = before.filter(|b| *b != zoom) {
+            let v = view.get_untracked();
+            let visible = v.width - HEADER_W;
+            let anchor = ws.zoom_anchor.get_value().unwrap_or_else(|| {
+                let x =
+                    untrack(|| ws.playhead()) as f64 * ws.px_per_frame_untracked() * before / zoom;
+                if (v.x..=v.x + visible).contains(&x) {
+                    x - v.x
+                } else {
+                    visible / 2.0
+                }
+            });
+            ws.zoom_anchor.set_value(None);
+            let left = ((v.x + anchor) * zoom / before - anchor).max(0.0);
+            request_animation_frame(move || {
+                if let Some(el) = scroller.get_untracked() {
+                    el.set_scroll_left(left.round() as i32);
+                }
+            });
+        }
+        zoom
+    });
+
     // While playing, page the view to keep the playhead in sight.
     Effect::new(move |_| {
         if !ws.follow.get() || !ws.playing() {
@@ -294,8 +322,8 @@ pub fn Arrange() -> impl IntoView {
                 <button class="follow" class:active=move || ws.follow.get() on:click=move |_| ws.follow.update(|f| *f = !*f) title="Follow the playhead">
                     "Follow"
                 </button>
-                <button class="zoom-out" on:click=move |_| zoom_by(ws.zoom, 1.0 / 1.5) title="Zoom out (−)">"−"</button>
-                <button class="zoom-in" on:click=move |_| zoom_by(ws.zoom, 1.5) title="Zoom in (+)">"+"</button>
+                <button class="zoom-out" on:click=move |_| ws.zoom_by(1.0 / 1.5, None) title="Zoom out (−)">"−"</button>
+                <button class="zoom-in" on:click=move |_| ws.zoom_by(1.5, None) title="Zoom in (+)">"+"</button>
                 <button class="help-button" on:click=move |_| ws.help.update(|h| *h = !*h) title="Keyboard shortcuts (?)">"?"</button>
             </div>
             <ul class="imports">
@@ -313,7 +341,27 @@ pub fn Arrange() -> impl IntoView {
                     }
                 />
             </ul>
-            <div class="arrange-scroll" node_ref=scroller on:scroll=move |_| measure()>
+            <div
+                class="arrange-scroll"
+                node_ref=scroller
+                on:scroll=move |_| measure()
+                // Ctrl (⌘) + wheel, and a trackpad's pinch, zoom around the pointer.
+                on:wheel=move |e: web_sys::WheelEvent| {
+                    if !(e.ctrl_key() || e.meta_key()) {
+                        return;
+                    }
+                    e.prevent_default();
+                    let Some(el) = scroller.get_untracked() else { return };
+                    let lanes_left = el.get_bounding_client_rect().left() + HEADER_W;
+                    let anchor = (f64::from(e.client_x()) - lanes_left).max(0.0);
+                    let pixels = match e.delta_mode() {
+                        web_sys::WheelEvent::DOM_DELTA_LINE => e.delta_y() * 33.0,
+                        web_sys::WheelEvent::DOM_DELTA_PAGE => e.delta_y() * 400.0,
+                        _ => e.delta_y(),
+                    };
+                    ws.zoom_by((-pixels * 0.002).exp(), Some(anchor));
+                }
+            >
                 <div
                     class="arrange-content"
                     style=move || format!("width:{:.0}px", HEADER_W + timeline_px.get())

@@ -42,6 +42,8 @@ pub struct Workspace {
     /// Bumped when decoded audio arrives (waveforms redraw).
     pub audio: RwSignal<u64>,
     pub help: RwSignal<bool>,
+    /// Where the next zoom holds the timeline still (see [`Workspace::zoom_by`]).
+    pub zoom_anchor: StoredValue<Option<f64>>,
     pub ui: EngineUi,
 }
 
@@ -95,6 +97,15 @@ impl Workspace {
         } else {
             self.cursor.get()
         }
+    }
+
+    /// Zooms the arrange view by `factor` (within 1/20 and 64 times),
+    /// holding the time under `anchor` — px right of the lanes' left edge
+    /// on screen — where it is; `None`: the playhead if it is in view, else
+    /// the middle of the view.
+    pub fn zoom_by(self, factor: f64, anchor: Option<f64>) {
+        self.zoom_anchor.set_value(anchor);
+        self.zoom.update(|z| *z = (*z * factor).clamp(0.05, 64.0));
     }
 
     /// [`Self::playhead`] for numbers on screen: at the readout rate while
@@ -218,6 +229,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         device: RwSignal::new(None),
         audio: project::audio_revision().unwrap_or_else(|| RwSignal::new(0)),
         help: RwSignal::new(false),
+        zoom_anchor: StoredValue::new(None),
         ui,
     };
     provide_context(ws);
@@ -439,8 +451,8 @@ fn shortcut(ws: Workspace, e: &web_sys::KeyboardEvent) {
         "Home" => ws.seek(0),
         "KeyL" => ws.toggle_loop(),
         "KeyK" => ws.metronome.update(|m| *m = !*m),
-        "Equal" | "NumpadAdd" => zoom_by(ws.zoom, 1.5),
-        "Minus" | "NumpadSubtract" => zoom_by(ws.zoom, 1.0 / 1.5),
+        "Equal" | "NumpadAdd" => ws.zoom_by(1.5, None),
+        "Minus" | "NumpadSubtract" => ws.zoom_by(1.0 / 1.5, None),
         "Slash" if e.shift_key() => ws.help.update(|h| *h = !*h),
         "Escape" => {
             ws.help.set(false);
@@ -479,11 +491,6 @@ fn duplicate_selected(ws: Workspace) {
     }
 }
 
-/// Zooms the arrange view by `factor`, within 1/20 and 64 times.
-pub fn zoom_by(zoom: RwSignal<f64>, factor: f64) {
-    zoom.update(|z| *z = (*z * factor).clamp(0.05, 64.0));
-}
-
 /// Every shortcut, as the overlay (`?`) lists them.
 const SHORTCUTS: &[(&str, &str)] = &[
     ("Space", "Play / pause"),
@@ -499,7 +506,8 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("M", "Mute the selected clip's track"),
     ("Shift+M", "Add a marker at the playhead"),
     ("← →", "Move the selected clip by a beat"),
-    ("+ / −", "Zoom in / out"),
+    ("+ / −", "Zoom in / out (around the playhead)"),
+    ("Ctrl+wheel", "Zoom around the pointer"),
     ("Ctrl+Z", "Undo your last edit"),
     ("Ctrl+Shift+Z", "Redo"),
     ("Esc", "Close panels"),
