@@ -45,11 +45,18 @@ const VARIANTS: [Variant; 2] = [
 
 impl Variant {
     fn rustflags(&self) -> Vec<String> {
+        // Leptos components return type-erased views: one copy of the
+        // rendering code instead of one per component's concrete view type
+        // (−15% of the module before wasm-opt, −2.5% after).
+        let erase = ["--cfg".to_string(), "erase_components".to_string()];
         if !self.threads {
-            return vec!["-Ctarget-feature=+simd128".into()];
+            let mut flags = vec!["-Ctarget-feature=+simd128".to_string()];
+            flags.extend(erase);
+            return flags;
         }
         let mut flags =
             vec!["-Ctarget-feature=+atomics,+bulk-memory,+mutable-globals,+simd128".to_string()];
+        flags.extend(erase);
         for arg in [
             "--shared-memory".to_string(),
             format!("--max-memory={MAX_MEMORY_BYTES}"),

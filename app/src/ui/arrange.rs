@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CanvasRenderingContext2d;
 
-use super::workspace::{PX_PER_SECOND, Workspace};
+use super::workspace::{DeleteButton, PX_PER_SECOND, Workspace};
 use super::{EngineUi, reload_engine};
 use crate::api;
 use crate::project;
@@ -497,17 +497,7 @@ fn Ruler(
                             }
                         >
                             <span class="marker-name">{m.name.clone()}</span>
-                            <button
-                                class="marker-delete"
-                                title="Delete marker"
-                                disabled=move || !ws.can_edit()
-                                on:click=move |e| {
-                                    e.stop_propagation();
-                                    project::edit(|p, txn| p.delete(txn, "markers", &id));
-                                }
-                            >
-                                "×"
-                            </button>
+                            <DeleteButton class="marker-delete" title="Delete marker" table="markers" id=id />
                         </div>
                     }
                 }

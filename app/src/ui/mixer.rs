@@ -9,7 +9,7 @@ use stemroom_model::project::{Device, MASTER, Send, Strip};
 use wasm_bindgen::JsCast;
 
 use super::EngineUi;
-use super::workspace::Workspace;
+use super::workspace::{DeleteButton, Workspace};
 use crate::project;
 
 /// Insert devices a user can add, as the menu lists them.
@@ -248,16 +248,7 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                                 project::edit(|p, txn| p.set(txn, "buses", &name_id, "name", value.trim()));
                             }
                         />
-                        <button
-                            class="bus-delete"
-                            title="Delete bus"
-                            disabled=move || !ws.can_edit()
-                            on:click=move |_| {
-                                project::edit(|p, txn| p.delete(txn, "buses", &delete_id));
-                            }
-                        >
-                            "✕"
-                        </button>
+                        <DeleteButton class="bus-delete" title="Delete bus" table="buses" id=delete_id />
                     </div>
                 }
                 .into_any()
@@ -480,19 +471,7 @@ fn Inserts(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
                             >
                                 "▲"
                             </button>
-                            <button
-                                class="insert-remove"
-                                title="Remove"
-                                disabled=move || !ws.can_edit()
-                                on:click=move |_| {
-                                    if ws.device.get_untracked().as_deref() == Some(remove_id.as_str()) {
-                                        ws.device.set(None);
-                                    }
-                                    project::edit(|p, txn| p.delete(txn, "devices", &remove_id));
-                                }
-                            >
-                                "✕"
-                            </button>
+                            <DeleteButton class="insert-remove" title="Remove" table="devices" id=remove_id />
                         </div>
                     }
                 }
@@ -571,16 +550,7 @@ fn Sends(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
                                 }
                             />
                             <output class="send-db">{move || format!("{:+.0}", level_shown())}</output>
-                            <button
-                                class="send-remove"
-                                title="Remove send"
-                                disabled=move || !ws.can_edit()
-                                on:click=move |_| {
-                                    project::edit(|p, txn| p.delete(txn, "sends", &remove_id));
-                                }
-                            >
-                                "✕"
-                            </button>
+                            <DeleteButton class="send-remove" title="Remove send" table="sends" id=remove_id />
                         </div>
                     }
                 }

@@ -514,6 +514,35 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("?", "Show or hide this list"),
 ];
 
+/// A ✕ that deletes row `id` of the document's `table` (closing its panel
+/// if open); disabled for roles that may not edit. The click stays here:
+/// a marker or strip beneath does not see it.
+#[component]
+pub fn DeleteButton(
+    class: &'static str,
+    title: &'static str,
+    table: &'static str,
+    id: String,
+) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    view! {
+        <button
+            class=class
+            title=title
+            disabled=move || !ws.can_edit()
+            on:click=move |e| {
+                e.stop_propagation();
+                if ws.device.get_untracked().as_deref() == Some(id.as_str()) {
+                    ws.device.set(None);
+                }
+                project::edit(|p, txn| p.delete(txn, table, &id));
+            }
+        >
+            "✕"
+        </button>
+    }
+}
+
 /// Whether a key event goes to a text field.
 pub fn typing(e: &web_sys::KeyboardEvent) -> bool {
     use wasm_bindgen::JsCast;
