@@ -231,6 +231,8 @@ pub fn Arrange() -> impl IntoView {
             });
             ws.zoom_anchor.set_value(None);
             let left = ((v.x + anchor) * zoom / before - anchor).max(0.0);
+            // A pinch sends several zooms a frame: each builds on this one.
+            view.update_untracked(|v| v.x = left);
             request_animation_frame(move || {
                 if let Some(el) = scroller.get_untracked() {
                     el.set_scroll_left(left.round() as i32);

@@ -173,6 +173,9 @@ thread_local! {
     static RELOAD_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Set by [`EngineUi::start_project`]: Play follows the first load.
     static PLAY_AFTER_LOAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Shared memory: Play is sent once the engine has finished this many
+    /// quanta — by then it has installed the plan queued before.
+    static PLAY_AT_QUANTUM: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
 /// Loads what the open project's document says into the running engine,
@@ -188,11 +191,17 @@ pub fn reload_engine(ui: EngineUi) {
             return;
         };
         let started = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.start_load(&desc)));
-        // After the load in the engine's order of work: with shared memory
-        // the plan is queued before the command; through the port the
-        // worklet handles messages in order.
+        // Play after the plan is in: the port delivers messages in order;
+        // with shared memory the engine takes plans and commands from two
+        // queues, so wait until a quantum that began after the push (which
+        // installs the plan) has finished. Any later is a frame or two.
         if matches!(started, Some(Ok(_))) && PLAY_AFTER_LOAD.take() {
-            ui.send(Command::Play);
+            match started {
+                Some(Ok(Some(_))) => ui.send(Command::Play),
+                _ => PLAY_AT_QUANTUM.set(
+                    SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.meters().quanta + 2)),
+                ),
+            }
         }
         match started {
             Some(Ok(Some(answered))) => leptos::task::spawn_local(async move {
@@ -224,6 +233,10 @@ fn poll_meters(ui: EngineUi) {
     else {
         return;
     };
+    if PLAY_AT_QUANTUM.get().is_some_and(|q| snapshot.quanta >= q) {
+        PLAY_AT_QUANTUM.set(None);
+        ui.send(Command::Play);
+    }
     ui.meters.set(snapshot);
     ui.strips.set(strips);
     // A frame's slack (4 ms) so 60 Hz displays tick every third frame.
