@@ -157,6 +157,21 @@ describe('the DAW workspace', () => {
     assert.ok(Math.abs((await stripsHeight()) - (before + 120)) < 1, 'the height is kept across a reload');
     await page.dblclick('.mixer-resize');
     assert.ok(Math.abs((await stripsHeight()) - before) < 1, 'double-click: the default height');
+
+    // More strips than fit across: the master stays at the right edge.
+    for (let i = 0; i < 8; i++) await page.click('.add-bus');
+    await page.waitForFunction(() => document.querySelectorAll('.strip.bus').length === 9);
+    const master = () => page.$eval('.mixer-strips', (m) => {
+      const area = m.getBoundingClientRect();
+      const strip = m.querySelector('.strip.master').getBoundingClientRect();
+      const padding = parseFloat(getComputedStyle(m).paddingRight);
+      return { overflow: m.scrollWidth > m.clientWidth, gap: area.left + m.clientLeft + m.clientWidth - padding - strip.right };
+    });
+    const pinned = await master();
+    assert.ok(pinned.overflow && Math.abs(pinned.gap) < 1, JSON.stringify(pinned));
+    await page.$eval('.mixer-strips', (m) => { m.scrollLeft = m.scrollWidth; });
+    await page.$eval('.mixer-strips', (m) => { m.scrollLeft = 0; });
+    assert.ok(Math.abs((await master()).gap) < 1, 'scrolled back to the first strip, the master is still at the right');
     await page.close();
   });
 
