@@ -172,6 +172,41 @@ describe('the DAW workspace', () => {
     await page.$eval('.mixer-strips', (m) => { m.scrollLeft = m.scrollWidth; });
     await page.$eval('.mixer-strips', (m) => { m.scrollLeft = 0; });
     assert.ok(Math.abs((await master()).gap) < 1, 'scrolled back to the first strip, the master is still at the right');
+
+    // A console wider than the screen mounts the strips in view (and a
+    // few either side); spacers keep every other strip's room, so a strip
+    // scrolled to appears exactly where it belongs.
+    await page.evaluate(() => window.stemroom.add_arrangement(40, 0, '', 1));
+    await page.waitForFunction(() => document.querySelectorAll('.track').length === 43);
+    const order = [...(await trackNames(page)), ...Array.from({ length: 9 }, (_, i) => `Bus ${i + 1}`)];
+    const mounted = () => page.$$eval('.mixer-strips .strip:not(.master)', (strips) => strips.map((s) => {
+      const name = s.querySelector('.strip-name');
+      return { name: name.value ?? name.textContent, left: s.offsetLeft };
+    }));
+    const layout = await page.$eval('.mixer-strips', (m) => ({
+      first: m.querySelector('.strip:not(.master)').offsetLeft,
+      pitch: m.querySelector('.strip:not(.master)').offsetWidth + parseFloat(getComputedStyle(m).columnGap),
+      view: m.clientWidth,
+    }));
+    const placed = (list) => list.every((s) => Math.abs(s.left - (layout.first + order.indexOf(s.name) * layout.pitch)) < 1);
+    const atStart = await mounted();
+    assert.ok(atStart.length < 20, `${atStart.length} of ${order.length} strips mounted`);
+    assert.equal(atStart[0].name, order[0]);
+    assert.ok(placed(atStart), JSON.stringify(atStart));
+    for (const name of ['Track 25', 'Bus 9']) {
+      const left = layout.first + order.indexOf(name) * layout.pitch;
+      await page.$eval('.mixer-strips', (m, x) => { m.scrollLeft = x - 200; }, left);
+      await page.waitForFunction((n) => [...document.querySelectorAll('.mixer-strips .strip-name')].some((e) => (e.value ?? e.textContent) === n), name);
+      const list = await mounted();
+      assert.ok(list.length < 20 && placed(list), `${name}: ${JSON.stringify(list)}`);
+    }
+    const end = await page.$eval('.mixer-strips', (m) => {
+      const bus = [...m.querySelectorAll('.strip.bus')].pop().getBoundingClientRect();
+      return { scrolled: m.scrollLeft + m.clientWidth >= m.scrollWidth - 1, gap: m.querySelector('.strip.master').getBoundingClientRect().left - bus.right };
+    });
+    assert.ok(end.scrolled && end.gap > 0 && end.gap < 12, `the last bus ends just before the master: ${JSON.stringify(end)}`);
+    assert.ok(Math.abs((await master()).gap) < 1, 'scrolled to the end, the master is at the right');
+    await keep(page, 'mixer-wide');
     await page.close();
   });
 

@@ -59,7 +59,8 @@ enum StripKind {
 #[component]
 pub fn Mixer() -> impl IntoView {
     let ws = expect_context::<Workspace>();
-    let strips = move || {
+    // Tracks and buses in mixer order; the master is drawn after them.
+    let strips = Memo::new(move |_| {
         ws.project.with(|p| {
             let Some(p) = p else { return Vec::new() };
             let mut list: Vec<(String, String, StripKind)> = p
@@ -72,10 +73,22 @@ pub fn Mixer() -> impl IntoView {
                     .iter()
                     .map(|b| (b.id.clone(), b.name.clone(), StripKind::Bus)),
             );
-            list.push((MASTER.to_string(), "Master".to_string(), StripKind::Master));
             list
         })
+    });
+    let scroll_left = RwSignal::new(0.0_f64);
+    let window = Memo::new(move |_| {
+        let width = web_sys::window()
+            .and_then(|w| w.inner_width().ok())
+            .and_then(|w| w.as_f64())
+            .unwrap_or(1920.0);
+        strip_window(scroll_left.get(), width, strips.with(Vec::len))
+    });
+    let shown = move || {
+        let range = window.get();
+        strips.with(|list| list[range.start.min(list.len())..range.end.min(list.len())].to_vec())
     };
+    let _ = window_event_listener(leptos::ev::resize, move |_| scroll_left.notify());
     let add_bus = move || {
         let count = ws
             .project
@@ -134,18 +147,56 @@ pub fn Mixer() -> impl IntoView {
             <div
                 class="mixer-strips"
                 node_ref=strips_ref
-                style=move || height.get().map(|h| format!("height:{h:.0}px")).unwrap_or_default()
+                style=move || {
+                    let height = height.get().map(|h| format!("height:{h:.0}px;")).unwrap_or_default();
+                    format!("{height}--strip-width:{STRIP_WIDTH_PX}px;--strip-gap:{STRIP_GAP_PX}px")
+                }
+                on:scroll=move |_| {
+                    if let Some(el) = strips_ref.get_untracked() {
+                        scroll_left.set(f64::from(el.scroll_left()));
+                    }
+                }
             >
+                // Only the strips in view (and a few either side) are
+                // mounted; spacers keep the others' room, so the scroll
+                // range is the whole console's. Sixty-five mounted strips
+                // made every frame's layerization and paint twice as slow.
+                <div class="strip-spacer" style:width=move || format!("{}px", window.get().start as f64 * STRIP_PITCH_PX)></div>
                 // Strips stay mounted while their values change (a fader
                 // being dragged must not be redrawn under the pointer).
                 <For
-                    each=strips
+                    each=shown
                     key=|strip| strip.clone()
                     children=move |(id, name, kind)| view! { <MixerStrip id=id name=name kind=kind /> }
                 />
+                <div
+                    class="strip-spacer"
+                    style:width=move || {
+                        let after = strips.with(Vec::len).saturating_sub(window.get().end);
+                        format!("{}px", after as f64 * STRIP_PITCH_PX)
+                    }
+                ></div>
+                <MixerStrip id=MASTER.to_string() name="Master".to_string() kind=StripKind::Master />
             </div>
         </section>
     }
+}
+
+/// Strips sit at a fixed pitch (the stylesheet reads these through
+/// `--strip-width` and `--strip-gap`), so which are in view is arithmetic.
+const STRIP_WIDTH_PX: f64 = 120.0;
+const STRIP_GAP_PX: f64 = 6.0;
+const STRIP_PITCH_PX: f64 = STRIP_WIDTH_PX + STRIP_GAP_PX;
+/// Strips mounted beyond each edge of the view, so a short scroll shows
+/// strips that are already there.
+const STRIP_OVERSCAN: usize = 2;
+
+/// The strips (by index among `count`) that a mixer scrolled to
+/// `scroll_left` and at most `width` wide shows, with the overscan.
+fn strip_window(scroll_left: f64, width: f64, count: usize) -> std::ops::Range<usize> {
+    let first = (scroll_left.max(0.0) / STRIP_PITCH_PX).floor() as usize;
+    let last = ((scroll_left.max(0.0) + width.max(0.0)) / STRIP_PITCH_PX).ceil() as usize;
+    first.saturating_sub(STRIP_OVERSCAN).min(count)..(last + STRIP_OVERSCAN).min(count)
 }
 
 /// The shortest the strips may be dragged: a fader and its readout.
