@@ -92,7 +92,11 @@ impl AppState {
 
 /// The whole HTTP surface of the server.
 pub fn router(state: AppState, config: &ServeConfig) -> Router {
-    let site = ServeDir::new(&config.site_dir).append_index_html_on_directories(true);
+    // Scripts and modules come precompressed from the build (`NAME.gz`);
+    // the compression layer skips responses that already have an encoding.
+    let site = ServeDir::new(&config.site_dir)
+        .append_index_html_on_directories(true)
+        .precompressed_gzip();
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/api/projects", post(api::create_project))
@@ -199,6 +203,14 @@ mod tests {
         let js = "export const x = 1;\n".repeat(200);
         std::fs::write(dir.join("pkg/abc/app.js"), js).unwrap();
         std::fs::write(dir.join("pkg/abc/app_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        // As the build writes them: a module and its gzip beside it (the
+        // bytes here only have to be told apart).
+        std::fs::write(dir.join("pkg/abc/big_bg.wasm"), b"\0asm\x01\0\0\0 raw").unwrap();
+        std::fs::write(
+            dir.join("pkg/abc/big_bg.wasm.gz"),
+            b"as the build compressed it",
+        )
+        .unwrap();
     }
 
     fn app(dir: &Path, no_isolation: bool) -> Router {
@@ -252,6 +264,22 @@ mod tests {
         let js = get(&app, "/pkg/abc/app.js", true).await;
         assert_eq!(header(&js, "content-type"), "text/javascript");
         assert_eq!(header(&js, "content-encoding"), "gzip");
+
+        // A precompressed module goes out as the build wrote it, once, with
+        // the module's type; a client without gzip gets the module itself.
+        let packed = get(&app, "/pkg/abc/big_bg.wasm", true).await;
+        assert_eq!(header(&packed, "content-encoding"), "gzip");
+        assert_eq!(header(&packed, "content-type"), "application/wasm");
+        assert_eq!(
+            header(&packed, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        let body = to_bytes(packed.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(&body[..], b"as the build compressed it");
+        let plain = get(&app, "/pkg/abc/big_bg.wasm", false).await;
+        assert!(plain.headers().get("content-encoding").is_none());
+        let body = to_bytes(plain.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(&body[..], b"\0asm\x01\0\0\0 raw");
 
         let missing = get(&app, "/pkg/abc/nope.js", false).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
