@@ -42,6 +42,14 @@ describe('a project shared by two browser contexts', () => {
     // Each sees the other in the presence list.
     await a.waitForFunction(() => document.querySelectorAll('.presence .peer').length === 1);
     await b.waitForFunction(() => document.querySelectorAll('.presence .peer').length === 1);
+    // B names themself; A's list shows it at once. An empty name is refused.
+    await b.fill('.my-name', 'Mara (mix)');
+    await b.press('.my-name', 'Enter');
+    await a.waitForFunction(() => [...document.querySelectorAll('.presence .peer')].map((p) => p.textContent).join() === 'Mara (mix)');
+    await b.fill('.my-name', '  ');
+    await b.press('.my-name', 'Enter');
+    assert.equal(await b.inputValue('.my-name'), 'Mara (mix)');
+    assert.equal(await b.evaluate(() => localStorage.getItem('stemroom.name')), 'Mara (mix)');
 
     // A adds a track; B sees it and renames it; A sees the name.
     await a.click('.add-track');

@@ -237,9 +237,10 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
 
     let _ = window_event_listener(leptos::ev::keydown, move |e| shortcut(ws, &e));
 
-    // Who this tab is, for the others' presence lists.
-    let me = display_name();
-    project_sync.set_presence(serde_json::json!({ "name": me }).to_string());
+    // Who this tab is, for the others' presence lists; the user may rename
+    // themselves at any time (kept for this browser).
+    let me = RwSignal::new(display_name());
+    project_sync.set_presence(presence_json(&me.get_untracked()));
 
     {
         let link = link.clone();
@@ -325,7 +326,27 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                     {move || save_state().label()}
                 </span>
                 <ul class="presence" aria-label="Who is here">
-                    <li class="me">{me.clone()}</li>
+                    <li class="me">
+                        <input
+                            class="my-name"
+                            aria-label="Your name, as the others see it"
+                            title="Your name, as the others see it"
+                            maxlength=NAME_MAX_CHARS.to_string()
+                            prop:value=move || me.get()
+                            style:width=move || format!("{}ch", me.with(|n| n.chars().count()).clamp(4, NAME_MAX_CHARS) + 1)
+                            on:change=move |e| {
+                                let name: String = event_target_value(&e).trim().chars().take(NAME_MAX_CHARS).collect();
+                                if name.is_empty() {
+                                    // Refused: show the name that stands.
+                                    me.update(|_| {});
+                                    return;
+                                }
+                                store_display_name(&name);
+                                project::with(|open| open.project_sync.set_presence(presence_json(&name)));
+                                me.set(name);
+                            }
+                        />
+                    </li>
                     {move || {
                         let mut names: Vec<String> = peers
                             .get()
@@ -580,18 +601,33 @@ fn set_title(name: &str) {
     }
 }
 
-/// This browser's display name (kept in local storage).
+const NAME_KEY: &str = "stemroom.name";
+/// The longest display name, so a presence chip stays a chip.
+const NAME_MAX_CHARS: usize = 32;
+
+/// The awareness state the others' presence lists read.
+fn presence_json(name: &str) -> String {
+    serde_json::json!({ "name": name }).to_string()
+}
+
+/// This browser's display name (kept in local storage); a guest name the
+/// first time.
 fn display_name() -> String {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
     if let Some(name) = storage
         .as_ref()
-        .and_then(|s| s.get_item("stemroom.name").ok().flatten())
+        .and_then(|s| s.get_item(NAME_KEY).ok().flatten())
+        .filter(|n| !n.trim().is_empty())
     {
         return name;
     }
     let name = format!("Guest {}", (js_sys::Math::random() * 900.0) as u32 + 100);
-    if let Some(storage) = storage {
-        let _ = storage.set_item("stemroom.name", &name);
-    }
+    store_display_name(&name);
     name
+}
+
+fn store_display_name(name: &str) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(NAME_KEY, name);
+    }
 }
