@@ -92,7 +92,17 @@ pub fn decode(
             &FormatOptions::default(),
             &MetadataOptions::default(),
         )
-        .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
+        .map_err(|e| match e {
+            // symphonia's own words ("core (probe): no suitable format
+            // reader found") mean nothing to the person who dropped a file.
+            SymphoniaError::Unsupported(_) => {
+                DecodeError::Unsupported("its contents match none of these formats".into())
+            }
+            SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                DecodeError::Unsupported("it ends before any audio".into())
+            }
+            e => DecodeError::Unsupported(e.to_string()),
+        })?;
     let mut format = probed.format;
     let track = format
         .tracks()

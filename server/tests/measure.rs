@@ -104,7 +104,13 @@ fn reports_each_unreadable_file_carries_on_and_fails_at_the_end() {
         out.contains("good.wav: integrated -20.0 LUFS"),
         "the good file is still measured: {out}"
     );
-    assert!(err.contains("notes.wav: not an audio file"), "{err}");
+    assert!(
+        err.contains(
+            "notes.wav: not an audio file Stemroom can read (WAV, FLAC, MP3, Ogg Vorbis): \
+             its contents match none of these formats"
+        ),
+        "{err}"
+    );
     assert!(err.contains("truncated.wav:"), "{err}");
     assert!(err.contains("missing.flac: cannot read the file"), "{err}");
 
