@@ -15,6 +15,7 @@ use stemroom_engine::analysis::Peaks;
 use stemroom_engine::project::{AudioAsset, ProjectDesc};
 use stemroom_model::migrate;
 use stemroom_model::project::{Project, ProjectDoc};
+use stemroom_model::reader::ProjectReader;
 use stemroom_model::review::ReviewDoc;
 use stemroom_model::undo::{LOCAL, LocalUndo};
 use yrs::{Doc, Transact, TransactionMut};
@@ -37,6 +38,8 @@ pub struct OpenProject {
     peaks: HashMap<String, Arc<Peaks>>,
     /// Bumped whenever audio arrives (waveforms redraw).
     pub audio_revision: RwSignal<u64>,
+    /// Reads the project again after a change, clips only where touched.
+    reader: ProjectReader,
     /// The last read of the project, until the document changes.
     cached: Option<Arc<Project>>,
     stale: Rc<Cell<bool>>,
@@ -61,6 +64,7 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
         let _ = project_doc.observe_update_v1("snapshot", move |_, _| stale.set(true));
     }
     let project = ProjectDoc::new(project_doc);
+    let reader = ProjectReader::new(&project);
     let clock: Arc<dyn yrs::sync::Clock> = Arc::new(|| js_sys::Date::now() as u64);
     let undo = LocalUndo::new(&project, clock, 500);
     let open = OpenProject {
@@ -73,6 +77,7 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
         assets: HashMap::new(),
         peaks: HashMap::new(),
         audio_revision: RwSignal::new(0),
+        reader,
         cached: None,
         stale,
         loading: HashSet::new(),
@@ -93,7 +98,7 @@ pub fn snapshot() -> Option<Arc<Project>> {
     with(|p| {
         if p.stale.get() || p.cached.is_none() {
             let txn = p.project.doc().try_transact().ok()?;
-            p.cached = Some(Arc::new(p.project.read(&txn)));
+            p.cached = Some(Arc::new(p.reader.read(&p.project, &txn)));
             p.stale.set(false);
         }
         p.cached.clone()

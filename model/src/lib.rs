@@ -9,6 +9,7 @@ pub mod fields;
 pub mod migrate;
 pub mod order;
 pub mod project;
+pub mod reader;
 pub mod review;
 pub mod sync;
 pub mod undo;

@@ -467,7 +467,7 @@ impl ProjectDoc {
 
     /// Splits a clip at timeline frame `at`; returns the new right-hand clip.
     pub fn split_clip(&self, txn: &mut TransactionMut, id: &str, at: u64) -> Option<String> {
-        let clip = self.clips(txn).into_iter().find(|c| c.id == id)?;
+        let clip = self.clip(txn, id)?;
         if at <= clip.start || at >= clip.start + clip.length {
             return None;
         }
@@ -740,31 +740,33 @@ impl ProjectDoc {
 
     /// Clips by id (the same on every replica), unrepaired.
     pub fn clips(&self, txn: &impl ReadTxn) -> Vec<Clip> {
-        let fade = |map: &MapRef, len: &str, shape: &str| Fade {
-            frames: frames(map, txn, len),
-            shape: shape_from_name(&text_or_default(map, txn, shape)),
-        };
         let mut clips: Vec<Clip> = entities(self.root(CLIPS), txn)
-            .map(|(id, map)| Clip {
-                track: text_or_default(&map, txn, "track"),
-                asset: text_or_default(&map, txn, "asset"),
-                name: text_or_default(&map, txn, "name"),
-                start: frames(&map, txn, "start"),
-                offset: frames(&map, txn, "offset"),
-                length: frames(&map, txn, "length"),
-                gain_db: number_or(&map, txn, "gainDb", 0.0).clamp(-144.0, 24.0),
-                fade_in: fade(&map, "fadeIn", "fadeInShape"),
-                fade_out: fade(&map, "fadeOut", "fadeOutShape"),
-                looped: flag(&map, txn, "looped"),
-                id,
-            })
+            .map(|(id, map)| read_clip(&map, txn, id))
             .collect();
         clips.sort_by(|a, b| a.id.cmp(&b.id));
         clips
     }
 
+    /// One clip as stored, unrepaired.
+    pub fn clip(&self, txn: &impl ReadTxn, id: &str) -> Option<Clip> {
+        self.entity(txn, CLIPS, id)
+            .map(|map| read_clip(&map, txn, id.to_string()))
+    }
+
     /// The whole project, repaired (see the module doc).
     pub fn read(&self, txn: &impl ReadTxn) -> Project {
+        self.read_with_clips(txn, self.clips(txn))
+    }
+
+    /// [`read`](Self::read), with the unrepaired clips (sorted by id, as
+    /// [`clips`](Self::clips) returns them) already at hand: how
+    /// [`ProjectReader`](crate::reader::ProjectReader) reads again only the
+    /// clips that changed.
+    pub fn read_with_clips(
+        &self,
+        txn: &impl ReadTxn,
+        raw_clips: impl IntoIterator<Item = Clip>,
+    ) -> Project {
         let mut repairs = Vec::new();
         let meta_map = self.root(META);
         let meta = Meta {
@@ -797,7 +799,7 @@ impl ProjectDoc {
         let is_strip = |id: &str| id == MASTER || is_track(id) || is_bus(id);
 
         let mut clips = Vec::new();
-        for clip in self.clips(txn) {
+        for clip in raw_clips {
             if !is_track(&clip.track) {
                 repairs.push(Repair::OrphanClip(clip.id));
             } else if clip.length == 0 || clip.asset.is_empty() {
@@ -970,6 +972,26 @@ impl ProjectDoc {
         assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
     ) -> ProjectDesc {
         self.read(txn).to_engine(sample_rate, assets)
+    }
+}
+
+fn read_clip(map: &MapRef, txn: &impl ReadTxn, id: String) -> Clip {
+    let fade = |len: &str, shape: &str| Fade {
+        frames: frames(map, txn, len),
+        shape: shape_from_name(&text_or_default(map, txn, shape)),
+    };
+    Clip {
+        track: text_or_default(map, txn, "track"),
+        asset: text_or_default(map, txn, "asset"),
+        name: text_or_default(map, txn, "name"),
+        start: frames(map, txn, "start"),
+        offset: frames(map, txn, "offset"),
+        length: frames(map, txn, "length"),
+        gain_db: number_or(map, txn, "gainDb", 0.0).clamp(-144.0, 24.0),
+        fade_in: fade("fadeIn", "fadeInShape"),
+        fade_out: fade("fadeOut", "fadeOutShape"),
+        looped: flag(map, txn, "looped"),
+        id,
     }
 }
 
