@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{Server, SyncClient};
 use stemroom_model::project::ProjectDoc;
+use stemroom_model::reader::ProjectReader;
 use tokio::sync::Barrier;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, WriteTxn};
@@ -157,7 +158,48 @@ async fn throughput(server: &Server, writers: usize, each: u64) -> f64 {
 }
 
 /// A 128 × 200 project: stored, then loaded cold by a new client.
-async fn big_project(server: &mut Server) -> (f64, f64, f64, f64, f64, f64, u64, u64) {
+/// Figures of the 128 × 200 project (milliseconds, KiB, KiB of RSS).
+struct BigProject {
+    build_ms: f64,
+    apply_ms: f64,
+    room_ms: f64,
+    synced_ms: f64,
+    plan_ms: f64,
+    /// Reading the project again after one clip moved, as a UI does on
+    /// every pointer move of a drag (median of 21): in full, and through
+    /// `ProjectReader`.
+    reread_full_ms: f64,
+    reread_incremental_ms: f64,
+    update_kib: f64,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+}
+
+/// Moves one clip 21 times in `project` and returns the median time of
+/// `read` after each move.
+fn reread_ms(project: &ProjectDoc, mut read: impl FnMut(&yrs::Transaction) -> usize) -> f64 {
+    let txn = project.doc().transact();
+    let clip = project.clips(&txn).swap_remove(0);
+    drop(txn);
+    let mut times: Vec<f64> = (0..21u64)
+        .map(|i| {
+            project.move_clip(
+                &mut project.doc().transact_mut(),
+                &clip.id,
+                &clip.track,
+                i * 1_000,
+            );
+            let txn = project.doc().transact();
+            let started = Instant::now();
+            assert_eq!(read(&txn), 128 * 200);
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+async fn big_project(server: &mut Server) -> BigProject {
     let (project, token) = server.create_project("Big").await;
     let source = ProjectDoc::new(Doc::new());
     let built = Instant::now();
@@ -181,6 +223,10 @@ async fn big_project(server: &mut Server) -> (f64, f64, f64, f64, f64, f64, u64,
         .apply_update(yrs::Update::decode_v1(&state).unwrap())
         .unwrap();
     let apply_ms = applied.elapsed().as_secs_f64() * 1e3;
+    let local = ProjectDoc::new(local);
+    let reread_full_ms = reread_ms(&local, |txn| local.read(txn).clips.len());
+    let mut reader = ProjectReader::new(&local);
+    let reread_incremental_ms = reread_ms(&local, |txn| reader.read(&local, txn).clips.len());
     let mut writer = SyncClient::connect(&server.addr, &project, "project", &token, Doc::new())
         .await
         .unwrap();
@@ -227,17 +273,18 @@ async fn big_project(server: &mut Server) -> (f64, f64, f64, f64, f64, f64, u64,
     let plan_ms = planned.elapsed().as_secs_f64() * 1e3;
     assert_eq!(plan.tracks.len(), 128);
     assert_eq!(read.clips.len(), 128 * 200);
-    let after = rss_kib(pid);
-    (
+    BigProject {
         build_ms,
         apply_ms,
         room_ms,
         synced_ms,
         plan_ms,
-        state.len() as f64 / 1024.0,
-        before,
-        after,
-    )
+        reread_full_ms,
+        reread_incremental_ms,
+        update_kib: state.len() as f64 / 1024.0,
+        rss_before_kib: before,
+        rss_after_kib: rss_kib(pid),
+    }
 }
 
 async fn idle_connections(server: &Server, count: usize) -> (u64, u64) {
@@ -295,10 +342,20 @@ fn main() {
             "{:<44} {rate:>10.0} updates/s durable and fanned out",
             "one room, 4 writers × 2500 pipelined edits"
         );
-        let (build_ms, apply_ms, room_ms, synced_ms, plan_ms, kib, before, after) =
-            big_project(&mut server).await;
+        let BigProject {
+            build_ms,
+            apply_ms,
+            room_ms,
+            synced_ms,
+            plan_ms,
+            reread_full_ms,
+            reread_incremental_ms,
+            update_kib,
+            rss_before_kib: before,
+            rss_after_kib: after,
+        } = big_project(&mut server).await;
         println!(
-            "128 tracks × 200 clips ({kib:.0} KiB as an update; built in {build_ms:.0} ms):"
+            "128 tracks × 200 clips ({update_kib:.0} KiB as an update; built in {build_ms:.0} ms):"
         );
         println!(
             "  server load, SQLite → documents in memory (fresh process, median of 3): {room_ms:.1} ms (target < 100 ms: {:.2}×)",
@@ -309,6 +366,10 @@ fn main() {
         );
         println!("  decoding and applying the update in this process: {apply_ms:.1} ms");
         println!("  client read + repair + render plan: {plan_ms:.1} ms");
+        println!(
+            "  read again after one clip moved: in full {reread_full_ms:.1} ms, ProjectReader {reread_incremental_ms:.1} ms ({:.1}× faster)",
+            reread_full_ms / reread_incremental_ms
+        );
         println!(
             "  server memory: {:.1} MiB before the load, {:.1} MiB with the project open",
             before as f64 / 1024.0,
