@@ -88,6 +88,9 @@ impl EngineLink {
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineLink, String> {
         let mode = MemoryMode::CURRENT;
+        if mode == MemoryMode::Shared {
+            crate::background::workers_started().await;
+        }
         let url = crate::pkg_file(mode.worklet_file());
         let worklet = context.audio_worklet().map_err(js_error)?;
         JsFuture::from(worklet.add_module(&url).map_err(js_error)?)

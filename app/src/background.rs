@@ -20,6 +20,22 @@ pub fn set_worker_count(workers: u32) {
     WORKERS.store(workers, Ordering::Release);
 }
 
+/// Resolves once the rayon workers have started, or failed to (at once in
+/// the fallback build). A thread joining the shared memory takes
+/// wasm-bindgen's start-up lock, and waits for it (`memory.atomic.wait32`)
+/// when another thread is starting at the same moment; an AudioWorklet may
+/// never wait, so its processor would fail to construct and the context
+/// would play silence. Worklets therefore join only after the workers.
+pub async fn workers_started() {
+    let pool = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"stemroomThreads".into()).ok())
+        .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+    if let Some(pool) = pool {
+        // `index.html` resolves it either way (with 0 workers on failure).
+        let _ = JsFuture::from(pool).await;
+    }
+}
+
 /// Whether jobs run on worker threads.
 pub fn parallel() -> bool {
     cfg!(feature = "threads") && WORKERS.load(Ordering::Acquire) > 0
