@@ -6,23 +6,12 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::Rng;
+use common::{Rng, sync};
 use stemroom_engine::project::{Fade, FadeShape};
 use stemroom_model::project::{CLIPS, ProjectDoc, TRACKS};
 use stemroom_model::reader::ProjectReader;
 use stemroom_model::undo::{LOCAL, LocalUndo};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, Transact, Update};
-
-/// Copies everything `from` has that `to` lacks, as a remote update.
-fn sync(from: &ProjectDoc, to: &ProjectDoc) {
-    let missing = to.doc().transact().state_vector();
-    let update = from.doc().transact().encode_state_as_update_v1(&missing);
-    to.doc()
-        .transact_mut_with("remote")
-        .apply_update(Update::decode_v1(&update).unwrap())
-        .unwrap();
-}
+use yrs::{Doc, Transact};
 
 /// One random edit of clips or tracks, as this user (undoable).
 fn edit(replica: &ProjectDoc, rng: &mut Rng) {

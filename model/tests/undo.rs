@@ -1,22 +1,14 @@
 //! Per-user undo with two replicas: undo takes back only your own edits.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::sync;
 use stemroom_model::project::ProjectDoc;
 use stemroom_model::undo::{LOCAL, LocalUndo};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, Transact, Update};
-
-/// Copies everything `from` has that `to` lacks, as a remote update.
-fn sync(from: &ProjectDoc, to: &ProjectDoc) {
-    let missing = to.doc().transact().state_vector();
-    let update = from.doc().transact().encode_state_as_update_v1(&missing);
-    to.doc()
-        .transact_mut_with("remote")
-        .apply_update(Update::decode_v1(&update).unwrap())
-        .unwrap();
-}
+use yrs::{Doc, Transact};
 
 /// A clock the test advances, so each edit is its own undo step.
 fn clock() -> (Arc<AtomicU64>, Arc<dyn yrs::sync::Clock>) {
