@@ -338,7 +338,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                                 let name: String = event_target_value(&e).trim().chars().take(NAME_MAX_CHARS).collect();
                                 if name.is_empty() {
                                     // Refused: show the name that stands.
-                                    me.update(|_| {});
+                                    me.notify();
                                     return;
                                 }
                                 store_display_name(&name);
