@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, Headers, ProgressEvent, RequestInit, Response, XmlHttpRequest};
 
-use crate::audio::js_error;
+use crate::js_error;
 
 /// A project link: what opens a project in this browser.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

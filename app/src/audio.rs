@@ -11,11 +11,12 @@ use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
 use stemroom_engine::meter::{StripReading, decode_meter_message};
-use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::ProjectDesc;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+
+use crate::js_error;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AudioBuffer, AudioWorkletNode, AudioWorkletNodeOptions, BaseAudioContext, MessageEvent,
@@ -73,6 +74,9 @@ enum Channel {
         strips: Rc<RefCell<Vec<StripReading>>>,
         /// Settles the pending `load_project` when the worklet answers.
         loading: Rc<RefCell<Option<(js_sys::Function, js_sys::Function)>>>,
+        /// What the worklet's engine plays: the project posted last, with
+        /// every command posted since.
+        last: Option<ProjectDesc>,
     },
 }
 
@@ -195,6 +199,7 @@ impl EngineLink {
                 meters,
                 strips,
                 loading,
+                last: None,
             },
         };
         Ok(EngineLink {
@@ -215,20 +220,21 @@ impl EngineLink {
             Channel::Shared(control) => control
                 .send(command)
                 .map_err(|_| "the audio engine is not keeping up (command queue full)".into()),
-            Channel::Port { port, .. } => {
+            Channel::Port { port, last, .. } => {
                 let words = command.encode();
                 port.post_message(&js_sys::Float64Array::from(&words[..]))
-                    .map_err(js_error)
+                    .map_err(js_error)?;
+                if let (Some(desc), Command::Strip { strip, change }) = (last, command) {
+                    desc.apply(strip, change);
+                }
+                Ok(())
             }
         }
     }
 
-    /// Loads a project into the engine, which crossfades to it. With shared
-    /// memory the plan is built here and queued; without, the description
-    /// and its audio are transferred to the worklet, which builds the plan
-    /// in its own memory (between two quanta) and answers when it has.
+    /// Loads `desc` and waits until the engine has it (offline renders).
     pub async fn load_project(&mut self, desc: &ProjectDesc) -> Result<(), String> {
-        match self.start_load(desc)? {
+        match self.update(desc)? {
             Some(answered) => JsFuture::from(answered)
                 .await
                 .map(drop)
@@ -237,42 +243,65 @@ impl EngineLink {
         }
     }
 
-    /// Starts loading a project without holding `self` across the wait:
-    /// returns the worklet's acknowledgement to await (fallback only).
-    pub fn start_load(&mut self, desc: &ProjectDesc) -> Result<Option<js_sys::Promise>, String> {
+    /// Brings the engine to `desc`, changing only what differs (see
+    /// `stemroom_engine::handover`): parameter changes as commands, anything
+    /// else as a plan that keeps the state of every strip and device that
+    /// goes on. In the fallback the worklet builds that plan itself; the
+    /// promise settles when it has.
+    pub fn update(&mut self, desc: &ProjectDesc) -> Result<Option<js_sys::Promise>, String> {
         match &mut self.channel {
-            Channel::Shared(control) => control
-                .load(Mixer::new(desc))
-                .map(|_| None)
-                .map_err(|_| "the audio engine is not taking new projects yet".to_string()),
-            Channel::Port { port, loading, .. } => {
-                let (json, assets) = stemroom_engine::wire::encode(desc);
-                let transfer = Array::new();
-                let audio = Array::new();
-                for asset in &assets {
-                    let channels = Array::new();
-                    for c in 0..asset.channel_count() {
-                        let pcm = Float32Array::from(asset.channel(c));
-                        transfer.push(&pcm.buffer());
-                        channels.push(&pcm);
+            Channel::Shared(control) => control.update(desc).map(|_| None),
+            Channel::Port { last, .. } => {
+                if let Some(commands) = last
+                    .as_ref()
+                    .and_then(|last| stemroom_engine::handover::parameter_commands(last, desc))
+                {
+                    for command in commands {
+                        self.send(command)?;
                     }
-                    audio.push(&channels);
+                    return Ok(None);
                 }
-                let message = Object::new();
-                set(&message, "type", &"project".into());
-                set(&message, "json", &json.into());
-                set(&message, "assets", &audio);
-                let answered = js_sys::Promise::new(&mut |resolve, reject| {
-                    *loading.borrow_mut() = Some((resolve, reject));
-                });
-                port.post_message_with_transferable(&message, &transfer)
-                    .map_err(js_error)?;
-                Ok(Some(answered))
+                self.post_project(desc).map(Some)
             }
         }
     }
 
-    /// Meters of the loaded project's strips (tracks, buses, master).
+    /// Fallback: posts the whole project (JSON and transferred audio).
+    fn post_project(&mut self, desc: &ProjectDesc) -> Result<js_sys::Promise, String> {
+        let Channel::Port {
+            port,
+            loading,
+            last,
+            ..
+        } = &mut self.channel
+        else {
+            return Err("a shared-memory engine takes plans, not messages".into());
+        };
+        let (json, assets) = stemroom_engine::wire::encode(desc);
+        let transfer = Array::new();
+        let audio = Array::new();
+        for asset in &assets {
+            let channels = Array::new();
+            for c in 0..asset.channel_count() {
+                let pcm = Float32Array::from(asset.channel(c));
+                transfer.push(&pcm.buffer());
+                channels.push(&pcm);
+            }
+            audio.push(&channels);
+        }
+        let message = Object::new();
+        set(&message, "type", &"project".into());
+        set(&message, "json", &json.into());
+        set(&message, "assets", &audio);
+        let answered = js_sys::Promise::new(&mut |resolve, reject| {
+            *loading.borrow_mut() = Some((resolve, reject));
+        });
+        port.post_message_with_transferable(&message, &transfer)
+            .map_err(js_error)?;
+        *last = Some(desc.clone());
+        Ok(answered)
+    }
+
     pub fn strip_meters(&self) -> Vec<StripReading> {
         match &self.channel {
             Channel::Shared(control) => control.strip_meters().collect(),
@@ -346,7 +375,8 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Object, 
 pub async fn render_project(seconds: f64, sample_rate: f32) -> Result<Object, JsError> {
     let started = js_sys::Date::now();
     let desc = loop {
-        let desc = crate::project::engine_desc(sample_rate as u32, || {})
+        // The document as it is: every lane plays, whatever this user's modes.
+        let desc = crate::project::engine_desc(sample_rate as u32, || {}, |_| true)
             .ok_or_else(|| JsError::new("no project is open"))?;
         if !crate::project::assets_pending() {
             break desc;
@@ -389,14 +419,6 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &key.into(), value);
 }
 
-/// A readable message for a JS exception.
-pub fn js_error(e: JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn js_err(e: JsValue) -> JsError {
     JsError::new(&js_error(e))
 }
@@ -419,7 +441,7 @@ pub async fn bounce_workload(
     let slot = done.clone();
     let started = js_sys::Date::now();
     rayon::spawn(move || {
-        let mut mixer = Mixer::new(&project);
+        let mut mixer = stemroom_engine::mixer::Mixer::new(&project);
         mixer.transport.playing = true;
         let _ = slot.set(mixer.render_offline(frames, true));
     });

@@ -13,12 +13,15 @@ pub mod api;
 pub mod audio;
 pub mod background;
 pub mod project;
+pub mod ride;
+pub mod session;
 pub mod sync;
 pub mod ui;
 pub mod worklet;
 
 use std::cell::RefCell;
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "threads")]
@@ -32,6 +35,14 @@ thread_local! {
 /// The URL of a file shipped next to this module.
 pub(crate) fn pkg_file(name: &str) -> String {
     PKG_URL.with_borrow(|base| format!("{base}{name}"))
+}
+
+/// A readable message for a JS exception.
+pub fn js_error(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Main thread, once: remembers where the module lives and mounts the UI.

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use stemroom_engine::analysis::Peaks;
 use stemroom_engine::project::{AudioAsset, ProjectDesc};
 use stemroom_model::migrate;
-use stemroom_model::project::{Project, ProjectDoc};
+use stemroom_model::project::{AutomationLane, Project, ProjectDoc};
 use stemroom_model::reader::ProjectReader;
 use stemroom_model::review::ReviewDoc;
 use stemroom_model::undo::{LOCAL, LocalUndo};
@@ -173,13 +173,23 @@ pub fn migrate_once(can_edit: bool) -> Result<(), String> {
     .unwrap_or(Ok(()))
 }
 
+/// Colours a new track cycles through.
+pub const TRACK_COLOURS: [&str; 8] = [
+    "#e0a030", "#4fa3e0", "#7cc46a", "#d2617e", "#a58be8", "#47c2b1", "#e07a4f", "#c9c257",
+];
+
 /// The engine's description of the project at `sample_rate`, with the
-/// audio decoded so far. Assets not yet here are fetched and decoded;
-/// `on_asset` runs when one arrives (the caller reloads the engine).
-pub fn engine_desc(sample_rate: u32, on_asset: impl Fn() + Clone + 'static) -> Option<ProjectDesc> {
+/// audio decoded so far, playing the automation lanes `plays` accepts.
+/// Assets not yet here are fetched and decoded; `on_asset` runs when one
+/// arrives (the caller updates the engine).
+pub fn engine_desc(
+    sample_rate: u32,
+    on_asset: impl Fn() + Clone + 'static,
+    plays: impl Fn(&AutomationLane) -> bool,
+) -> Option<ProjectDesc> {
     let project = snapshot()?;
     fetch_missing(on_asset);
-    with(|p| project.to_engine(sample_rate, |sha| p.assets.get(sha).cloned()))
+    with(|p| project.to_engine_with(sample_rate, |sha| p.assets.get(sha).cloned(), plays))
 }
 
 /// Fetches and decodes (off the page's thread) the audio of every clip
@@ -293,7 +303,7 @@ pub fn add_arrangement(
     edit(|p, txn| {
         for t in 0..tracks {
             let track = p.add_track(txn, &format!("Track {}", t + 1), 1);
-            let colour = crate::ui::TRACK_COLOURS[t as usize % crate::ui::TRACK_COLOURS.len()];
+            let colour = TRACK_COLOURS[t as usize % TRACK_COLOURS.len()];
             p.set(txn, "tracks", &track, "color", colour);
             for c in 0..clips_per_track {
                 let start = u64::from(c) * (length + length / 4);

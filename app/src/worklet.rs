@@ -7,7 +7,6 @@
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use stemroom_engine::meter::{StripReading, encode_meter_message};
-use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::AudioAsset;
 use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, engine_pair};
 use wasm_bindgen::JsCast;
@@ -123,10 +122,11 @@ impl WorkletEngine {
             audio.push(AudioAsset::new(planar));
         }
         let desc = stemroom_engine::wire::decode(json, audio).map_err(|e| JsError::new(&e))?;
-        let mixer = Mixer::new(&desc);
-        let words = MeterSnapshot::WORDS + mixer.strip_count() * StripReading::WORDS;
+        let strips = desc.tracks.len() + desc.buses.len() + 1;
+        let words = MeterSnapshot::WORDS + strips * StripReading::WORDS;
+        // A plan that takes over the playing one's state, as on the page.
         control
-            .load(mixer)
+            .load_project(&desc)
             .map_err(|_| JsError::new("the engine is not taking new projects yet"))?;
         self.meter_words
             .reserve(words.saturating_sub(self.meter_words.len()));

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use stemroom_engine::QUANTUM;
 use stemroom_engine::mixer::Mixer;
 use stemroom_engine::workload::mixing_project;
+use stemroom_engine::{Command, QUANTUM, Update, engine_pair};
 
 const SAMPLE_RATE: u32 = 48_000;
 const BUDGET_US: f64 = QUANTUM as f64 / SAMPLE_RATE as f64 * 1e6;
@@ -74,4 +74,86 @@ fn main() {
             seconds / took.as_secs_f64()
         );
     }
+
+    edits_while_playing();
+}
+
+/// Median of `runs` timings of `f`, in µs.
+fn median_us(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Issue 12: what an edit costs while the song plays, at 64 tracks × 50
+/// clips. A parameter change is a diff and a command; a structural change
+/// builds a plan (control thread) that takes over the playing one's state
+/// at install (audio thread).
+fn edits_while_playing() {
+    let mut project = mixing_project(SAMPLE_RATE, 64, 4.0);
+    for track in &mut project.tracks {
+        let first = track.clips[0].clone();
+        track.clips = (0..50)
+            .map(|c| {
+                let mut clip = first.clone();
+                clip.start = c * first.length / 50;
+                clip.length = first.length / 50;
+                clip
+            })
+            .collect();
+    }
+    let (mut control, mut engine) = engine_pair(SAMPLE_RATE as f32);
+    control.update(&project).unwrap();
+    control.send(Command::Play).unwrap();
+    for _ in 0..20 {
+        engine.process();
+    }
+    let quantum = median_us(200, || {
+        engine.process();
+    });
+    println!();
+    println!("edits while playing, 64 tracks × 50 clips (medians):");
+    let mut gain = 0.0;
+    let parameter = median_us(200, || {
+        gain -= 0.01;
+        project.tracks[7].strip.gain_db = gain;
+        assert_eq!(control.update(&project), Ok(Update::Commands(1)));
+        engine.process();
+    }) - quantum;
+    println!("  parameter change (diff of the descriptions + command): {parameter:.1} µs, no plan");
+    let mut structural = Vec::new();
+    let mut installs = Vec::new();
+    let mut fresh = Vec::new();
+    for i in 0..30u64 {
+        project.tracks[(i % 64) as usize].clips[3].start += 480;
+        let start = Instant::now();
+        assert_eq!(control.update(&project), Ok(Update::Plan));
+        structural.push(start.elapsed().as_secs_f64() * 1e6);
+        let start = Instant::now();
+        engine.process();
+        installs.push(start.elapsed().as_secs_f64() * 1e6 - quantum);
+        let start = Instant::now();
+        std::hint::black_box(Mixer::new(&project));
+        fresh.push(start.elapsed().as_secs_f64() * 1e6);
+        for _ in 0..4 {
+            engine.process();
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "  structural change (a clip moved): plan build and queue {:.0} µs on the control thread \
+         (a fresh Mixer::new: {:.0} µs); hand-over on the audio thread {:.1} µs",
+        median(structural),
+        median(fresh),
+        median(installs)
+    );
 }

@@ -76,6 +76,42 @@ impl Curve {
     }
 }
 
+/// Breakpoints that follow `samples` — a recorded ride, (frame, value)
+/// with frames rising — within `tolerance` everywhere: each straight
+/// segment stands for every sample it passes within `tolerance` of. The
+/// first and last samples are always kept; a jump between two samples
+/// becomes a segment one sample apart.
+pub fn thin(samples: &[(u64, f32)], tolerance: f32) -> Vec<Breakpoint> {
+    let point = |(frame, value): (u64, f32)| Breakpoint {
+        frame,
+        value,
+        curve: 0.0,
+    };
+    let Some(&first) = samples.first() else {
+        return Vec::new();
+    };
+    let mut points = vec![point(first)];
+    let mut anchor = 0;
+    for end in 2..samples.len() {
+        let (f0, v0) = samples[anchor];
+        let (f1, v1) = samples[end];
+        let span = f1.saturating_sub(f0).max(1) as f64;
+        let fits = samples[anchor + 1..end].iter().all(|&(f, v)| {
+            let t = f.saturating_sub(f0) as f64 / span;
+            let on_line = f64::from(v0) + (f64::from(v1) - f64::from(v0)) * t;
+            (f64::from(v) - on_line).abs() <= f64::from(tolerance)
+        });
+        if !fits {
+            anchor = end - 1;
+            points.push(point(samples[anchor]));
+        }
+    }
+    if samples.len() > 1 {
+        points.push(point(samples[samples.len() - 1]));
+    }
+    points
+}
+
 /// Maps 0..1 onto 0..1: a straight line, or an exponential bend.
 fn shape(t: f64, curve: f64) -> f64 {
     if curve.abs() < 1e-6 {
@@ -88,6 +124,45 @@ fn shape(t: f64, curve: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thinned_ride_stays_within_its_tolerance_with_few_points() {
+        // A fader ride sampled once per display frame (800 frames at 48 kHz):
+        // a slow sine sweep, a hold, and a jump.
+        let mut ride = Vec::new();
+        for i in 0..600u64 {
+            let frame = i * 800;
+            let value = if i < 300 {
+                -10.0 + 6.0 * ((i as f32) / 40.0).sin()
+            } else if i < 450 {
+                -3.0
+            } else {
+                -18.0
+            };
+            ride.push((frame, value));
+        }
+        let points = thin(&ride, 0.1);
+        let curve = Curve::new(points.clone());
+        for &(frame, value) in &ride {
+            let got = curve.value_at(frame).unwrap();
+            assert!(
+                (got - value).abs() <= 0.1 + 1e-4,
+                "at {frame}: {got} for {value}"
+            );
+        }
+        assert!(
+            points.len() < 120,
+            "{} points for 600 samples",
+            points.len()
+        );
+        assert_eq!(points.first().unwrap().frame, 0);
+        assert_eq!(points.last().unwrap().frame, 599 * 800);
+        // A hold needs only its ends.
+        let held: Vec<_> = (0..100u64).map(|i| (i * 800, -6.0)).collect();
+        assert_eq!(thin(&held, 0.1).len(), 2);
+        assert_eq!(thin(&held[..1], 0.1).len(), 1);
+        assert!(thin(&[], 0.1).is_empty());
+    }
 
     fn point(frame: u64, value: f32, curve: f32) -> Breakpoint {
         Breakpoint {

@@ -19,6 +19,33 @@ pub type LaneBlock = [Lanes; crate::QUANTUM];
 
 pub const SILENT_BLOCK: LaneBlock = [[0.0; LANES]; crate::QUANTUM];
 
+/// Copies lane `from` of the ring `src` (next write at `src_at`) into lane
+/// `to` of the ring `dst` (next write at `dst_at`), so that every sample
+/// keeps its age: a delay line handed to another slot goes on sounding.
+pub fn copy_ring_lane(
+    dst: &mut [Lanes],
+    dst_at: usize,
+    to: usize,
+    src: &[Lanes],
+    src_at: usize,
+    from: usize,
+) {
+    let (n, m) = (dst.len(), src.len());
+    let len = n.min(m);
+    // The newest `len` samples: ages 1..=len behind each write position.
+    for age in 1..=len {
+        dst[(dst_at + n - age) % n][to] = src[(src_at + m - age) % m][from];
+    }
+}
+
+/// [`copy_ring_lane`] for one lane's own ring.
+pub fn copy_ring(dst: &mut [f32], dst_at: usize, src: &[f32], src_at: usize) {
+    let (n, m) = (dst.len(), src.len());
+    for age in 1..=n.min(m) {
+        dst[(dst_at + n - age) % n] = src[(src_at + m - age) % m];
+    }
+}
+
 #[inline(always)]
 pub fn splat(x: f32) -> Lanes {
     [x; LANES]

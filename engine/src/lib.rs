@@ -26,6 +26,7 @@ pub mod command;
 pub mod control;
 pub mod decode;
 pub mod device;
+pub mod handover;
 pub mod lanes;
 pub mod loudness;
 pub mod meter;
@@ -40,7 +41,7 @@ pub mod wire;
 pub mod workload;
 
 pub use command::Command;
-pub use control::{EngineControl, engine_pair};
+pub use control::{EngineControl, Update, engine_pair};
 pub use meter::{EngineMeters, MeterSnapshot};
 pub use realtime::Engine;
 

@@ -78,7 +78,7 @@ pub enum StripChange {
     DeviceBypass { slot: u16, bypass: bool },
 }
 
-struct Clip {
+pub(crate) struct Clip {
     asset: Option<Arc<AudioAsset>>,
     start: u64,
     offset: u64,
@@ -184,25 +184,51 @@ impl Clip {
 }
 
 /// A track inside its lane group.
-struct GroupTrack {
-    strip: usize,
-    first_lane: usize,
-    channels: usize,
-    clips: Vec<Clip>,
+pub(crate) struct GroupTrack {
+    pub(crate) strip: usize,
+    pub(crate) first_lane: usize,
+    pub(crate) channels: usize,
+    pub(crate) clips: Vec<Clip>,
+    /// The clips an edit replaced, fading out under `clips` while
+    /// `fade < CLIP_CROSSFADE_FRAMES` (then silent until the plan retires:
+    /// freeing them here would deallocate on the audio thread).
+    pub(crate) outgoing: Vec<Clip>,
+    pub(crate) fade: usize,
+}
+
+/// An edited track's old clips fade out under its new ones over this many
+/// frames: a moved or trimmed clip never clicks, and the devices after it
+/// never see a step.
+pub const CLIP_CROSSFADE_FRAMES: usize = 2 * QUANTUM;
+
+/// Adds `clips` (of `track`) for the transport `segments` into `block`.
+fn render_clips(
+    clips: &[Clip],
+    track: &GroupTrack,
+    block: &mut LaneBlock,
+    segments: &[(usize, u64, usize)],
+) {
+    for clip in clips {
+        for &(offset, pos, len) in segments {
+            if clip.start < pos + len as u64 && pos < clip.start + clip.length {
+                clip.render(track.channels, track.first_lane, block, offset, pos, len);
+            }
+        }
+    }
 }
 
 /// Channels of several strips processed together.
 pub struct LaneGroup {
-    tracks: Vec<GroupTrack>,
+    pub(crate) tracks: Vec<GroupTrack>,
     /// Strips whose channels live in this group.
     members: Vec<usize>,
-    inserts: Vec<LaneDevice>,
+    pub(crate) inserts: Vec<LaneDevice>,
     /// Fader × mute/solo × polarity, per lane (linear).
-    gain: LaneSmoother,
+    pub(crate) gain: LaneSmoother,
     /// Mute/solo × polarity per lane: what an automated fader is scaled by.
     gain_scale: [f32; LANES],
     /// Lanes whose fader follows a curve.
-    gain_automated: [bool; LANES],
+    pub(crate) gain_automated: [bool; LANES],
     /// Tempo last given to the inserts.
     bpm: f64,
     automation: Vec<GroupAutomation>,
@@ -211,6 +237,8 @@ pub struct LaneGroup {
     pre_fader: Option<Box<LaneBlock>>,
     /// Non-finite samples produced inside the group and silenced.
     sanitised: u32,
+    /// Where a fading track's outgoing clips are rendered.
+    scratch: Box<LaneBlock>,
 }
 
 impl LaneGroup {
@@ -219,20 +247,25 @@ impl LaneGroup {
     fn render(&mut self, segments: &[(usize, u64, usize)], bpm: f64) {
         self.set_tempo(bpm);
         *self.block = SILENT_BLOCK;
-        for track in &self.tracks {
-            for clip in &track.clips {
-                for &(offset, pos, len) in segments {
-                    if clip.start < pos + len as u64 && pos < clip.start + clip.length {
-                        clip.render(
-                            track.channels,
-                            track.first_lane,
-                            &mut self.block,
-                            offset,
-                            pos,
-                            len,
-                        );
+        for track in &mut self.tracks {
+            let lanes = track.first_lane..track.first_lane + track.channels;
+            let fading = track.fade < CLIP_CROSSFADE_FRAMES;
+            if fading {
+                for frame in self.scratch.iter_mut() {
+                    frame[lanes.clone()].fill(0.0);
+                }
+                render_clips(&track.outgoing, track, &mut self.scratch, segments);
+            }
+            render_clips(&track.clips, track, &mut self.block, segments);
+            if fading {
+                for (i, (frame, old)) in self.block.iter_mut().zip(self.scratch.iter()).enumerate()
+                {
+                    let t = ((track.fade + i + 1) as f32 / CLIP_CROSSFADE_FRAMES as f32).min(1.0);
+                    for l in lanes.clone() {
+                        frame[l] = frame[l] * t + old[l] * (1.0 - t);
                     }
                 }
+                track.fade += QUANTUM;
             }
         }
         self.process_automated(segments);
@@ -338,14 +371,14 @@ struct Send {
     pre_fader: bool,
 }
 
-struct Strip {
-    group: usize,
-    first_lane: usize,
-    channels: usize,
+pub(crate) struct Strip {
+    pub(crate) group: usize,
+    pub(crate) first_lane: usize,
+    pub(crate) channels: usize,
     gain_db: f32,
     pan: f32,
     /// Pan gains reached at the end of the last quantum (left, right).
-    pan_gains: (f32, f32),
+    pub(crate) pan_gains: (f32, f32),
     mute: bool,
     solo: bool,
     polarity_invert: bool,
@@ -356,10 +389,10 @@ struct Strip {
     sends: Vec<Send>,
     /// Pan automation, followed at 32-frame steps in phase 2.
     pan_curve: Option<Curve>,
-    peak: f32,
+    pub(crate) peak: f32,
     /// Post-fader mean square, averaged over about 300 ms.
-    mean_square: f32,
-    gain_reduction_db: f32,
+    pub(crate) mean_square: f32,
+    pub(crate) gain_reduction_db: f32,
 }
 
 impl Strip {
@@ -429,10 +462,12 @@ pub struct PlanReport {
 /// thread (or by the offline renderer) without allocating.
 pub struct Mixer {
     sample_rate: f32,
-    groups: Vec<LaneGroup>,
+    pub(crate) groups: Vec<LaneGroup>,
     /// Groups `0..track_groups` hold tracks; then one per bus, then the master.
-    track_groups: usize,
-    strips: Vec<Strip>,
+    pub(crate) track_groups: usize,
+    pub(crate) strips: Vec<Strip>,
+    /// Stable id of each strip (tracks, buses, master), 0 for none.
+    ids: Vec<u64>,
     tracks: usize,
     buses: usize,
     /// Buses in an order where each comes after everything feeding it.
@@ -446,10 +481,16 @@ pub struct Mixer {
     tempo: crate::tempo::TempoMap,
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
-    sanitised_params: u32,
+    pub(crate) sanitised_params: u32,
     out: StereoQuantum,
     pub transport: Transport,
     pub report: PlanReport,
+    /// Which plan this is, counted by the [`crate::handover::PlanBuilder`]
+    /// that built it (0: built on its own).
+    pub(crate) serial: u64,
+    /// How to take over the state of the plan it follows, if it was built
+    /// to follow one.
+    pub(crate) handover: Option<Box<crate::handover::Handover>>,
 }
 
 fn chain_kinds(strip: &StripDesc) -> Vec<DeviceKind> {
@@ -457,8 +498,20 @@ fn chain_kinds(strip: &StripDesc) -> Vec<DeviceKind> {
 }
 
 impl Mixer {
-    /// Compiles `desc`. Allocates everything rendering will use.
+    /// Compiles `desc` on its own: every strip and device starts afresh.
+    /// Allocates everything rendering will use.
     pub fn new(desc: &ProjectDesc) -> Mixer {
+        Mixer::build(desc, None)
+    }
+
+    /// Compiles `desc`; tracks that `previous` placed keep their lanes
+    /// where they can (see [`assign_groups`]), so their devices can be
+    /// handed over whole. Control thread; allocates everything rendering
+    /// will use.
+    pub(crate) fn build(
+        desc: &ProjectDesc,
+        previous: Option<&crate::handover::PlanLayout>,
+    ) -> Mixer {
         let sample_rate = desc.sample_rate.max(1) as f32;
         let tracks = desc.tracks.len();
         let buses = desc.buses.len();
@@ -511,44 +564,21 @@ impl Mixer {
         // Lane groups: tracks by insert chain, stereo tracks on lane pairs.
         let mut groups: Vec<LaneGroup> = Vec::new();
         let mut strips: Vec<Strip> = Vec::with_capacity(tracks + buses + 1);
-        let mut open: Vec<(Vec<DeviceKind>, usize, usize)> = Vec::new(); // (chain, group, used lanes)
-        let mut members: Vec<Vec<(usize, usize)>> = Vec::new(); // per group: (strip, first lane)
+        let members = assign_groups(desc, previous);
+        let mut place = vec![(0, 0); tracks];
+        for (g, member) in members.iter().enumerate() {
+            for &(t, first) in member {
+                place[t] = (g, first);
+            }
+        }
         for (t, track) in desc.tracks.iter().enumerate() {
-            let channels = track.channels.clamp(1, 2);
-            let chain = chain_kinds(&track.strip);
-            let slot = open.iter_mut().find(|(c, _, used)| {
-                *c == chain && {
-                    let first = if channels == 2 {
-                        used.next_multiple_of(2)
-                    } else {
-                        *used
-                    };
-                    first + channels <= LANES
-                }
-            });
-            let (group, first_lane) = match slot {
-                Some((_, group, used)) => {
-                    let first = if channels == 2 {
-                        used.next_multiple_of(2)
-                    } else {
-                        *used
-                    };
-                    *used = first + channels;
-                    (*group, first)
-                }
-                None => {
-                    members.push(Vec::new());
-                    open.push((chain, members.len() - 1, channels));
-                    (members.len() - 1, 0)
-                }
-            };
-            members[group].push((t, first_lane));
+            let (group, first_lane) = place[t];
             report.missing_assets += track.clips.iter().filter(|c| c.asset.is_none()).count();
             strips.push(Strip::new(
                 &track.strip,
                 group,
                 first_lane,
-                channels,
+                track.channels.clamp(1, 2),
                 false,
                 outputs[t],
                 &sends[t],
@@ -580,6 +610,8 @@ impl Mixer {
                     first_lane: first,
                     channels: strips[t].channels,
                     clips: desc.tracks[t].clips.iter().map(Clip::new).collect(),
+                    outgoing: Vec::new(),
+                    fade: CLIP_CROSSFADE_FRAMES,
                 })
                 .collect();
             let mut group = LaneGroup::new(
@@ -635,6 +667,13 @@ impl Mixer {
             groups,
             track_groups,
             strips,
+            ids: desc
+                .tracks
+                .iter()
+                .map(|t| t.id)
+                .chain(desc.buses.iter().map(|b| b.id))
+                .chain([crate::handover::MASTER_ID])
+                .collect(),
             tracks,
             buses,
             bus_order,
@@ -649,6 +688,8 @@ impl Mixer {
             out: [[0.0; QUANTUM]; CHANNELS],
             transport: Transport::default(),
             report,
+            serial: 0,
+            handover: None,
         };
         mixer.update_gains();
         // Automated parameters start on their curves, at the transport position.
@@ -1224,6 +1265,27 @@ impl Mixer {
         true
     }
 
+    /// The post-fader signal of the strip with stable id `id` in the last
+    /// quantum, before pan (a mono track on both channels). For tests and
+    /// analysis: an edit elsewhere must leave it bit-identical.
+    pub fn strip_signal(&self, id: u64, out: &mut StereoQuantum) -> bool {
+        let Some(strip) = self.ids.iter().position(|&i| i == id && id != 0) else {
+            return false;
+        };
+        let strip = &self.strips[strip];
+        let right = strip.first_lane + strip.channels - 1;
+        for (i, frame) in self.groups[strip.group].block.iter().enumerate() {
+            out[0][i] = frame[strip.first_lane];
+            out[1][i] = frame[right];
+        }
+        true
+    }
+
+    /// Stable ids of the strips: tracks, buses, master.
+    pub fn strip_ids(&self) -> &[u64] {
+        &self.ids
+    }
+
     /// Post-fader peak of a strip's last quantum (linear).
     pub fn peak(&self, strip: StripRef) -> f32 {
         self.strip_index(strip).map_or(0.0, |s| self.strips[s].peak)
@@ -1289,6 +1351,86 @@ fn dot(a: &[f32; LANES], b: &[f32; LANES]) -> f32 {
     p[0]
 }
 
+/// The tracks of each lane group: (track, first lane), by lane. Tracks are
+/// grouped by insert chain (device kinds in order), stereo tracks on an even
+/// lane pair. A track that `previous` placed keeps its group and lanes while
+/// its chain and channel count are the same, so one edit never moves the
+/// others; the rest take the first free lanes of a group with their chain,
+/// in track order, or open a new group. Groups left empty are dropped.
+fn assign_groups(
+    desc: &ProjectDesc,
+    previous: Option<&crate::handover::PlanLayout>,
+) -> Vec<Vec<(usize, usize)>> {
+    struct Open {
+        chain: Vec<DeviceKind>,
+        used: [bool; LANES],
+        members: Vec<(usize, usize)>,
+    }
+    let mut open: Vec<Open> = previous.map_or_else(Vec::new, |p| {
+        p.chains
+            .iter()
+            .map(|chain| Open {
+                chain: chain.clone(),
+                used: [false; LANES],
+                members: Vec::new(),
+            })
+            .collect()
+    });
+    let mut placed = vec![false; desc.tracks.len()];
+    if let Some(previous) = previous {
+        let before = previous.track_places();
+        for (t, track) in desc.tracks.iter().enumerate() {
+            let channels = track.channels.clamp(1, 2);
+            let Some(old) = before.get(&track.id).filter(|_| track.id != 0) else {
+                continue;
+            };
+            let group = &mut open[old.group];
+            let lanes = old.first_lane..old.first_lane + channels;
+            if old.channels == channels
+                && group.chain == chain_kinds(&track.strip)
+                && lanes.clone().all(|l| !group.used[l])
+            {
+                group.used[lanes].fill(true);
+                group.members.push((t, old.first_lane));
+                placed[t] = true;
+            }
+        }
+    }
+    for (t, track) in desc.tracks.iter().enumerate() {
+        if placed[t] {
+            continue;
+        }
+        let channels = track.channels.clamp(1, 2);
+        let chain = chain_kinds(&track.strip);
+        let free = |used: &[bool; LANES]| {
+            (0..=LANES - channels)
+                .step_by(channels)
+                .find(|&f| used[f..f + channels].iter().all(|u| !u))
+        };
+        let found = open
+            .iter()
+            .position(|g| g.chain == chain && free(&g.used).is_some());
+        let g = found.unwrap_or_else(|| {
+            open.push(Open {
+                chain,
+                used: [false; LANES],
+                members: Vec::new(),
+            });
+            open.len() - 1
+        });
+        let first = free(&open[g].used).unwrap_or(0);
+        open[g].used[first..first + channels].fill(true);
+        open[g].members.push((t, first));
+    }
+    open.into_iter()
+        .filter(|g| !g.members.is_empty())
+        .map(|mut g| {
+            g.members.sort_by_key(|&(_, first)| first);
+            g.members
+        })
+        .collect()
+}
+
 /// The insert slots of a track group; every lane's settings come from its own track.
 fn build_inserts(
     sample_rate: f32,
@@ -1328,6 +1470,7 @@ impl LaneGroup {
             block: Box::new(SILENT_BLOCK),
             pre_fader: pre_fader.then(|| Box::new(SILENT_BLOCK)),
             sanitised: 0,
+            scratch: Box::new(SILENT_BLOCK),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::automation::AutomationDesc;
 use crate::device::DeviceDesc;
+use crate::mixer::{StripChange, StripRef};
 use crate::tempo::{TempoMap, TimeSignature};
 
 /// Decoded audio in the engine's sample rate, planar, sanitised.
@@ -167,6 +168,10 @@ impl Default for StripDesc {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackDesc {
+    /// Stable identity across edits (see [`stable_id`]); 0: none, the
+    /// track starts afresh in every new plan.
+    #[serde(default)]
+    pub id: u64,
     /// 1 (mono, panned) or 2 (stereo, balanced).
     pub channels: usize,
     pub strip: StripDesc,
@@ -175,6 +180,9 @@ pub struct TrackDesc {
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BusDesc {
+    /// Stable identity across edits; 0: none.
+    #[serde(default)]
+    pub id: u64,
     pub strip: StripDesc,
     /// Stays audible when something else is soloed (effect returns).
     pub solo_safe: bool,
@@ -191,6 +199,45 @@ pub struct ProjectDesc {
 }
 
 impl ProjectDesc {
+    /// Records a change sent to the engine as a command, so the
+    /// description stays what the playing plan renders. Unknown strips,
+    /// sends and slots are ignored, as the engine does.
+    pub fn apply(&mut self, strip: StripRef, change: StripChange) {
+        let strip = match strip {
+            StripRef::Track(i) => self.tracks.get_mut(i as usize).map(|t| &mut t.strip),
+            StripRef::Bus(i) => self.buses.get_mut(i as usize).map(|b| &mut b.strip),
+            StripRef::Master => Some(&mut self.master),
+        };
+        let Some(strip) = strip else { return };
+        match change {
+            StripChange::GainDb(v) => strip.gain_db = v,
+            StripChange::Pan(v) => strip.pan = v,
+            StripChange::Mute(v) => strip.mute = v,
+            StripChange::Solo(v) => strip.solo = v,
+            StripChange::Polarity(v) => strip.polarity_invert = v,
+            StripChange::SendLevelDb { send, level_db } => {
+                if let Some(send) = strip.sends.get_mut(usize::from(send)) {
+                    send.level_db = level_db;
+                }
+            }
+            StripChange::DeviceParam { slot, param, value } => {
+                if let Some(device) = strip.inserts.get_mut(usize::from(slot)) {
+                    let specs = device.kind.params();
+                    if usize::from(param) < specs.len() {
+                        let missing = &specs[device.params.len().min(specs.len())..];
+                        device.params.extend(missing.iter().map(|p| p.default));
+                        device.params[usize::from(param)] = value;
+                    }
+                }
+            }
+            StripChange::DeviceBypass { slot, bypass } => {
+                if let Some(device) = strip.inserts.get_mut(usize::from(slot)) {
+                    device.bypass = bypass;
+                }
+            }
+        }
+    }
+
     pub fn new(sample_rate: u32) -> Self {
         ProjectDesc {
             sample_rate,
@@ -200,6 +247,18 @@ impl ProjectDesc {
             tempo: TempoMap::constant(sample_rate, 120.0, TimeSignature::FOUR_FOUR),
         }
     }
+}
+
+/// The engine's identity for a document id: 64-bit FNV-1a, never 0 (which
+/// means "no identity"). The same on every platform, so the page and the
+/// worklet agree.
+pub fn stable_id(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub struct Plan {
     pub mixer: Box<Mixer>,
     /// Meters of each strip: tracks, then buses, then the master.
     pub strip_meters: Arc<[StripMeter]>,
+    /// Commands queued before this plan: it is installed after exactly
+    /// these, so commands and plans take effect in the order they were sent.
+    pub commands_before: u64,
 }
 
 /// Renders audio. Owned by the audio thread; built by [`crate::engine_pair`].
@@ -45,6 +48,11 @@ pub struct Engine {
     retired: Producer<Plan>,
     meters: Arc<EngineMeters>,
     current: Option<Plan>,
+    /// The next plan, taken from its queue, waiting for the commands queued
+    /// before it.
+    pending: Option<Plan>,
+    /// Commands applied so far.
+    commands_applied: u64,
     /// The plan being faded out after a swap, and how far the fade is.
     outgoing: Option<(Plan, usize)>,
     /// A plan that could not be retired yet (the return queue was full).
@@ -92,6 +100,8 @@ impl Engine {
             retired,
             meters,
             current: None,
+            pending: None,
+            commands_applied: 0,
             outgoing: None,
             parked: Vec::with_capacity(PARKED_CAPACITY),
             transport: Transport::default(),
@@ -126,16 +136,33 @@ impl Engine {
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
     pub fn process(&mut self) -> &StereoQuantum {
         self.retire_parked();
-        // A new plan is taken only when nothing is parked: an install retires
-        // at most one plan and a crossfade's end one more, so at most two
-        // ever wait.
-        while self.parked.is_empty()
-            && let Some(plan) = self.plans.pop()
-        {
-            self.install(plan);
-        }
-        while let Some(command) = self.commands.pop() {
-            self.apply(command);
+        // Plans and commands in the order they were sent. A plan is
+        // installed only when nothing is parked: an install retires at most
+        // one plan and a crossfade's end one more, so at most two ever wait.
+        loop {
+            if self.pending.is_none() && self.parked.is_empty() {
+                self.pending = self.plans.pop();
+            }
+            if self.parked.is_empty()
+                && let Some(plan) = self
+                    .pending
+                    .take_if(|p| p.commands_before <= self.commands_applied)
+            {
+                self.install(plan);
+                continue;
+            }
+            let limit = self
+                .pending
+                .as_ref()
+                .map_or(u64::MAX, |p| p.commands_before);
+            if self.commands_applied < limit
+                && let Some(command) = self.commands.pop()
+            {
+                self.commands_applied += 1;
+                self.apply(command);
+                continue;
+            }
+            break;
         }
         let before = self.transport;
         match &mut self.current {
@@ -175,12 +202,32 @@ impl Engine {
         &self.out
     }
 
+    /// The post-fader signal of the playing plan's strip with stable id
+    /// `id` in the last quantum (see [`Mixer::strip_signal`]).
+    pub fn strip_signal(&self, id: u64, out: &mut StereoQuantum) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|p| p.mixer.strip_signal(id, out))
+    }
+
     /// The quantum rendered by the last [`Engine::process`].
     pub fn output(&self) -> &StereoQuantum {
         &self.out
     }
 
-    fn install(&mut self, plan: Plan) {
+    fn install(&mut self, mut plan: Plan) {
+        // A plan built to follow the playing one takes over its state: no
+        // crossfade, the old plan (holding what the new one did not need)
+        // goes straight back.
+        if let Some(current) = &mut self.current
+            && plan.mixer.follows(&current.mixer)
+        {
+            plan.mixer.take_over(&mut current.mixer);
+            if let Some(old) = self.current.replace(plan) {
+                self.retire(old);
+            }
+            return;
+        }
         // A swap during a swap: the oldest plan leaves at once.
         if let Some((old, _)) = self.outgoing.take() {
             self.retire(old);

@@ -15,6 +15,7 @@ pub fn mixing_project(sample_rate: u32, tracks: usize, seconds: f64) -> ProjectD
         .master
         .inserts
         .push(DeviceDesc::new(DeviceKind::Limiter).with(limiter::CEILING, -1.0));
+    project.master.inserts[0].id = u64::MAX;
     let mut seed = 0x9e37_79b9u32;
     for t in 0..tracks {
         // A tone per track plus a little noise: every filter and the
@@ -56,7 +57,13 @@ pub fn mixing_project(sample_rate: u32, tracks: usize, seconds: f64) -> ProjectD
             .with(compressor::RATIO, 3.0)
             .with(compressor::ATTACK, 5.0)
             .with(compressor::RELEASE, 80.0);
+        // Stable ids, as a document gives them: edits in the benchmarks
+        // keep every other strip's state.
+        let (mut eq, mut comp) = (eq, comp);
+        eq.id = 2 * t as u64 + 1;
+        comp.id = 2 * t as u64 + 2;
         project.tracks.push(TrackDesc {
+            id: t as u64 + 1,
             channels: 1,
             strip: StripDesc {
                 gain_db: -12.0,

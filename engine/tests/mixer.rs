@@ -25,6 +25,7 @@ fn ramp(frames: usize) -> Arc<AudioAsset> {
 
 fn mono_track(clips: Vec<ClipDesc>, strip: StripDesc) -> TrackDesc {
     TrackDesc {
+        id: 0,
         channels: 1,
         strip,
         clips,
@@ -96,6 +97,7 @@ fn mono_tracks_pan_at_constant_power_and_stereo_tracks_balance() {
     ] {
         let mut p = ProjectDesc::new(FS);
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 2,
             strip: StripDesc {
                 pan,
@@ -246,10 +248,12 @@ fn mute_and_solo_follow_daw_rules() {
     // soloing a bus keeps what feeds it.
     let mut p = three_tracks();
     p.buses.push(BusDesc {
+        id: 0,
         strip: hard_left(),
         solo_safe: false,
     });
     p.buses.push(BusDesc {
+        id: 0,
         strip: hard_left(),
         solo_safe: true,
     });
@@ -284,6 +288,7 @@ fn mute_and_solo_follow_daw_rules() {
 fn sends_feed_buses_before_or_after_the_fader() {
     let mut p = ProjectDesc::new(FS);
     p.buses.push(BusDesc {
+        id: 0,
         strip: hard_left(),
         solo_safe: false,
     });
@@ -321,10 +326,12 @@ fn bus_inserts_process_the_bus_and_routing_loops_are_broken() {
     bus.inserts
         .push(DeviceDesc::new(DeviceKind::Utility).with(utility::GAIN, -12.0));
     p.buses.push(BusDesc {
+        id: 0,
         strip: bus,
         solo_safe: false,
     });
     p.buses.push(BusDesc {
+        id: 0,
         strip: StripDesc {
             output: Output::Bus(0),
             ..hard_left()
@@ -393,6 +400,7 @@ fn parallel_render_is_bit_identical_to_the_realtime_render() {
             });
         }
         p.tracks.push(TrackDesc {
+            id: 0,
             channels,
             strip,
             clips: vec![ClipDesc::whole(asset, (t * 37) as u64)],

@@ -134,6 +134,7 @@ fn mixer_process_never_allocates_with_devices_buses_and_changes() {
             pre_fader: t % 2 == 0,
         });
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 1 + t % 2,
             strip,
             clips: vec![ClipDesc::whole(asset.clone(), t as u64 * 100)],
@@ -166,6 +167,7 @@ fn dc_project(level: f32) -> stemroom_engine::mixer::Mixer {
     use stemroom_engine::project::{AudioAsset, ClipDesc, ProjectDesc, StripDesc, TrackDesc};
     let mut p = ProjectDesc::new(48_000);
     p.tracks.push(TrackDesc {
+        id: 0,
         channels: 1,
         strip: StripDesc {
             pan: -1.0,
@@ -290,6 +292,7 @@ mod meters {
             .with(compressor::RATIO, 4.0)
             .with(compressor::KNEE, 0.0);
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 1,
             strip: StripDesc {
                 pan: -1.0,
@@ -326,6 +329,7 @@ mod meters {
             let right = signal.iter().map(|x| x * right_sign).collect();
             let mut p = ProjectDesc::new(48_000);
             p.tracks.push(TrackDesc {
+                id: 0,
                 channels: 2,
                 strip: StripDesc::default(),
                 clips: vec![ClipDesc::whole(AudioAsset::new(vec![signal, right]), 0)],
@@ -357,6 +361,7 @@ mod meters {
         let mut p = ProjectDesc::new(48_000);
         p.buses.push(BusDesc::default());
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 2,
             strip: StripDesc {
                 output: Output::Bus(0),
@@ -410,6 +415,7 @@ mod meters {
         use stemroom_engine::mixer::{StripChange, StripRef};
         let mut p = ProjectDesc::new(48_000);
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 1,
             strip: StripDesc {
                 inserts: vec![DeviceDesc::new(DeviceKind::Compressor)],
@@ -461,6 +467,7 @@ fn every_replaced_plan_comes_back_to_the_control_thread() {
     let plan = || {
         let mut p = ProjectDesc::new(48_000);
         p.tracks.push(TrackDesc {
+            id: 0,
             channels: 1,
             strip: StripDesc::default(),
             clips: vec![ClipDesc::whole(asset.clone(), 0)],

@@ -22,7 +22,7 @@ use stemroom_engine::automation::{AutomationDesc, AutomationTarget, Breakpoint, 
 use stemroom_engine::device::{DeviceDesc, DeviceKind};
 use stemroom_engine::project::{
     AudioAsset, BusDesc, ClipDesc, Fade, FadeShape, Output, ProjectDesc, SendDesc, StripDesc,
-    TrackDesc,
+    TrackDesc, stable_id,
 };
 use stemroom_engine::tempo::{TempoChange, TempoMap, TimeSignature};
 use yrs::{Any, Doc, Map, MapPrelim, MapRef, ReadTxn, TransactionMut};
@@ -143,6 +143,17 @@ pub enum LaneTarget {
     Gain,
     Pan,
     Param { device: String, param: u16 },
+}
+
+impl LaneTarget {
+    /// The lane's `target`, `device` and `param` fields in the document.
+    fn fields(&self) -> (&'static str, String, f64) {
+        match self {
+            LaneTarget::Gain => ("gain", String::new(), 0.0),
+            LaneTarget::Pan => ("pan", String::new(), 0.0),
+            LaneTarget::Param { device, param } => ("param", device.clone(), f64::from(*param)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -613,11 +624,7 @@ impl ProjectDoc {
 
     /// Adds an empty automation lane for `target` on `strip`.
     pub fn add_lane(&self, txn: &mut TransactionMut, strip: &str, target: &LaneTarget) -> String {
-        let (kind, device, param) = match target {
-            LaneTarget::Gain => ("gain", String::new(), 0.0),
-            LaneTarget::Pan => ("pan", String::new(), 0.0),
-            LaneTarget::Param { device, param } => ("param", device.clone(), f64::from(*param)),
-        };
+        let (kind, device, param) = target.fields();
         let id = self.insert(
             txn,
             AUTOMATION,
@@ -632,6 +639,20 @@ impl ProjectDoc {
             lane.insert(txn, "chunks", MapPrelim::default());
         }
         id
+    }
+
+    /// Points lane `lane` at another target on its strip (its points stay:
+    /// the engine clamps them to the new parameter's range).
+    pub fn set_lane_target(
+        &self,
+        txn: &mut TransactionMut,
+        lane: &str,
+        target: &LaneTarget,
+    ) -> bool {
+        let (kind, device, param) = target.fields();
+        self.set(txn, AUTOMATION, lane, "target", kind)
+            && self.set(txn, AUTOMATION, lane, "device", device)
+            && self.set(txn, AUTOMATION, lane, "param", param)
     }
 
     /// Replaces a lane's points in frames `from..to` with `points` (those
@@ -1027,6 +1048,17 @@ impl Project {
         sample_rate: u32,
         assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
     ) -> ProjectDesc {
+        self.to_engine_with(sample_rate, assets, |_| true)
+    }
+
+    /// [`Project::to_engine`] playing only the automation lanes `plays`
+    /// accepts (a user's write modes: a strip in Off, a lane being written).
+    pub fn to_engine_with(
+        &self,
+        sample_rate: u32,
+        assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
+        plays: impl Fn(&AutomationLane) -> bool,
+    ) -> ProjectDesc {
         let mut desc = ProjectDesc::new(sample_rate);
         let bus_index: HashMap<&str, usize> = self
             .buses
@@ -1040,6 +1072,7 @@ impl Project {
                 .iter()
                 .map(|d| {
                     let mut device = DeviceDesc::new(d.kind);
+                    device.id = stable_id(&d.id);
                     device.bypass = d.bypass;
                     device.params = d.params.clone();
                     device
@@ -1058,7 +1091,7 @@ impl Project {
             let automation = self
                 .automation
                 .iter()
-                .filter(|l| l.strip == id && !l.points.is_empty())
+                .filter(|l| l.strip == id && !l.points.is_empty() && plays(l))
                 .filter_map(|l| {
                     let target = match &l.target {
                         LaneTarget::Gain => AutomationTarget::Gain,
@@ -1106,6 +1139,7 @@ impl Project {
                 })
                 .collect();
             desc.tracks.push(TrackDesc {
+                id: stable_id(&track.id),
                 channels: track.channels as usize,
                 strip: strip_desc(&track.id, &track.strip),
                 clips,
@@ -1113,6 +1147,7 @@ impl Project {
         }
         for bus in &self.buses {
             desc.buses.push(BusDesc {
+                id: stable_id(&bus.id),
                 strip: strip_desc(&bus.id, &bus.strip),
                 solo_safe: bus.solo_safe,
             });

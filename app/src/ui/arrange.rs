@@ -1,6 +1,7 @@
 //! The arrange view: ruler (bars:beats and time, loop range, markers),
-//! track headers, lanes with clips and their waveforms, the playhead, and
-//! audio import.
+//! track headers, lanes with clips and their waveforms, automation lanes
+//! under each strip, the playhead, and audio import (`import.rs`; drawing
+//! in `canvas.rs`).
 //!
 //! Waveforms, clip bodies and the grid are drawn on one canvas per lane,
 //! covering only the visible part of the timeline; clips also have light
@@ -12,40 +13,23 @@ use std::sync::Arc;
 
 use leptos::html;
 use leptos::prelude::*;
-use stemroom_engine::db_to_amplitude;
 use stemroom_engine::project::Fade;
-use stemroom_engine::tempo::TempoMap;
-use stemroom_model::project::{Clip, Marker, Track};
+use stemroom_model::project::{Clip, MASTER, Marker, Track};
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::CanvasRenderingContext2d;
 
+use super::automation::{LANE_H, ShowAutomation, StripLanes};
+use super::canvas::{LaneDrawing, draw_lane, draw_ruler, prepare};
+use super::import::{Import, import};
 use super::workspace::{DeleteButton, PX_PER_SECOND, Workspace};
-use super::{EngineUi, reload_engine};
-use crate::api;
 use crate::project;
+use crate::project::TRACK_COLOURS;
 
 /// Width of the track headers, height of a track row and of the ruler (px).
-const HEADER_W: f64 = 232.0;
-const ROW_H: f64 = 64.0;
-const RULER_H: f64 = 44.0;
+pub const HEADER_W: f64 = 232.0;
+pub const ROW_H: f64 = 64.0;
+pub const RULER_H: f64 = 44.0;
 /// The ruler's top strip sets the loop range; below it, the playhead.
-const LOOP_STRIP_H: f64 = 16.0;
-/// Colours a new track cycles through.
-pub const TRACK_COLOURS: [&str; 8] = [
-    "#e0a030", "#4fa3e0", "#7cc46a", "#d2617e", "#a58be8", "#47c2b1", "#e07a4f", "#c9c257",
-];
-
-/// One file being imported.
-#[derive(Clone, Debug, PartialEq)]
-struct Import {
-    id: u32,
-    name: String,
-    /// 0..1 while uploading.
-    progress: f64,
-    stage: &'static str,
-    error: Option<String>,
-}
+pub const LOOP_STRIP_H: f64 = 16.0;
 
 /// What a pointer drag in the arrange view changes.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,6 +103,34 @@ pub fn Arrange() -> impl IntoView {
             .with(|p| p.as_ref().map(|p| p.tracks.clone()))
             .unwrap_or_default()
     });
+    let automation = ws.lanes;
+    // Where each track's row starts (its automation lanes make it taller),
+    // and the end of the last.
+    let tops = Memo::new(move |_| {
+        ws.project.with(|p| {
+            let Some(p) = p else { return vec![0.0] };
+            let mut y = 0.0;
+            let mut tops = Vec::with_capacity(p.tracks.len() + 1);
+            for t in &p.tracks {
+                tops.push(y);
+                y += ROW_H + LANE_H * automation.visible(p, &t.id).len() as f64;
+            }
+            tops.push(y);
+            tops
+        })
+    });
+    // Buses and the master get a row when they have lanes to show.
+    let strip_rows = Memo::new(move |_| {
+        ws.project.with(|p| {
+            let Some(p) = p else { return Vec::new() };
+            p.buses
+                .iter()
+                .map(|b| (b.id.clone(), b.name.clone()))
+                .chain([(MASTER.to_string(), "Master".to_string())])
+                .filter(|(id, _)| !automation.visible(p, id).is_empty())
+                .collect::<Vec<_>>()
+        })
+    });
     // Each lane's clips, shared so a lane redraws only when its own change.
     let lanes = Memo::new(move |_| {
         let mut by_track: HashMap<String, Vec<Clip>> = HashMap::new();
@@ -180,7 +192,10 @@ pub fn Arrange() -> impl IntoView {
         match d {
             Drag::Clip { kind, x0, y0, clip } => {
                 let frames = (x - x0) / ws.px_per_frame_untracked();
-                let rows = ((y - y0) / ROW_H).round() as i64;
+                let from = tracks.with_untracked(|t| t.iter().position(|t| t.id == clip.track));
+                let rows = from.map_or(0, |from| {
+                    tops.with_untracked(|tops| rows_moved(tops, from, y - y0))
+                });
                 drag_clip(ws, kind, &clip, frames as i64, rows);
             }
             Drag::Playhead => {
@@ -199,7 +214,11 @@ pub fn Arrange() -> impl IntoView {
     });
     let _ = window_event_listener(leptos::ev::pointerup, move |_| {
         if let Some(Drag::Track { id, .. }) = drag.get_untracked() {
-            let rows = (track_offset.get_untracked() / ROW_H).round() as i64;
+            let from = tracks.with_untracked(|t| t.iter().position(|t| t.id == id));
+            let dy = track_offset.get_untracked();
+            let rows = from.map_or(0, |from| {
+                tops.with_untracked(|tops| rows_moved(tops, from, dy))
+            });
             reorder_track(&tracks.get_untracked(), &id, rows);
             track_offset.set(0.0);
         }
@@ -384,6 +403,7 @@ pub fn Arrange() -> impl IntoView {
                                     <TrackRow
                                         index=index
                                         track=track
+                                        tops=tops
                                         lanes=lanes
                                         span=span
                                         band=band
@@ -391,6 +411,24 @@ pub fn Arrange() -> impl IntoView {
                                         drag=drag
                                         track_offset=track_offset
                                     />
+                                }
+                            }
+                        />
+                    </div>
+                    <div class="strip-rows">
+                        <For
+                            each=move || strip_rows.get()
+                            key=|row| row.clone()
+                            children=move |(id, name)| {
+                                let lanes_of = id.clone();
+                                view! {
+                                    <div class="strip-row" data-strip-id=id.clone()>
+                                        <div class="strip-row-header">
+                                            <span class="strip-row-name">{name}</span>
+                                            <ShowAutomation strip=id.clone() />
+                                        </div>
+                                        <StripLanes strip=lanes_of span=span timeline_px=timeline_px />
+                                    </div>
                                 }
                             }
                         />
@@ -406,7 +444,7 @@ pub fn Arrange() -> impl IntoView {
 }
 
 impl Workspace {
-    fn px_per_frame_untracked(self) -> f64 {
+    pub(super) fn px_per_frame_untracked(self) -> f64 {
         PX_PER_SECOND * self.zoom.get_untracked()
             / self
                 .project
@@ -512,6 +550,7 @@ fn Ruler(
 fn TrackRow(
     index: usize,
     track: Track,
+    tops: Memo<Vec<f64>>,
     lanes: Memo<HashMap<String, Arc<Vec<Clip>>>>,
     span: Memo<(f64, f64)>,
     band: Memo<(f64, f64)>,
@@ -534,8 +573,13 @@ fn TrackRow(
     // until scrolled to.
     let near = Memo::new(move |_| {
         let (top, bottom) = band.get();
-        let y = index as f64 * ROW_H;
-        y + ROW_H >= top && y <= bottom
+        let (y, end) = tops.with(|t| {
+            (
+                t.get(index).copied().unwrap_or(0.0),
+                t.get(index + 1).copied().unwrap_or(0.0),
+            )
+        });
+        end >= top && y <= bottom
     });
     // The clips that get DOM boxes: those in the drawn span.
     let boxes = move || {
@@ -554,6 +598,7 @@ fn TrackRow(
     };
 
     let canvas: NodeRef<html::Canvas> = NodeRef::new();
+    let color_lanes = color.clone();
     {
         let color = color.clone();
         Effect::new(move |_| {
@@ -601,6 +646,7 @@ fn TrackRow(
                 if offset_me() { format!("transform:translateY({:.0}px)", track_offset.get()) } else { String::new() }
             }
         >
+            <div class="track-main">
             <div class="track-header" style=format!("--track-colour:{color}")>
                 <span
                     class="track-grip"
@@ -659,6 +705,7 @@ fn TrackRow(
                 >
                     "S"
                 </button>
+                <ShowAutomation strip=id.clone() />
                 <button
                     class="track-delete"
                     title="Delete track"
@@ -696,8 +743,26 @@ fn TrackRow(
                     children=move |c: Clip| view! { <ClipBox clip=c drag=drag /> }
                 />
             </div>
+            </div>
+            <div style=format!("--track-colour:{color_lanes}")>
+                <StripLanes strip=id.clone() span=span timeline_px=timeline_px />
+            </div>
         </div>
     }
+}
+
+/// How many rows a drag that started on track `from` and moved `dy` pixels
+/// has crossed, with rows of the heights `tops` gives.
+fn rows_moved(tops: &[f64], from: usize, dy: f64) -> i64 {
+    let Some(&top) = tops.get(from) else { return 0 };
+    let y = top + ROW_H / 2.0 + dy;
+    let last = tops.len().saturating_sub(2);
+    let to = tops[..tops.len().saturating_sub(1)]
+        .iter()
+        .rposition(|&t| t <= y)
+        .unwrap_or(0)
+        .min(last);
+    to as i64 - from as i64
 }
 
 /// A clip's box over the lane canvas: selection, handles, name.
@@ -709,6 +774,7 @@ fn ClipBox(clip: Clip, drag: RwSignal<Option<Drag>>) -> impl IntoView {
             e.stop_propagation();
             e.prevent_default();
             ws.selected.set(Some(clip.id.clone()));
+            ws.lanes.selection.set(None);
             if !ws.can_edit() {
                 return;
             }
@@ -826,314 +892,4 @@ fn reorder_track(tracks: &[Track], id: &str, rows: i64) {
         .map(|t| t.order.clone());
     let before = others.get(to).map(|t| t.order.clone());
     project::edit(|p, txn| p.move_track(txn, id, after.as_deref(), before.as_deref()));
-}
-
-/// Sizes a canvas for `width` × `height` CSS pixels at the screen's pixel
-/// ratio and returns its context, scaled to CSS pixels and cleared.
-fn prepare(
-    canvas: &web_sys::HtmlCanvasElement,
-    width: f64,
-    height: f64,
-) -> Option<CanvasRenderingContext2d> {
-    let ratio = web_sys::window()
-        .map_or(1.0, |w| w.device_pixel_ratio())
-        .max(1.0);
-    let (w, h) = (
-        (width * ratio).round() as u32,
-        (height * ratio).round() as u32,
-    );
-    if canvas.width() != w || canvas.height() != h {
-        canvas.set_width(w);
-        canvas.set_height(h);
-        let style = web_sys::HtmlElement::style(canvas);
-        let _ = style.set_property("width", &format!("{width}px"));
-        let _ = style.set_property("height", &format!("{height}px"));
-    }
-    let ctx: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
-    ctx.clear_rect(0.0, 0.0, width, height);
-    Some(ctx)
-}
-
-/// Bars and beats along the top, times along the bottom, and the loop.
-#[allow(clippy::too_many_arguments)]
-fn draw_ruler(
-    ctx: &CanvasRenderingContext2d,
-    tempo: &TempoMap,
-    rate: f64,
-    ppf: f64,
-    x0: f64,
-    width: f64,
-    (loop_start, loop_end): (u64, u64),
-    looping: bool,
-) {
-    ctx.set_fill_style_str("#1d2026");
-    ctx.fill_rect(0.0, 0.0, width, RULER_H);
-    ctx.set_fill_style_str("#262a32");
-    ctx.fill_rect(0.0, 0.0, width, LOOP_STRIP_H);
-    if loop_end > loop_start {
-        let (a, b) = (loop_start as f64 * ppf - x0, loop_end as f64 * ppf - x0);
-        ctx.set_fill_style_str(if looping {
-            "rgba(79,163,224,0.85)"
-        } else {
-            "rgba(79,163,224,0.3)"
-        });
-        ctx.fill_rect(a, 2.0, b - a, LOOP_STRIP_H - 4.0);
-    }
-    ctx.set_font("11px system-ui, sans-serif");
-    ctx.set_text_baseline("middle");
-    // Bars: label every bar that has room (at least 36 px apart).
-    let (first_frame, last_frame) = (x0 / ppf, (x0 + width) / ppf);
-    let first_bar = tempo.position_at_frame(first_frame).bar;
-    let last_bar = tempo.position_at_frame(last_frame).bar + 1;
-    let bar_px =
-        (tempo.frame_at_bar(first_bar + 1, 1.0) - tempo.frame_at_bar(first_bar, 1.0)) * ppf;
-    let label_every = (36.0 / bar_px.max(1.0)).ceil().max(1.0) as i64;
-    let beats = tempo.signature().beats_per_bar;
-    for bar in first_bar.max(1)..=last_bar {
-        let x = tempo.frame_at_bar(bar, 1.0) * ppf - x0;
-        ctx.set_fill_style_str("#8a93a3");
-        ctx.fill_rect(x.round(), LOOP_STRIP_H, 1.0, 12.0);
-        if (bar - 1) % label_every == 0 {
-            ctx.set_fill_style_str("#d7dce4");
-            let _ = ctx.fill_text(&bar.to_string(), x + 3.0, LOOP_STRIP_H + 7.0);
-        }
-        if bar_px / f64::from(beats) >= 8.0 {
-            ctx.set_fill_style_str("#4b5260");
-            for beat in 2..=beats {
-                let x = tempo.frame_at_bar(bar, f64::from(beat)) * ppf - x0;
-                ctx.fill_rect(x.round(), LOOP_STRIP_H, 1.0, 5.0);
-            }
-        }
-    }
-    // Times: a step that leaves at least 60 px between labels.
-    let steps = [
-        0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-    ];
-    let px_per_second = ppf * rate;
-    let step = steps
-        .iter()
-        .copied()
-        .find(|s| s * px_per_second >= 60.0)
-        .unwrap_or(600.0);
-    let mut t = (x0 / px_per_second / step).floor() * step;
-    ctx.set_fill_style_str("#8a93a3");
-    while t * px_per_second - x0 <= width {
-        let x = t * px_per_second - x0;
-        ctx.fill_rect(x.round(), RULER_H - 5.0, 1.0, 5.0);
-        let label = if step < 1.0 {
-            format!("{}:{:04.1}", (t / 60.0) as u64, t % 60.0)
-        } else {
-            format!("{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64)
-        };
-        let _ = ctx.fill_text(&label, x + 3.0, RULER_H - 8.0);
-        t += step;
-    }
-}
-
-/// What a lane draws across.
-struct LaneDrawing {
-    /// Pixels per frame.
-    ppf: f64,
-    /// Timeline pixel at the canvas's left edge.
-    x0: f64,
-    width: f64,
-    loop_range: Option<(u64, u64)>,
-}
-
-/// The lane's grid, loop, clip bodies, waveforms and fades; returns how
-/// many clips were drawn with their waveform.
-fn draw_lane(
-    ctx: &CanvasRenderingContext2d,
-    lane: &LaneDrawing,
-    tempo: &TempoMap,
-    clips: &[Clip],
-    color: &str,
-) -> usize {
-    let mut waveforms = 0;
-    let h = ROW_H - 1.0;
-    let (ppf, x0, width) = (lane.ppf, lane.x0, lane.width);
-    if let Some((a, b)) = lane.loop_range {
-        ctx.set_fill_style_str("rgba(79,163,224,0.08)");
-        ctx.fill_rect(a as f64 * ppf - x0, 0.0, (b - a) as f64 * ppf, h);
-    }
-    // Bar lines.
-    let first = tempo.position_at_frame(x0 / ppf).bar.max(1);
-    let last = tempo.position_at_frame((x0 + width) / ppf).bar + 1;
-    ctx.set_fill_style_str("#262a31");
-    for bar in first..=last {
-        let x = tempo.frame_at_bar(bar, 1.0) * ppf - x0;
-        ctx.fill_rect(x.round(), 0.0, 1.0, h);
-    }
-    let mid = h / 2.0;
-    let half = h / 2.0 - 3.0;
-    for c in clips {
-        let (cx, cw) = (c.start as f64 * ppf - x0, c.length as f64 * ppf);
-        if cx + cw < 0.0 || cx > width {
-            continue;
-        }
-        ctx.set_global_alpha(0.28);
-        ctx.set_fill_style_str(color);
-        ctx.fill_rect(cx, 0.0, cw, h);
-        ctx.set_global_alpha(1.0);
-        let Some(peaks) = project::peaks(&c.asset) else {
-            ctx.set_fill_style_str("#8a93a3");
-            let _ = ctx.fill_text("loading audio…", cx.max(0.0) + 6.0, mid);
-            continue;
-        };
-        waveforms += 1;
-        let gain = db_to_amplitude(c.gain_db as f32);
-        let frames_per_px = 1.0 / ppf;
-        let loop_len = peaks.frames.saturating_sub(c.offset).max(1);
-        ctx.set_fill_style_str(color);
-        let (from, to) = (
-            cx.max(0.0).floor() as i64,
-            (cx + cw).min(width).ceil() as i64,
-        );
-        for px in from..to {
-            let t = ((px as f64 - cx) * frames_per_px).max(0.0) as u64;
-            let t_end = (((px + 1) as f64 - cx) * frames_per_px).max(1.0) as u64;
-            let (a, b) = if c.looped {
-                let a = c.offset + t % loop_len;
-                (a, a + (t_end - t).max(1))
-            } else {
-                (c.offset + t, c.offset + t_end.max(t + 1))
-            };
-            let Some((min, max)) = peaks.range(a, b) else {
-                continue;
-            };
-            let g = gain * fade_gain(c, t);
-            let top = mid - f64::from(max * g).clamp(-1.0, 1.0) * half;
-            let bottom = mid - f64::from(min * g).clamp(-1.0, 1.0) * half;
-            ctx.fill_rect(px as f64, top, 1.0, (bottom - top).max(1.0));
-        }
-        // Fade curves.
-        ctx.set_stroke_style_str("#f0f3f7");
-        ctx.set_line_width(1.0);
-        for (fade, out) in [(c.fade_in, false), (c.fade_out, true)] {
-            if fade.frames == 0 {
-                continue;
-            }
-            ctx.begin_path();
-            let steps = 24;
-            for i in 0..=steps {
-                let u = f64::from(i) / f64::from(steps);
-                let frame = (u * fade.frames as f64) as u64;
-                let (x, g) = if out {
-                    (
-                        cx + cw - fade.frames as f64 * ppf + frame as f64 * ppf,
-                        fade.shape.gain(1.0 - u as f32),
-                    )
-                } else {
-                    (cx + frame as f64 * ppf, fade.shape.gain(u as f32))
-                };
-                let y = h - 2.0 - f64::from(g) * (h - 4.0);
-                if i == 0 {
-                    ctx.move_to(x, y)
-                } else {
-                    ctx.line_to(x, y)
-                }
-            }
-            ctx.stroke();
-        }
-    }
-    waveforms
-}
-
-/// The fade gain at `t` frames into a clip.
-fn fade_gain(c: &Clip, t: u64) -> f32 {
-    let mut g = 1.0;
-    if t < c.fade_in.frames {
-        g *= c.fade_in.shape.gain(t as f32 / c.fade_in.frames as f32);
-    }
-    let remaining = c.length.saturating_sub(t);
-    if remaining <= c.fade_out.frames && c.fade_out.frames > 0 {
-        g *= c
-            .fade_out
-            .shape
-            .gain(remaining.saturating_sub(1) as f32 / c.fade_out.frames as f32);
-    }
-    g
-}
-
-thread_local! {
-    static NEXT_IMPORT: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
-}
-
-/// Imports one file: decode (off the page's thread; a file that is not
-/// audio changes nothing), upload with progress, then a new track with the
-/// clip.
-fn import(file: web_sys::File, imports: RwSignal<Vec<Import>>, ui: EngineUi) {
-    let id = NEXT_IMPORT.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
-    let name = file.name();
-    imports.update(|list| {
-        list.push(Import {
-            id,
-            name: name.clone(),
-            progress: 0.0,
-            stage: "decoding",
-            error: None,
-        })
-    });
-    let set = move |f: &dyn Fn(&mut Import)| {
-        imports.update(|list| {
-            if let Some(item) = list.iter_mut().find(|i| i.id == id) {
-                f(item);
-            }
-        })
-    };
-    leptos::task::spawn_local(async move {
-        let fail = |message: String| {
-            set(&|i: &mut Import| {
-                i.stage = "failed";
-                i.error = Some(message.clone());
-            })
-        };
-        let bytes = match JsFuture::from(file.array_buffer()).await {
-            Ok(buffer) => js_sys::Uint8Array::new(&buffer).to_vec(),
-            Err(e) => return fail(crate::audio::js_error(e)),
-        };
-        let (asset, peaks) = match project::decode(bytes).await {
-            Ok(decoded) => decoded,
-            Err(e) => return fail(format!("{name}: {e}")),
-        };
-        set(&|i: &mut Import| i.stage = "uploading");
-        let Some(link) = project::with(|p| p.link.clone()) else {
-            return;
-        };
-        let progress = move |p: f64| set(&|i: &mut Import| i.progress = p);
-        let info = match api::upload_asset(&link.id, &link.token, &file, progress).await {
-            Ok(info) => info,
-            Err(e) => return fail(e),
-        };
-        let frames = asset.frames();
-        let channels = asset.channel_count().min(2) as u32;
-        project::add_asset(&info.sha256, asset, peaks);
-        let stem = name
-            .rsplit_once('.')
-            .map_or(name.as_str(), |(stem, _)| stem)
-            .to_string();
-        project::edit(|p, txn| {
-            let count = p.tracks(txn).len();
-            let track = p.add_track(txn, &stem, channels);
-            p.set(
-                txn,
-                "tracks",
-                &track,
-                "color",
-                TRACK_COLOURS[count % TRACK_COLOURS.len()],
-            );
-            let clip = p.add_clip(txn, &track, &info.sha256, 0, frames);
-            p.set(txn, "clips", &clip, "name", stem.as_str());
-        });
-        set(&|i: &mut Import| {
-            i.stage = "done";
-            i.progress = 1.0;
-        });
-        reload_engine(ui);
-    });
 }

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use stemroom_engine::device::eq::{self, BANDS, ENABLED, FREQUENCY, GAIN, Q, SHAPE, band_param};
 use stemroom_engine::device::{DeviceDesc, DeviceKind, ParamSpec};
 use stemroom_engine::meter::StripReading;
-use stemroom_model::project::{Device, MASTER};
+use stemroom_model::project::{Device, LaneTarget, MASTER};
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
@@ -212,7 +212,17 @@ fn Params(device: OpenDevice) -> impl IntoView {
         .map(|(index, spec)| {
             let spec = *spec;
             view! {
-                <label class="param" data-param=spec.name>
+                <label
+                    class="param"
+                    data-param=spec.name
+                    title="Right-click: show automation"
+                    on:contextmenu=move |e: web_sys::MouseEvent| {
+                        e.prevent_default();
+                        if let Some((device, strip)) = device.with_untracked(|d| d.as_ref().map(|d| (d.0.id.clone(), d.0.strip.clone()))) {
+                            super::automation::show_lane(ws, &strip, LaneTarget::Param { device, param: index as u16 });
+                        }
+                    }
+                >
                     <span class="param-name">{spec.name}</span>
                     <input
                         type="range"

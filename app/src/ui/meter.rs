@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use stemroom_engine::{CHANNELS, amplitude_to_db};
 
-use super::EngineUi;
+use crate::session::EngineUi;
 
 /// The meter's scale: −60 dBFS to 0 dBFS.
 const FLOOR_DB: f32 = -60.0;

@@ -5,12 +5,12 @@
 use leptos::prelude::*;
 use stemroom_engine::device::DeviceKind;
 use stemroom_engine::{Command, amplitude_to_db};
-use stemroom_model::project::{Device, MASTER, Send, Strip};
+use stemroom_model::project::{Device, LaneTarget, MASTER, Send, Strip};
 use wasm_bindgen::JsCast;
 
-use super::EngineUi;
 use super::workspace::{DeleteButton, Workspace};
 use crate::project;
+use crate::session::{EngineState, EngineUi, sync_engine};
 
 /// Insert devices a user can add, as the menu lists them.
 pub const DEVICE_MENU: [(DeviceKind, &str); 6] = [
@@ -265,7 +265,36 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
         })
     };
     let strip = move || read.with(|s| s.as_ref().map(|s| s.strip.clone()));
-    let gain = move || strip().map_or(0.0, |s| s.gain_db);
+    let static_gain = move || strip().map_or(0.0, |s| s.gain_db);
+    // What the fader shows: the ride being recorded; in Read, the curve
+    // at the playhead while playing (at the readout rate); else its setting.
+    let gain = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            crate::ride::revision();
+            if let Some(v) = crate::ride::riding(&id, &LaneTarget::Gain) {
+                return f64::from(v);
+            }
+            if crate::ride::mode(&id) != crate::ride::WriteMode::Off && ws.playing() {
+                let at = ws.playhead_readout();
+                let curve = ws.project.with(|p| {
+                    let lane = p.as_ref()?.automation.iter().find(|l| {
+                        l.strip == id && l.target == LaneTarget::Gain && !l.points.is_empty()
+                    })?;
+                    stemroom_engine::automation::Curve::new(lane.points.clone()).value_at(at)
+                });
+                if let Some(v) = curve {
+                    return f64::from(v);
+                }
+            }
+            static_gain()
+        })
+    };
+    let mode_id = id.clone();
+    let write_mode = Memo::new(move |_| {
+        crate::ride::revision();
+        crate::ride::mode(&mode_id)
+    });
     let meter = Memo::new(move |_| read.with(|s| s.as_ref().map(|s| s.meter)));
     let gain_reduction = ui.readout(move |_, strips| {
         meter
@@ -345,6 +374,14 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     type="range"
                     class="pan"
                     aria-label="Pan"
+                    title="Pan (right-click: show automation)"
+                    on:contextmenu={
+                        let id = pan_id.clone();
+                        move |e: web_sys::MouseEvent| {
+                            e.prevent_default();
+                            super::automation::show_lane(ws, &id, LaneTarget::Pan);
+                        }
+                    }
                     min="-1"
                     max="1"
                     step="0.01"
@@ -401,10 +438,18 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     type="range"
                     class="fader"
                     aria-label="Fader (dB)"
+                    title="Fader (right-click: show automation)"
+                    on:contextmenu={
+                        let id = fader_id.clone();
+                        move |e: web_sys::MouseEvent| {
+                            e.prevent_default();
+                            super::automation::show_lane(ws, &id, LaneTarget::Gain);
+                        }
+                    }
                     min="-60"
                     max="6"
                     step="0.1"
-                    prop:value=move || gain().max(-60.0).to_string()
+                    prop:value=move || gain.get().max(-60.0).to_string()
                     disabled=move || !ws.can_edit()
                     on:pointerdown=move |_| project::begin_step()
                     on:dblclick={
@@ -417,7 +462,24 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                         let fader_id = fader_id.clone();
                         move |e| {
                             if let Ok(db) = event_target_value(&e).parse::<f64>() {
-                                project::gesture(|p, txn| p.set_strip(txn, &fader_id, "gainDb", db.clamp(-144.0, 24.0)));
+                                let db = db.clamp(-144.0, 24.0);
+                                // Recording a pass: the ride is heard here and
+                                // written when the pass ends, as one step.
+                                let frame = ws.ui.meters.get_untracked().position;
+                                let ride = crate::ride::moved(&fader_id, &LaneTarget::Gain, db as f32, frame, ws.playing_untracked(), (-144.0, 24.0));
+                                if ride.is_some() {
+                                    sync_engine(ws.ui);
+                                } else {
+                                    project::gesture(|p, txn| p.set_strip(txn, &fader_id, "gainDb", db));
+                                }
+                            }
+                        }
+                    }
+                    on:change={
+                        let fader_id = fader_id.clone();
+                        move |_| {
+                            if crate::ride::released(&fader_id, &LaneTarget::Gain) {
+                                sync_engine(ws.ui);
                             }
                         }
                     }
@@ -425,7 +487,28 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                 <StripMeter meter=meter />
             </div>
             <div class="strip-readouts">
-                <output class="fader-db">{move || format!("{:+.1} dB", gain())}</output>
+                <select
+                    class="automation-mode"
+                    title="Automation: Off, Read, Touch, Latch, Write (yours only)"
+                    aria-label="Automation mode"
+                    data-mode=move || write_mode.get().as_str()
+                    prop:value=move || write_mode.get().as_str()
+                    on:change={
+                        let id = id.clone();
+                        move |e| {
+                            if let Some(mode) = crate::ride::WriteMode::parse(&event_target_value(&e)) {
+                                crate::ride::set_mode(&id, mode);
+                                sync_engine(ws.ui);
+                            }
+                        }
+                    }
+                >
+                    {crate::ride::WriteMode::ALL
+                        .into_iter()
+                        .map(|m| view! { <option value=m.as_str()>{m.label()}</option> })
+                        .collect_view()}
+                </select>
+                <output class="fader-db">{move || format!("{:+.1} dB", gain.get())}</output>
                 <output class="strip-gr" title="Gain reduction">
                     {move || {
                         let gr = gain_reduction.get();
@@ -646,7 +729,7 @@ fn Loudness() -> impl IntoView {
     };
     let m = ui.readout(|m, _| *m);
     let m = move || m.get();
-    let running = move || ui.state.get() == super::EngineState::Running;
+    let running = move || ui.state.get() == EngineState::Running;
     let lufs = move |v: f32| {
         if running() {
             lufs(v)

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use stemroom_engine::tempo::TimeSignature;
 
 use super::workspace::Workspace;
-use super::{EngineState, EngineUi};
 use crate::project;
+use crate::session::{EngineState, EngineUi};
 
 #[component]
 pub fn Transport() -> impl IntoView {

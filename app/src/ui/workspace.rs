@@ -9,9 +9,10 @@ use stemroom_engine::Command;
 use stemroom_engine::tempo::{Grid, TempoMap};
 use stemroom_model::project::Project;
 
-use super::{EngineState, EngineUi, arrange, device, meter, mixer, reload_engine, transport};
+use super::{arrange, device, meter, mixer, transport};
 use crate::api::{self, ProjectLink};
 use crate::project;
+use crate::session::{EngineState, EngineUi, sync_engine};
 use crate::sync::SyncStatus;
 
 /// Pixels per second of the arrange view at zoom 1.
@@ -44,6 +45,8 @@ pub struct Workspace {
     pub help: RwSignal<bool>,
     /// Where the next zoom holds the timeline still (see [`Workspace::zoom_by`]).
     pub zoom_anchor: StoredValue<Option<f64>>,
+    /// Automation lanes this user has hidden, and the selected points.
+    pub lanes: super::automation::Lanes,
     pub ui: EngineUi,
 }
 
@@ -153,7 +156,7 @@ impl Workspace {
         self.seek(self.play_from.get_untracked());
     }
 
-    fn playing_untracked(self) -> bool {
+    pub fn playing_untracked(self) -> bool {
         self.ui.state.get_untracked() == EngineState::Running
             && self.ui.meters.get_untracked().playing
     }
@@ -230,6 +233,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         audio: project::audio_revision().unwrap_or_else(|| RwSignal::new(0)),
         help: RwSignal::new(false),
         zoom_anchor: StoredValue::new(None),
+        lanes: super::automation::Lanes::new(),
         ui,
     };
     provide_context(ws);
@@ -268,8 +272,8 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     });
     Effect::new(move |_| {
         revision.get();
-        project::fetch_missing(move || reload_engine(ui));
-        reload_engine(ui);
+        project::fetch_missing(move || sync_engine(ui));
+        sync_engine(ui);
     });
     Effect::new(move |_| {
         let (start, end) = ws.loop_range.get();
@@ -425,7 +429,9 @@ fn shortcut(ws: Workspace, e: &web_sys::KeyboardEvent) {
             }
         }
         "Delete" | "Backspace" => {
-            if let Some(id) = selected() {
+            if ws.lanes.delete_selected() {
+                e.prevent_default();
+            } else if let Some(id) = selected() {
                 project::edit(|p, txn| p.delete_clip(txn, &id));
                 ws.selected.set(None);
             }
@@ -523,7 +529,7 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("Click a lane", "Place the cursor"),
     ("S", "Split the selected clip at the playhead"),
     ("Ctrl+D", "Duplicate the selected clip"),
-    ("Delete", "Delete the selected clip"),
+    ("Delete", "Delete the selected clip or automation points"),
     ("M", "Mute the selected clip's track"),
     ("Shift+M", "Add a marker at the playhead"),
     ("← →", "Move the selected clip by a beat"),

@@ -49,8 +49,8 @@ pub fn gain_computer(level_db: f32, threshold: f32, slope: f32, knee: f32) -> f3
 
 pub struct CompressorLanes {
     sample_rate: f32,
-    links: LaneLinks,
-    linked: bool,
+    pub(super) links: LaneLinks,
+    pub(super) linked: bool,
     threshold: Lanes,
     /// `1/ratio - 1`: the slope of the gain curve above threshold.
     slope: Lanes,
@@ -91,6 +91,27 @@ impl CompressorLanes {
     /// One-pole coefficient per sub-block, reaching 1 - 1/e of a step in `ms`.
     fn coefficient(&self, ms: f32) -> f32 {
         (-(CONTROL_FRAMES as f64) / f64::from(ms / 1000.0 * self.sample_rate)).exp() as f32
+    }
+
+    /// Takes over lane `from` of `other` as lane `to` (see [`super::LaneDevice::copy_lane`]).
+    pub(super) fn copy_lane(&mut self, to: usize, other: &CompressorLanes, from: usize) {
+        self.threshold[to] = other.threshold[from];
+        self.slope[to] = other.slope[from];
+        self.knee[to] = other.knee[from];
+        self.attack[to] = other.attack[from];
+        self.release[to] = other.release[from];
+        self.makeup.copy_lane(to, &other.makeup, from);
+        self.envelope[to] = other.envelope[from];
+        self.gain[to] = other.gain[from];
+        self.lookahead[to] = other.lookahead[from];
+        crate::lanes::copy_ring_lane(
+            &mut self.delay,
+            self.delay_at,
+            to,
+            &other.delay,
+            other.delay_at,
+            from,
+        );
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {

@@ -58,6 +58,26 @@ impl DelayLanes {
         }
     }
 
+    /// Takes over lane `from` of `other` as lane `to` (see
+    /// [`super::LaneDevice::copy_lane`]): the echoes go on.
+    pub(super) fn copy_lane(&mut self, to: usize, other: &DelayLanes, from: usize) {
+        crate::lanes::copy_ring_lane(
+            &mut self.line,
+            self.write,
+            to,
+            &other.line,
+            other.write,
+            from,
+        );
+        self.time.copy_lane(to, &other.time, from);
+        self.feedback[to] = other.feedback[from];
+        self.damping[to] = other.damping[from];
+        self.damped[to] = other.damped[from];
+        self.mix.copy_lane(to, &other.mix, from);
+        self.time_ms[to] = other.time_ms[from];
+        self.sync_beats[to] = other.sync_beats[from];
+    }
+
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
             TIME => {

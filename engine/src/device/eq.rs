@@ -152,6 +152,28 @@ impl EqLanes {
         }
     }
 
+    /// Takes over lane `from` of `other` as lane `to` (see [`super::LaneDevice::copy_lane`]).
+    pub(super) fn copy_lane(&mut self, to: usize, other: &EqLanes, from: usize) {
+        for b in 0..BANDS {
+            let (dst, src) = (&mut self.bands[b], &other.bands[b]);
+            dst.b0[to] = src.b0[from];
+            dst.b1[to] = src.b1[from];
+            dst.b2[to] = src.b2[from];
+            dst.a1[to] = src.a1[from];
+            dst.a2[to] = src.a2[from];
+            dst.s1[to] = src.s1[from];
+            dst.s2[to] = src.s2[from];
+            self.log_frequency[b].copy_lane(to, &other.log_frequency[b], from);
+            self.q[b].copy_lane(to, &other.q[b], from);
+            self.gain_db[b].copy_lane(to, &other.gain_db[b], from);
+        }
+        self.enabled[to] = other.enabled[from];
+        self.shape[to] = other.shape[from];
+        self.output_db.copy_lane(to, &other.output_db, from);
+        self.output_gain[to] = other.output_gain[from];
+        self.update_active();
+    }
+
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         if index == OUTPUT_GAIN {
             self.output_db.set_with(lane, value, ramp);

@@ -49,7 +49,7 @@ struct Lane {
 
 pub struct LimiterLanes {
     sample_rate: f32,
-    links: LaneLinks,
+    pub(super) links: LaneLinks,
     interpolator: PeakInterpolator,
     lanes: [Lane; LANES],
     /// Lanes that carry a channel; the others are not computed.
@@ -114,6 +114,48 @@ impl LimiterLanes {
             lane.window_sum = (self.lookahead + 1) as f64;
             lane.queue_len = 0;
         }
+    }
+
+    /// Takes over lane `from` of `other` as lane `to` (see
+    /// [`super::LaneDevice::copy_lane`]): its look-ahead audio, detector
+    /// history, held minimum and release go on. The look-ahead is one per
+    /// device, so a lane joining a limiter set to another one keeps the
+    /// newest samples that fit.
+    pub(super) fn copy_lane(&mut self, to: usize, other: &LimiterLanes, from: usize) {
+        use crate::lanes::copy_ring;
+        let (frame, other_frame) = (self.frame, other.frame);
+        let (span, other_span) = (self.lookahead + 1, other.lookahead + 1);
+        let (delay_at, history_at, window_at) = (self.delay_at, self.history_at, self.window_at);
+        let dst = &mut self.lanes[to];
+        let src = &other.lanes[from];
+        for age in 1..=TRUE_PEAK_TAPS {
+            let v = src.history[(other.history_at + TRUE_PEAK_TAPS - age) % TRUE_PEAK_TAPS];
+            let at = (history_at + TRUE_PEAK_TAPS - age) % TRUE_PEAK_TAPS;
+            dst.history[at] = v;
+            dst.history[at + TRUE_PEAK_TAPS] = v;
+        }
+        copy_ring(&mut dst.delay, delay_at, &src.delay, other.delay_at);
+        copy_ring(
+            &mut dst.window[..span],
+            window_at,
+            &src.window[..other_span],
+            other.window_at,
+        );
+        dst.window_sum = dst.window[..span].iter().map(|&g| f64::from(g)).sum();
+        // The sliding minimum, its frames counted on this device's clock.
+        let len = src.queue_len.min(dst.queue.len());
+        for i in 0..len {
+            let (f, g) = src.queue[(src.queue_head + i) % src.queue.len()];
+            dst.queue[i] = (frame.wrapping_add(f.wrapping_sub(other_frame)), g);
+        }
+        dst.queue_head = 0;
+        dst.queue_len = len;
+        dst.released = src.released;
+        self.active[to] = other.active[from];
+        self.ceiling[to] = other.ceiling[from];
+        self.release[to] = other.release[from];
+        self.input_gain.copy_lane(to, &other.input_gain, from);
+        self.deepest[to] = other.deepest[from];
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {

@@ -81,6 +81,10 @@ impl DeviceKind {
 /// A device in an insert chain, as the project describes it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceDesc {
+    /// Stable identity across edits: a device keeps its state while its id
+    /// stays on the same strip; 0: none.
+    #[serde(default)]
+    pub id: u64,
     pub kind: DeviceKind,
     pub bypass: bool,
     /// One value per [`DeviceKind::params`] entry.
@@ -91,6 +95,7 @@ impl DeviceDesc {
     /// A device with every parameter at its default.
     pub fn new(kind: DeviceKind) -> Self {
         DeviceDesc {
+            id: 0,
             kind,
             bypass: false,
             params: kind.params().iter().map(|p| p.default).collect(),
@@ -166,10 +171,31 @@ impl LaneSmoother {
         self.remaining[lane] = frames;
     }
 
+    /// Takes lane `from_lane` of `other` (value, target and ramp) as lane `to`.
+    pub fn copy_lane(&mut self, to: usize, other: &LaneSmoother, from_lane: usize) {
+        self.current[to] = other.current[from_lane];
+        self.target[to] = other.target[from_lane];
+        self.step[to] = other.step[from_lane];
+        self.remaining[to] = other.remaining[from_lane];
+    }
+
+    /// Starts `lane` from `value` and ramps it to its target over `frames`
+    /// (a strip or device that joins a playing mix fades in).
+    pub fn start_from(&mut self, lane: usize, value: f32, frames: u32) {
+        self.current[lane] = value;
+        let target = self.target[lane];
+        self.ramp(lane, target, frames);
+    }
+
     /// Jumps to the targets (a new plan, a reset).
     pub fn settle(&mut self) {
         self.current = self.target;
         self.remaining = [0; LANES];
+    }
+
+    /// Where `lane` is heading.
+    pub fn target(&self, lane: usize) -> f32 {
+        self.target[lane]
     }
 
     pub fn is_moving(&self) -> bool {
@@ -354,6 +380,46 @@ impl LaneDevice {
         }
         if bypassing {
             apply_bypass(&mut self.wet, &self.dry[..block.len()], block);
+        }
+    }
+
+    /// Audio thread: takes over lane `from_lane` of `other` as lane `to`:
+    /// settings, smoothers and signal memory (filter states, envelopes,
+    /// delay and reverb lines, each sample at its age). Both slots hold the
+    /// same kind of device at the same rate; otherwise nothing changes.
+    /// Never allocates.
+    pub fn copy_lane(&mut self, to: usize, other: &LaneDevice, from_lane: usize) {
+        self.wet.copy_lane(to, &other.wet, from_lane);
+        match (&mut self.processor, &other.processor) {
+            (Processor::Eq(a), Processor::Eq(b)) => a.copy_lane(to, b, from_lane),
+            (Processor::Compressor(a), Processor::Compressor(b)) => a.copy_lane(to, b, from_lane),
+            (Processor::Utility(a), Processor::Utility(b)) => a.copy_lane(to, b, from_lane),
+            (Processor::Limiter(a), Processor::Limiter(b)) => a.copy_lane(to, b, from_lane),
+            (Processor::Reverb(a), Processor::Reverb(b)) => a.copy_lane(to, b, from_lane),
+            (Processor::Delay(a), Processor::Delay(b)) => a.copy_lane(to, b, from_lane),
+            _ => {}
+        }
+    }
+
+    /// Audio thread: takes which lanes are linked (stereo pairs) from
+    /// `other`, a device built for this slot's new members.
+    pub fn take_links(&mut self, other: &LaneDevice) {
+        match (&mut self.processor, &other.processor) {
+            (Processor::Compressor(a), Processor::Compressor(b)) => {
+                a.links = b.links;
+                a.linked = b.linked;
+            }
+            (Processor::Utility(a), Processor::Utility(b)) => a.partner = b.partner,
+            (Processor::Limiter(a), Processor::Limiter(b)) => a.links = b.links,
+            _ => {}
+        }
+    }
+
+    /// Control thread, on a device built for a playing mix: `lanes` start
+    /// bypassed and fade the device in (no click when it is inserted).
+    pub fn fade_in(&mut self, lanes: std::ops::Range<usize>, frames: u32) {
+        for lane in lanes {
+            self.wet.start_from(lane, 0.0, frames);
         }
     }
 

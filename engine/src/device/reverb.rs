@@ -113,6 +113,37 @@ impl ReverbLanes {
         }
     }
 
+    /// Takes over lane `from` of `other` as lane `to` (see
+    /// [`super::LaneDevice::copy_lane`]): the tail goes on ringing.
+    pub(super) fn copy_lane(&mut self, to: usize, other: &ReverbLanes, from: usize) {
+        let copy = |dst: &mut Line, src: &Line| {
+            crate::lanes::copy_ring_lane(
+                &mut dst.buffer,
+                dst.write,
+                to,
+                &src.buffer,
+                src.write,
+                from,
+            )
+        };
+        for c in 0..8 {
+            copy(&mut self.combs[c], &other.combs[c]);
+            self.comb_len[c][to] = other.comb_len[c][from];
+            self.comb_gain[c][to] = other.comb_gain[c][from];
+            self.comb_filter[c][to] = other.comb_filter[c][from];
+        }
+        for a in 0..4 {
+            copy(&mut self.allpasses[a], &other.allpasses[a]);
+            self.allpass_len[a][to] = other.allpass_len[a][from];
+        }
+        copy(&mut self.pre_delay, &other.pre_delay);
+        self.pre_delay_len[to] = other.pre_delay_len[from];
+        self.size[to] = other.size[from];
+        self.decay[to] = other.decay[from];
+        self.damping[to] = other.damping[from];
+        self.mix.copy_lane(to, &other.mix, from);
+    }
+
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         match index {
             SIZE => self.size[lane] = value,

@@ -15,7 +15,7 @@ pub static PARAMS: [ParamSpec; 3] = [
 
 pub struct UtilityLanes {
     /// For each lane, its stereo partner (itself on a mono track).
-    partner: [usize; LANES],
+    pub(super) partner: [usize; LANES],
     gain: LaneSmoother,
     width: LaneSmoother,
 }
@@ -32,6 +32,12 @@ impl UtilityLanes {
             gain: LaneSmoother::new(sample_rate, splat(1.0)),
             width: LaneSmoother::new(sample_rate, splat(1.0)),
         }
+    }
+
+    /// Takes over lane `from` of `other` as lane `to` (see [`super::LaneDevice::copy_lane`]).
+    pub(super) fn copy_lane(&mut self, to: usize, other: &UtilityLanes, from: usize) {
+        self.gain.copy_lane(to, &other.gain, from);
+        self.width.copy_lane(to, &other.width, from);
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
