@@ -359,7 +359,9 @@ impl Mixer {
     /// Audio thread: takes over the state of `old`, the plan it follows
     /// (see [`Mixer::follows`]). `old` is left with the freshly built parts
     /// this plan did not need, and goes back to the control thread to be
-    /// freed. Never allocates or frees; indices that do not fit are skipped.
+    /// freed. Never allocates or frees. The indices come from
+    /// [`plan_handover`] for exactly these two plans; groups, slots, tracks
+    /// and strips that do not fit are skipped all the same.
     pub(crate) fn take_over(&mut self, old: &mut Mixer) {
         // Moved out and back, so the instructions are not freed here.
         let Some(h) = self.handover.take() else {

@@ -31,18 +31,25 @@ pub fn copy_ring_lane(
     from: usize,
 ) {
     let (n, m) = (dst.len(), src.len());
-    let len = n.min(m);
-    // The newest `len` samples: ages 1..=len behind each write position.
-    for age in 1..=len {
-        dst[(dst_at + n - age) % n][to] = src[(src_at + m - age) % m][from];
+    // The newest `len` samples (ages 1..=len behind each write position),
+    // walked without a division per sample: both indices step back and
+    // wrap at 0.
+    let (mut d, mut s) = (dst_at % n.max(1), src_at % m.max(1));
+    for _ in 0..n.min(m) {
+        d = if d == 0 { n - 1 } else { d - 1 };
+        s = if s == 0 { m - 1 } else { s - 1 };
+        dst[d][to] = src[s][from];
     }
 }
 
 /// [`copy_ring_lane`] for one lane's own ring.
 pub fn copy_ring(dst: &mut [f32], dst_at: usize, src: &[f32], src_at: usize) {
     let (n, m) = (dst.len(), src.len());
-    for age in 1..=n.min(m) {
-        dst[(dst_at + n - age) % n] = src[(src_at + m - age) % m];
+    let (mut d, mut s) = (dst_at % n.max(1), src_at % m.max(1));
+    for _ in 0..n.min(m) {
+        d = if d == 0 { n - 1 } else { d - 1 };
+        s = if s == 0 { m - 1 } else { s - 1 };
+        dst[d] = src[s];
     }
 }
 

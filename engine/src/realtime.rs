@@ -136,11 +136,13 @@ impl Engine {
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
     pub fn process(&mut self) -> &StereoQuantum {
         self.retire_parked();
-        // Plans and commands in the order they were sent. A plan is
-        // installed only when nothing is parked: an install retires at most
-        // one plan and a crossfade's end one more, so at most two ever wait.
+        // Plans and commands in the order they were sent: the next plan is
+        // always taken off its queue, so a command sent after it waits for
+        // it. A plan is installed only when nothing is parked: an install
+        // retires at most one plan and a crossfade's end one more, so at most
+        // two ever wait.
         loop {
-            if self.pending.is_none() && self.parked.is_empty() {
+            if self.pending.is_none() {
                 self.pending = self.plans.pop();
             }
             if self.parked.is_empty()

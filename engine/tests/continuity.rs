@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use stemroom_engine::alloc_guard::{CountingAllocator, count_allocations};
-use stemroom_engine::device::{DeviceDesc, DeviceKind, compressor, delay, reverb, utility};
+use stemroom_engine::device::{
+    DeviceDesc, DeviceKind, compressor, delay, limiter, reverb, utility,
+};
 use stemroom_engine::mixer::Mixer;
 use stemroom_engine::project::{
     AudioAsset, BusDesc, ClipDesc, Output, ProjectDesc, SendDesc, StripDesc, TrackDesc,
@@ -67,7 +69,9 @@ fn track(id: u64, clip: Arc<AudioAsset>, start: u64, inserts: Vec<DeviceDesc>) -
 /// long reverb and a delay. B is a compressed burst that also feeds a
 /// reverb bus. The master has a limiter.
 fn project() -> ProjectDesc {
-    let wet_chain = |base: u64| {
+    // C's delay follows the tempo (a dotted eighth), A's is in ms; both
+    // end in a limiter driven into reduction.
+    let wet_chain = |base: u64, sync: f32| {
         vec![
             device(base + 1, DeviceKind::Eq),
             device(base + 2, DeviceKind::Reverb)
@@ -75,11 +79,16 @@ fn project() -> ProjectDesc {
                 .with(reverb::MIX, 0.6),
             device(base + 3, DeviceKind::Delay)
                 .with(delay::TIME, 300.0)
+                .with(delay::SYNC, sync)
                 .with(delay::FEEDBACK, 0.6),
+            device(base + 4, DeviceKind::Limiter)
+                .with(limiter::INPUT_GAIN, 12.0)
+                .with(limiter::CEILING, -6.0),
         ]
     };
     let mut p = ProjectDesc::new(RATE);
-    p.tracks.push(track(A, burst(1, 0.5), 0, wet_chain(10)));
+    p.tracks
+        .push(track(A, burst(1, 0.5), 0, wet_chain(10, 0.0)));
     let mut b = track(
         B,
         burst(2, 1.5),
@@ -96,8 +105,12 @@ fn project() -> ProjectDesc {
         pre_fader: false,
     });
     p.tracks.push(b);
-    p.tracks
-        .push(track(C, burst(3, 0.5), RATE as u64 / 8, wet_chain(30)));
+    p.tracks.push(track(
+        C,
+        burst(3, 0.5),
+        RATE as u64 / 8,
+        wet_chain(30, 0.75),
+    ));
     p.buses.push(BusDesc {
         id: REVERB_BUS,
         strip: StripDesc {
@@ -271,17 +284,17 @@ fn a_clip_moved_on_another_track_changes_nothing_else() {
     );
 }
 
-/// C leaves A's lane group for one with the new chain; its own EQ, reverb
-/// and delay go on (lane by lane), and a utility at unity is transparent,
-/// so C too is bit-identical. (The master is not: C's signal now reaches
+/// C leaves A's lane group for one with the new chain; its own EQ, reverb,
+/// tempo-synced delay and limiter go on (lane by lane), and a utility at
+/// unity is transparent, so C too is bit-identical. (The master is not: C's signal now reaches
 /// it through another group, summed in another order, −156 dB apart.)
 #[test]
 fn a_device_added_on_another_strip_changes_nothing_else() {
     assert_only_edited_changes(
         &|p, _| {
             let c = track_mut(p, C);
-            c.strip.inserts.push(device(34, DeviceKind::Utility));
-            assert_eq!(c.strip.inserts[3].param(utility::GAIN), 0.0);
+            c.strip.inserts.push(device(35, DeviceKind::Utility));
+            assert_eq!(c.strip.inserts[4].param(utility::GAIN), 0.0);
         },
         &[A, C, B, REVERB_BUS],
     );
@@ -340,6 +353,7 @@ fn reordering_tracks_changes_nothing() {
     assert_only_edited_changes(&|p, _| p.tracks.swap(0, 2), &[A, B, C, REVERB_BUS, 0]);
 }
 
+/// C's delay follows the tempo, so C may change; nothing else does.
 #[test]
 fn a_tempo_change_changes_nothing_that_does_not_follow_the_tempo() {
     assert_only_edited_changes(
@@ -350,7 +364,7 @@ fn a_tempo_change_changes_nothing_that_does_not_follow_the_tempo() {
                 stemroom_engine::tempo::TimeSignature::FOUR_FOUR,
             )
         },
-        &[A, B, C, REVERB_BUS, 0],
+        &[A, B, REVERB_BUS],
     );
 }
 
@@ -364,8 +378,8 @@ fn a_stream_of_mixed_edits_never_allocates_and_never_touches_a() {
         1 => track_mut(p, B).clips[0].start += 64,
         2 => {
             let c = track_mut(p, C);
-            if c.strip.inserts.len() < 4 {
-                c.strip.inserts.push(device(34, DeviceKind::Utility));
+            if c.strip.inserts.len() < 5 {
+                c.strip.inserts.push(device(35, DeviceKind::Utility));
             } else {
                 c.strip.inserts.pop();
             }

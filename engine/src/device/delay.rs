@@ -76,6 +76,10 @@ impl DelayLanes {
         self.mix.copy_lane(to, &other.mix, from);
         self.time_ms[to] = other.time_ms[from];
         self.sync_beats[to] = other.sync_beats[from];
+        // A synced time was computed at the other device's tempo.
+        if self.sync_beats[to] > 0.0 && self.bpm != other.bpm {
+            self.retime(to, None);
+        }
     }
 
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {

@@ -241,7 +241,9 @@ impl LimiterLanes {
                 let tail = wrap(lane.queue_head + lane.queue_len, lane.queue.len());
                 lane.queue[tail] = (self.frame, required[l]);
                 lane.queue_len += 1;
-                while self.frame - lane.queue[lane.queue_head].0 >= min_span as u64 {
+                // Wrapping: a lane taken over from another limiter keeps
+                // frames counted back from this one's clock.
+                while self.frame.wrapping_sub(lane.queue[lane.queue_head].0) >= min_span as u64 {
                     lane.queue_head = wrap(lane.queue_head + 1, lane.queue.len());
                     lane.queue_len -= 1;
                 }
