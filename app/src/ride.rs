@@ -131,6 +131,16 @@ pub fn apply_rides(desc: &mut ProjectDesc, project: &Project) {
             match &pass.target {
                 LaneTarget::Gain => strip.gain_db = pass.value,
                 LaneTarget::Pan => strip.pan = pass.value,
+                LaneTarget::Send { send } => {
+                    let index = project
+                        .sends
+                        .iter()
+                        .filter(|s| s.from == pass.strip)
+                        .position(|s| s.id == *send);
+                    if let Some(s) = index.and_then(|i| strip.sends.get_mut(i)) {
+                        s.level_db = pass.value;
+                    }
+                }
                 LaneTarget::Param { device, param } => {
                     let slot = project
                         .devices
@@ -198,7 +208,7 @@ pub fn moved(
                 return Some(false);
             }
             let tolerance = match target {
-                LaneTarget::Gain => 0.1,
+                LaneTarget::Gain | LaneTarget::Send { .. } => 0.1,
                 _ => 0.005 * (range.1 - range.0),
             };
             passes.push(Pass {

@@ -32,6 +32,8 @@ pub enum AutomationTarget {
     Pan,
     /// A parameter of the insert in `slot`, in the parameter's units.
     Device { slot: u16, param: u16 },
+    /// The level of the strip's send `send` (in the strip's order), in dB.
+    Send { send: u16 },
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -404,6 +404,9 @@ impl Mixer {
         for &[s, o] in &h.strips {
             if let (Some(to), Some(from)) = (self.strips.get_mut(s), old.strips.get(o)) {
                 to.pan_gains = from.pan_gains;
+                for (a, b) in to.sends.iter_mut().zip(&from.sends) {
+                    a.level_now = b.level_now;
+                }
                 to.peak = from.peak;
                 to.mean_square = from.mean_square;
                 to.gain_reduction_db = from.gain_reduction_db;

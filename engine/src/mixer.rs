@@ -299,7 +299,13 @@ impl LaneGroup {
     /// `first_lane`.
     fn add_automation(&mut self, strip: &StripDesc, first_lane: usize, channels: usize) {
         for a in &strip.automation {
-            if a.curve.is_empty() || a.target == AutomationTarget::Pan {
+            // Pan and send levels follow their curves in phase 2.
+            if a.curve.is_empty()
+                || matches!(
+                    a.target,
+                    AutomationTarget::Pan | AutomationTarget::Send { .. }
+                )
+            {
                 continue;
             }
             if a.target == AutomationTarget::Gain {
@@ -336,7 +342,7 @@ impl LaneGroup {
                             device.automate(lane, param as usize, spec.sanitise(value).0, frames);
                         }
                     }
-                    AutomationTarget::Pan => {}
+                    AutomationTarget::Pan | AutomationTarget::Send { .. } => {}
                 }
             }
         }
@@ -364,12 +370,20 @@ impl LaneGroup {
     }
 }
 
-struct Send {
+pub(crate) struct Send {
     /// Index into the mixer's sums (1 + bus).
     sum: usize,
     level: f32,
     pre_fader: bool,
+    /// The level's automation, followed at 32-frame steps.
+    curve: Option<Curve>,
+    /// The level reached at the end of the last quantum (linear).
+    pub(crate) level_now: f32,
 }
+
+/// A route from a strip to a bus while the plan is built: (sum, linear
+/// level, pre-fader, the level's curve).
+type SendRoute = (usize, f32, bool, Option<Curve>);
 
 pub(crate) struct Strip {
     pub(crate) group: usize,
@@ -386,7 +400,7 @@ pub(crate) struct Strip {
     audible: bool,
     /// Index into the mixer's sums: 0 is the master, 1 + b bus b.
     output: usize,
-    sends: Vec<Send>,
+    pub(crate) sends: Vec<Send>,
     /// Pan automation, followed at 32-frame steps in phase 2.
     pan_curve: Option<Curve>,
     pub(crate) peak: f32,
@@ -538,21 +552,27 @@ impl Mixer {
             })
             .collect();
         outputs[tracks + buses] = 0;
-        let mut sends: Vec<Vec<(usize, f32, bool)>> = strip_descs
+        let mut sends: Vec<Vec<SendRoute>> = strip_descs
             .iter()
             .map(|s| {
                 s.sends
                     .iter()
-                    .filter(|send| {
+                    .enumerate()
+                    .filter(|(_, send)| {
                         let ok = send.bus < buses;
                         report.dropped_routes += usize::from(!ok);
                         ok
                     })
-                    .map(|send| {
+                    .map(|(i, send)| {
+                        let curve = s.automation.iter().find(|a| {
+                            a.target == AutomationTarget::Send { send: i as u16 }
+                                && !a.curve.is_empty()
+                        });
                         (
                             bus_sum(send.bus),
                             db_to_amplitude(send.level_db),
                             send.pre_fader,
+                            curve.map(|a| a.curve.clone()),
                         )
                     })
                     .collect()
@@ -1205,25 +1225,55 @@ impl Mixer {
 
     /// Adds strip `s`'s sends into their buses.
     fn feed_sends(&mut self, s: usize) {
-        let strip = &self.strips[s];
+        let (list, count) = self.segments_now;
+        let segments = &list[..count];
+        let strip = &mut self.strips[s];
         let group = &self.groups[strip.group];
         let (first, channels) = (strip.first_lane, strip.channels);
         let audible = if strip.audible { 1.0 } else { 0.0 };
-        for send in &strip.sends {
+        for send in &mut strip.sends {
             let source = match (&group.pre_fader, send.pre_fader) {
                 (Some(pre), true) => pre,
                 _ => &group.block,
             };
-            let level = send.level * if send.pre_fader { audible } else { 1.0 };
+            let scale = if send.pre_fader { audible } else { 1.0 };
             let target = &mut self.sums[send.sum];
-            for (i, frame) in source.iter().enumerate() {
-                let (l, r) = if channels == 1 {
+            let frame_lr = |frame: &[f32; LANES]| {
+                if channels == 1 {
                     (frame[first], frame[first])
                 } else {
                     (frame[first], frame[first + 1])
-                };
-                target[0][i] += l * level;
-                target[1][i] += r * level;
+                }
+            };
+            match &send.curve {
+                // An automated level: its curve at every 32-frame boundary,
+                // linear between them (as the fader and pan).
+                Some(curve) if !segments.is_empty() => {
+                    let mut levels = [send.level_now; PAN_STEPS + 1];
+                    for k in 1..=PAN_STEPS {
+                        levels[k] = timeline_at(segments, k * AUTOMATION_FRAMES)
+                            .and_then(|f| curve.value_at(f))
+                            .map_or(levels[k - 1], |db| db_to_amplitude(db.clamp(-144.0, 12.0)));
+                    }
+                    send.level_now = levels[PAN_STEPS];
+                    for (i, frame) in source.iter().enumerate() {
+                        let (k, j) = (i / AUTOMATION_FRAMES, i % AUTOMATION_FRAMES);
+                        let t = (j + 1) as f32 / AUTOMATION_FRAMES as f32;
+                        let level = (levels[k] + (levels[k + 1] - levels[k]) * t) * scale;
+                        let (l, r) = frame_lr(frame);
+                        target[0][i] += l * level;
+                        target[1][i] += r * level;
+                    }
+                }
+                _ => {
+                    send.level_now = send.level;
+                    let level = send.level * scale;
+                    for (i, frame) in source.iter().enumerate() {
+                        let (l, r) = frame_lr(frame);
+                        target[0][i] += l * level;
+                        target[1][i] += r * level;
+                    }
+                }
             }
         }
     }
@@ -1483,7 +1533,7 @@ impl Strip {
         channels: usize,
         solo_safe: bool,
         output: usize,
-        sends: &[(usize, f32, bool)],
+        sends: &[SendRoute],
     ) -> Self {
         Strip {
             group,
@@ -1513,10 +1563,16 @@ impl Strip {
                 .map(|a| a.curve.clone()),
             sends: sends
                 .iter()
-                .map(|&(sum, level, pre_fader)| Send {
-                    sum,
-                    level,
-                    pre_fader,
+                .map(|(sum, level, pre_fader, curve)| Send {
+                    sum: *sum,
+                    level: *level,
+                    pre_fader: *pre_fader,
+                    curve: curve.clone(),
+                    // An automated send starts on its curve, as the fader does.
+                    level_now: curve
+                        .as_ref()
+                        .and_then(|c| c.value_at(0))
+                        .map_or(*level, |db| db_to_amplitude(db.clamp(-144.0, 12.0))),
                 })
                 .collect(),
             peak: 0.0,
@@ -1532,7 +1588,7 @@ fn order_buses(
     tracks: usize,
     buses: usize,
     outputs: &mut [usize],
-    sends: &mut [Vec<(usize, f32, bool)>],
+    sends: &mut [Vec<SendRoute>],
     report: &mut PlanReport,
 ) -> Vec<usize> {
     let mut order = Vec::with_capacity(buses);

@@ -526,6 +526,44 @@ mod automation {
         p
     }
 
+    /// A send's level follows its curve: the bus it feeds (and nothing
+    /// else) carries the track's signal at the curve's level.
+    #[test]
+    fn a_send_level_follows_its_curve_within_32_frames() {
+        let c = curve(&[(0, -30.0, 0.0), (9_600, 0.0, 2.0), (19_200, -12.0, 0.0)]);
+        let mut p = track_with(
+            vec![AutomationDesc {
+                target: AutomationTarget::Send { send: 0 },
+                curve: c.clone(),
+            }],
+            vec![],
+        );
+        p.tracks[0].strip.sends.push(SendDesc {
+            bus: 0,
+            level_db: -60.0,
+            pre_fader: false,
+        });
+        p.buses.push(BusDesc {
+            id: 0,
+            strip: StripDesc::default(),
+            solo_safe: false,
+        });
+        let mut mixer = Mixer::new(&p);
+        mixer.transport.playing = true;
+        let mut bus = Vec::new();
+        let mut quantum = [[0.0; QUANTUM]; 2];
+        for _ in 0..200 {
+            mixer.process();
+            assert!(mixer.bus_output(0, &mut quantum));
+            bus.extend_from_slice(&quantum[0]);
+        }
+        assert_follows(
+            &bus,
+            |t| db_to_amplitude(c.value_at(t).unwrap()),
+            "send level",
+        );
+    }
+
     #[test]
     fn the_fader_follows_its_curve_within_32_frames() {
         let c = curve(&[(0, -40.0, 0.0), (9_600, 0.0, -3.0), (19_200, -20.0, 0.0)]);

@@ -142,7 +142,14 @@ pub struct Send {
 pub enum LaneTarget {
     Gain,
     Pan,
-    Param { device: String, param: u16 },
+    Param {
+        device: String,
+        param: u16,
+    },
+    /// The level of the send with this id (from the lane's strip).
+    Send {
+        send: String,
+    },
 }
 
 impl LaneTarget {
@@ -152,6 +159,7 @@ impl LaneTarget {
             LaneTarget::Gain => ("gain", String::new(), 0.0),
             LaneTarget::Pan => ("pan", String::new(), 0.0),
             LaneTarget::Param { device, param } => ("param", device.clone(), f64::from(*param)),
+            LaneTarget::Send { send } => ("send", send.clone(), 0.0),
         }
     }
 }
@@ -909,6 +917,13 @@ impl ProjectDoc {
                             param: param as u16,
                         })
                 }
+                "send" => {
+                    let send = text_or_default(&map, txn, "device");
+                    sends
+                        .iter()
+                        .any(|s| s.id == send && s.from == strip)
+                        .then_some(LaneTarget::Send { send })
+                }
                 _ => None,
             };
             let (Some(target), true) = (target, is_strip(&strip)) else {
@@ -1099,6 +1114,14 @@ impl Project {
                         LaneTarget::Param { device, param } => AutomationTarget::Device {
                             slot: chain.iter().position(|d| d.id == *device)? as u16,
                             param: *param,
+                        },
+                        LaneTarget::Send { send } => AutomationTarget::Send {
+                            send: self
+                                .sends
+                                .iter()
+                                .filter(|s| s.from == id)
+                                .position(|s| s.id == *send)?
+                                as u16,
                         },
                     };
                     Some(AutomationDesc {

@@ -212,6 +212,54 @@ fn the_plan_follows_the_document() {
     assert_eq!(right_clip.fade_out.frames, 960);
 }
 
+/// A send's level has a lane of its own; retargeting a lane keeps its
+/// points; deleting the send orphans the lane (repaired, not played).
+#[test]
+fn a_send_level_lane_plays_and_goes_with_its_send() {
+    let p = ProjectDoc::new(new_project_doc("Sends"));
+    let mut txn = p.doc().transact_mut();
+    let vox = p.add_track(&mut txn, "Vox", 1);
+    let (verb, delay) = (p.add_bus(&mut txn, "Verb"), p.add_bus(&mut txn, "Delay"));
+    p.add_send(&mut txn, &vox, &delay, -12.0, false);
+    let send = p.add_send(&mut txn, &vox, &verb, -9.0, false);
+    let lane = p.add_lane(&mut txn, &vox, &LaneTarget::Gain);
+    let point = Breakpoint {
+        frame: 4_800,
+        value: -3.0,
+        curve: 0.0,
+    };
+    p.write_automation(&mut txn, &lane, 0, u64::MAX, &[point]);
+    let target = LaneTarget::Send { send: send.clone() };
+    assert!(p.set_lane_target(&mut txn, &lane, &target));
+    let project = p.read(&txn);
+    assert_eq!(project.automation[0].target, target);
+    assert_eq!(project.automation[0].points, [point]);
+    let plan = project.to_engine(48_000, asset);
+    let strip = &plan.tracks[0].strip;
+    let index = project
+        .sends
+        .iter()
+        .filter(|s| s.from == vox)
+        .position(|s| s.id == send)
+        .unwrap() as u16;
+    assert_eq!(strip.automation.len(), 1);
+    assert_eq!(
+        strip.automation[0].target,
+        AutomationTarget::Send { send: index }
+    );
+    assert_eq!(strip.sends[usize::from(index)].level_db, -9.0);
+
+    p.delete(&mut txn, "sends", &send);
+    let project = p.read(&txn);
+    assert_eq!(project.repairs, [Repair::OrphanAutomation(lane)]);
+    assert!(
+        project.to_engine(48_000, asset).tracks[0]
+            .strip
+            .automation
+            .is_empty()
+    );
+}
+
 /// A document as the first schema wrote it.
 fn version_1_document() -> Doc {
     let doc = Doc::new();

@@ -144,6 +144,21 @@ pub fn scale_of(project: &Project, strip: &str, target: &LaneTarget) -> Option<S
             log: false,
             current: settings.pan as f32,
         },
+        LaneTarget::Send { send } => {
+            let s = project
+                .sends
+                .iter()
+                .find(|s| s.id == *send && s.from == strip)?;
+            let bus = project.buses.iter().find(|b| b.id == s.bus)?;
+            Scale {
+                label: format!("Send → {}", bus.name),
+                unit: "dB",
+                min: FADER_MIN_DB,
+                max: FADER_MAX_DB,
+                log: false,
+                current: s.level_db as f32,
+            }
+        }
         LaneTarget::Param { device, param } => {
             let (position, d) = project
                 .devices
@@ -174,6 +189,13 @@ pub fn scale_of(project: &Project, strip: &str, target: &LaneTarget) -> Option<S
 /// Everything on `strip` a lane can automate, in menu order.
 pub fn targets_of(project: &Project, strip: &str) -> Vec<(LaneTarget, Scale)> {
     let mut targets = vec![LaneTarget::Gain, LaneTarget::Pan];
+    targets.extend(
+        project
+            .sends
+            .iter()
+            .filter(|s| s.from == strip)
+            .map(|s| LaneTarget::Send { send: s.id.clone() }),
+    );
     for d in project.devices.iter().filter(|d| d.strip == strip) {
         for param in 0..d.kind.params().len() {
             targets.push(LaneTarget::Param {
@@ -194,6 +216,7 @@ pub fn target_key(target: &LaneTarget) -> String {
         LaneTarget::Gain => "gain".into(),
         LaneTarget::Pan => "pan".into(),
         LaneTarget::Param { device, param } => format!("param:{device}:{param}"),
+        LaneTarget::Send { send } => format!("send:{send}"),
     }
 }
 
@@ -201,6 +224,9 @@ fn target_from_key(key: &str) -> Option<LaneTarget> {
     match key {
         "gain" => Some(LaneTarget::Gain),
         "pan" => Some(LaneTarget::Pan),
+        _ if key.starts_with("send:") => Some(LaneTarget::Send {
+            send: key["send:".len()..].to_string(),
+        }),
         _ => {
             let rest = key.strip_prefix("param:")?;
             let (device, param) = rest.rsplit_once(':')?;
@@ -299,6 +325,58 @@ impl Default for Lanes {
 pub fn show_lane(ws: Workspace, strip: &str, target: LaneTarget) {
     if let Some(p) = project::snapshot() {
         ws.lanes.show(&p, strip, &target);
+    }
+}
+
+/// What a control of `strip` shows for `target`: the ride being recorded;
+/// while playing, its lane's curve at the playhead (unless the strip is in
+/// Off); otherwise `setting`, the document's value. Reactive.
+pub fn shown(ws: Workspace, strip: &str, target: &LaneTarget, setting: f64) -> f64 {
+    crate::ride::revision();
+    if let Some(v) = crate::ride::riding(strip, target) {
+        return f64::from(v);
+    }
+    if crate::ride::mode(strip) != crate::ride::WriteMode::Off && ws.playing() {
+        let at = ws.playhead_readout();
+        let curve = ws.project.with(|p| {
+            let lane = p
+                .as_ref()?
+                .automation
+                .iter()
+                .find(|l| l.strip == strip && l.target == *target && !l.points.is_empty())?;
+            Curve::new(lane.points.clone()).value_at(at)
+        });
+        if let Some(v) = curve {
+            return f64::from(v);
+        }
+    }
+    setting
+}
+
+/// A control of `strip` moved to `value` (of `range`): while a write mode
+/// records, the move joins the pass (heard here at once, written when the
+/// pass ends); otherwise `edit` changes the document.
+pub fn control_moved(
+    ws: Workspace,
+    strip: &str,
+    target: &LaneTarget,
+    value: f64,
+    range: (f32, f32),
+    edit: impl FnOnce(),
+) {
+    let frame = ws.ui.meters.get_untracked().position;
+    let playing = ws.playing_untracked();
+    if crate::ride::moved(strip, target, value as f32, frame, playing, range).is_some() {
+        crate::session::sync_engine(ws.ui);
+    } else {
+        edit();
+    }
+}
+
+/// The control was let go: a Touch pass ends and is written.
+pub fn control_released(ws: Workspace, strip: &str, target: &LaneTarget) {
+    if crate::ride::released(strip, target) {
+        crate::session::sync_engine(ws.ui);
     }
 }
 

@@ -152,6 +152,35 @@ fn set_param(device: OpenDevice, index: usize, value: f64) {
     }
 }
 
+/// The strip of the open device and the lane target of its parameter `index`.
+fn param_target(device: OpenDevice, index: usize) -> Option<(String, LaneTarget)> {
+    device.with_untracked(|d| {
+        d.as_ref().map(|d| {
+            let target = LaneTarget::Param {
+                device: d.0.id.clone(),
+                param: index as u16,
+            };
+            (d.0.strip.clone(), target)
+        })
+    })
+}
+
+/// A parameter as its control shows it: the ride, the curve while playing,
+/// or its setting (see `automation::shown`).
+fn shown_param(ws: Workspace, device: OpenDevice, index: usize) -> f32 {
+    let setting = param_value(device, index);
+    match device.with(|d| d.as_ref().map(|d| (d.0.id.clone(), d.0.strip.clone()))) {
+        Some((id, strip)) => {
+            let target = LaneTarget::Param {
+                device: id,
+                param: index as u16,
+            };
+            super::automation::shown(ws, &strip, &target, f64::from(setting)) as f32
+        }
+        None => setting,
+    }
+}
+
 fn param_value(device: OpenDevice, index: usize) -> f32 {
     device.with(|d| d.as_ref().map_or(0.0, |d| desc_of(&d.0).param(index)))
 }
@@ -230,16 +259,28 @@ fn Params(device: OpenDevice) -> impl IntoView {
                         min="0"
                         max="1000"
                         step="1"
-                        prop:value=move || to_slider(&spec, param_value(device, index)).to_string()
+                        prop:value=move || to_slider(&spec, shown_param(ws, device, index)).to_string()
                         disabled=move || !ws.can_edit()
                         on:pointerdown=move |_| project::begin_step()
                         on:input=move |e| {
                             if let Ok(t) = event_target_value(&e).parse::<f64>() {
-                                set_param(device, index, from_slider(&spec, t));
+                                let value = from_slider(&spec, t);
+                                match param_target(device, index) {
+                                    Some((strip, target)) => super::automation::control_moved(
+                                        ws, &strip, &target, value, (spec.min, spec.max),
+                                        || set_param(device, index, value),
+                                    ),
+                                    None => set_param(device, index, value),
+                                }
+                            }
+                        }
+                        on:change=move |_| {
+                            if let Some((strip, target)) = param_target(device, index) {
+                                super::automation::control_released(ws, &strip, &target);
                             }
                         }
                     />
-                    <output class="param-value">{move || format_value(&spec, param_value(device, index))}</output>
+                    <output class="param-value">{move || format_value(&spec, shown_param(ws, device, index))}</output>
                 </label>
             }
         })

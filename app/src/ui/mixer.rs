@@ -266,28 +266,16 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
     };
     let strip = move || read.with(|s| s.as_ref().map(|s| s.strip.clone()));
     let static_gain = move || strip().map_or(0.0, |s| s.gain_db);
-    // What the fader shows: the ride being recorded; in Read, the curve
-    // at the playhead while playing (at the readout rate); else its setting.
+    // What the fader shows: the ride, or the curve while playing, or its setting.
     let gain = {
         let id = id.clone();
+        Memo::new(move |_| super::automation::shown(ws, &id, &LaneTarget::Gain, static_gain()))
+    };
+    let pan = {
+        let id = id.clone();
         Memo::new(move |_| {
-            crate::ride::revision();
-            if let Some(v) = crate::ride::riding(&id, &LaneTarget::Gain) {
-                return f64::from(v);
-            }
-            if crate::ride::mode(&id) != crate::ride::WriteMode::Off && ws.playing() {
-                let at = ws.playhead_readout();
-                let curve = ws.project.with(|p| {
-                    let lane = p.as_ref()?.automation.iter().find(|l| {
-                        l.strip == id && l.target == LaneTarget::Gain && !l.points.is_empty()
-                    })?;
-                    stemroom_engine::automation::Curve::new(lane.points.clone()).value_at(at)
-                });
-                if let Some(v) = curve {
-                    return f64::from(v);
-                }
-            }
-            static_gain()
+            let setting = strip().map_or(0.0, |s| s.pan);
+            super::automation::shown(ws, &id, &LaneTarget::Pan, setting)
         })
     };
     let mode_id = id.clone();
@@ -385,7 +373,7 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     min="-1"
                     max="1"
                     step="0.01"
-                    prop:value=move || strip().map_or(0.0, |s| s.pan).to_string()
+                    prop:value=move || pan.get().to_string()
                     disabled=move || !ws.can_edit()
                     on:pointerdown=move |_| project::begin_step()
                     on:dblclick={
@@ -398,9 +386,16 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                         let pan_id = pan_id.clone();
                         move |e| {
                             if let Ok(pan) = event_target_value(&e).parse::<f64>() {
-                                project::gesture(|p, txn| p.set_strip(txn, &pan_id, "pan", pan.clamp(-1.0, 1.0)));
+                                let pan = pan.clamp(-1.0, 1.0);
+                                super::automation::control_moved(ws, &pan_id, &LaneTarget::Pan, pan, (-1.0, 1.0), || {
+                                    project::gesture(|p, txn| p.set_strip(txn, &pan_id, "pan", pan));
+                                });
                             }
                         }
+                    }
+                    on:change={
+                        let pan_id = pan_id.clone();
+                        move |_| super::automation::control_released(ws, &pan_id, &LaneTarget::Pan)
                     }
                 />
                     <button
@@ -463,25 +458,15 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                         move |e| {
                             if let Ok(db) = event_target_value(&e).parse::<f64>() {
                                 let db = db.clamp(-144.0, 24.0);
-                                // Recording a pass: the ride is heard here and
-                                // written when the pass ends, as one step.
-                                let frame = ws.ui.meters.get_untracked().position;
-                                let ride = crate::ride::moved(&fader_id, &LaneTarget::Gain, db as f32, frame, ws.playing_untracked(), (-144.0, 24.0));
-                                if ride.is_some() {
-                                    sync_engine(ws.ui);
-                                } else {
+                                super::automation::control_moved(ws, &fader_id, &LaneTarget::Gain, db, (-144.0, 24.0), || {
                                     project::gesture(|p, txn| p.set_strip(txn, &fader_id, "gainDb", db));
-                                }
+                                });
                             }
                         }
                     }
                     on:change={
                         let fader_id = fader_id.clone();
-                        move |_| {
-                            if crate::ride::released(&fader_id, &LaneTarget::Gain) {
-                                sync_engine(ws.ui);
-                            }
-                        }
+                        move |_| super::automation::control_released(ws, &fader_id, &LaneTarget::Gain)
                     }
                 />
                 <StripMeter meter=meter />
@@ -649,6 +634,7 @@ fn Sends(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
         })
     };
     let from = strip.clone();
+    let owner = strip.clone();
     view! {
         <div class="sends" aria-label="Sends">
             <For
@@ -656,14 +642,17 @@ fn Sends(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
                 key=|s: &Send| (s.id.clone(), s.bus.clone())
                 children=move |s: Send| {
                     let (level_id, remove_id, shown_id) = (s.id.clone(), s.id.clone(), s.id.clone());
-                    let level = move || {
-                        read.with(|v| {
-                            v.as_ref()
-                                .and_then(|v| v.sends.iter().find(|x| x.id == shown_id).map(|x| x.level_db))
-                                .unwrap_or(0.0)
+                    let level = {
+                        let (from, target) = (owner.clone(), LaneTarget::Send { send: s.id.clone() });
+                        Memo::new(move |_| {
+                            let setting = read.with(|v| {
+                                v.as_ref()
+                                    .and_then(|v| v.sends.iter().find(|x| x.id == shown_id).map(|x| x.level_db))
+                                    .unwrap_or(0.0)
+                            });
+                            super::automation::shown(ws, &from, &target, setting)
                         })
                     };
-                    let level_shown = level.clone();
                     view! {
                         <div class="send">
                             <span class="send-bus">{bus_name(&s.bus)}</span>
@@ -674,16 +663,34 @@ fn Sends(strip: String, read: Memo<Option<StripView>>) -> impl IntoView {
                                 min="-60"
                                 max="6"
                                 step="0.1"
-                                prop:value=move || level().max(-60.0).to_string()
+                                prop:value=move || level.get().max(-60.0).to_string()
                                 disabled=move || !ws.can_edit()
                                 on:pointerdown=move |_| project::begin_step()
-                                on:input=move |e| {
-                                    if let Ok(db) = event_target_value(&e).parse::<f64>() {
-                                        project::gesture(|p, txn| p.set(txn, "sends", &level_id, "levelDb", db.clamp(-144.0, 24.0)));
+                                on:contextmenu={
+                                    let (from, send) = (owner.clone(), s.id.clone());
+                                    move |e: web_sys::MouseEvent| {
+                                        e.prevent_default();
+                                        super::automation::show_lane(ws, &from, LaneTarget::Send { send: send.clone() });
                                     }
                                 }
+                                on:input={
+                                    let (from, send) = (owner.clone(), s.id.clone());
+                                    move |e| {
+                                        if let Ok(db) = event_target_value(&e).parse::<f64>() {
+                                            let db = db.clamp(-144.0, 24.0);
+                                            let target = LaneTarget::Send { send: send.clone() };
+                                            super::automation::control_moved(ws, &from, &target, db, (-144.0, 24.0), || {
+                                                project::gesture(|p, txn| p.set(txn, "sends", &level_id, "levelDb", db));
+                                            });
+                                        }
+                                    }
+                                }
+                                on:change={
+                                    let (from, send) = (owner.clone(), s.id.clone());
+                                    move |_| super::automation::control_released(ws, &from, &LaneTarget::Send { send: send.clone() })
+                                }
                             />
-                            <output class="send-db">{move || format!("{:+.0}", level_shown())}</output>
+                            <output class="send-db">{move || format!("{:+.0}", level.get())}</output>
                             <DeleteButton class="send-remove" title="Remove send" table="sends" id=remove_id />
                         </div>
                     }
