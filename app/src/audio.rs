@@ -12,7 +12,7 @@ use std::rc::Rc;
 use js_sys::{Array, Float32Array, Object, Reflect};
 use stemroom_engine::meter::{StripReading, decode_meter_message};
 use stemroom_engine::project::ProjectDesc;
-use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot};
+use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot, Update};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -234,7 +234,7 @@ impl EngineLink {
 
     /// Loads `desc` and waits until the engine has it (offline renders).
     pub async fn load_project(&mut self, desc: &ProjectDesc) -> Result<(), String> {
-        match self.update(desc)? {
+        match self.update(desc)?.1 {
             Some(answered) => JsFuture::from(answered)
                 .await
                 .map(drop)
@@ -248,20 +248,24 @@ impl EngineLink {
     /// else as a plan that keeps the state of every strip and device that
     /// goes on. In the fallback the worklet builds that plan itself; the
     /// promise settles when it has.
-    pub fn update(&mut self, desc: &ProjectDesc) -> Result<Option<js_sys::Promise>, String> {
+    pub fn update(
+        &mut self,
+        desc: &ProjectDesc,
+    ) -> Result<(Update, Option<js_sys::Promise>), String> {
         match &mut self.channel {
-            Channel::Shared(control) => control.update(desc).map(|_| None),
+            Channel::Shared(control) => control.update(desc).map(|u| (u, None)),
             Channel::Port { last, .. } => {
                 if let Some(commands) = last
                     .as_ref()
                     .and_then(|last| stemroom_engine::handover::parameter_commands(last, desc))
                 {
+                    let count = commands.len();
                     for command in commands {
                         self.send(command)?;
                     }
-                    return Ok(None);
+                    return Ok((Update::Commands(count), None));
                 }
-                self.post_project(desc).map(Some)
+                self.post_project(desc).map(|p| (Update::Plan, Some(p)))
             }
         }
     }

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 use stemroom_engine::meter::StripReading;
-use stemroom_engine::{Command, MeterSnapshot};
+use stemroom_engine::{Command, MeterSnapshot, Update};
 use web_sys::AudioContext;
 
 use stemroom_model::project::MASTER;
@@ -185,6 +185,7 @@ pub fn sync_engine(ui: EngineUi) {
     }
     request_animation_frame(move || {
         SYNC_PENDING.set(false);
+        let began = js_sys::Date::now();
         let rate = ui.sample_rate.get_untracked() as u32;
         // This user's write modes: lanes in Off or being written are left
         // out, and the rides being recorded play instead.
@@ -197,6 +198,10 @@ pub fn sync_engine(ui: EngineUi) {
             crate::ride::apply_rides(&mut desc, &project);
         }
         let started = SESSION.with_borrow_mut(|s| s.as_mut().map(|s| s.link.update(&desc)));
+        if let Some(Ok((update, _))) = &started {
+            note_update(js_sys::Date::now() - began, *update);
+        }
+        let started = started.map(|r| r.map(|(_, answered)| answered));
         // Plans and commands reach the engine in the order they were sent
         // (both queues are ordered by one count; the port is ordered), so
         // Play right after the first plan starts the song, not the tone.
@@ -216,6 +221,32 @@ pub fn sync_engine(ui: EngineUi) {
             _ => {}
         }
     });
+}
+
+thread_local! {
+    /// The main thread's cost of the last engine updates (ms) and whether
+    /// each built a plan: what the workspace benchmark reads.
+    static UPDATE_TIMES: RefCell<Vec<(f64, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn note_update(ms: f64, update: Update) {
+    UPDATE_TIMES.with_borrow_mut(|t| {
+        if t.len() >= 1024 {
+            t.drain(..512);
+        }
+        t.push((ms, update == Update::Plan));
+    });
+}
+
+/// The main thread's cost of each engine update so far, document read to
+/// commands or plan queued, as `[ms, plan (0 or 1), …]` (benchmarks).
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn engine_update_times() -> Vec<f64> {
+    UPDATE_TIMES.with_borrow(|t| {
+        t.iter()
+            .flat_map(|&(ms, plan)| [ms, f64::from(u8::from(plan))])
+            .collect()
+    })
 }
 
 /// How often numeric readouts refresh (EBU Tech 3341 asks ≥ 10 Hz of a

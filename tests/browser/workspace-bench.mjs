@@ -1,6 +1,8 @@
 // Workspace half of `cargo xtask bench`: a 64-track × 50-clip project on
-// loopback — how long a fresh tab takes to show it, and frame times while
-// dragging a clip and while playing with the view following the playhead.
+// loopback — how long a fresh tab takes to show it, frame times while
+// dragging a clip, while playing with the view following the playhead,
+// while a collaborator rides a fader and while a Latch pass records, and
+// the main thread's cost of a parameter change reaching the engine.
 // Prints figures against the issue's targets; asserts nothing.
 
 import { createHash } from 'node:crypto';
@@ -141,6 +143,39 @@ try {
     show('playing, mixer hidden, no follow', await stop(b));
   }
   if (cdp) await topFunctions(cdp);
+
+  // Issue 12: a collaborator rides a fader while this tab plays; then this
+  // tab records a Latch pass. Frame times here, and the main thread's cost
+  // of each engine update (document read → commands or plan queued).
+  const updatesBefore = await b.evaluate(() => window.stemroom.engine_update_times().length);
+  const c = await openApp(browser, url);
+  await c.waitForFunction((n) => document.querySelectorAll('.track').length === n, TRACKS + 1, { timeout: 30_000 });
+  const ride = async (page, fader) => {
+    for (let i = 0; i < 60; i++) {
+      await fader.fill(String(-6 - (i % 12)));
+      await page.waitForTimeout(50);
+    }
+  };
+  await record(b);
+  await ride(c, c.locator('.strip').nth(2).locator('.fader'));
+  show('playing, a collaborator rides a fader', await stop(b));
+  const times = (await b.evaluate(() => Array.from(window.stemroom.engine_update_times()))).slice(updatesBefore);
+  const commands = [];
+  let plans = 0;
+  for (let i = 0; i + 1 < times.length; i += 2) {
+    if (times[i + 1]) plans += 1;
+    else commands.push(times[i]);
+  }
+  commands.sort((x, y) => x - y);
+  const q = (p) => commands[Math.min(commands.length - 1, Math.floor(p * commands.length))];
+  console.log(`parameter change, document read → commands queued: median ${q(0.5)?.toFixed(2)} ms, p95 ${q(0.95)?.toFixed(2)} ms over ${commands.length} updates (target < 0.2 ms); plans built meanwhile: ${plans}`);
+  await b.locator('.strip').nth(3).locator('.automation-mode').selectOption('latch');
+  await record(b);
+  await ride(b, b.locator('.strip').nth(3).locator('.fader'));
+  show('playing, recording a Latch pass', await stop(b));
+  await b.click('.transport-play');
+  await b.waitForSelector('.automation-lane .automation-canvas:not([data-points="0"])', { timeout: 10_000 });
+  await c.close();
   await b.screenshot({ path: `${artifacts}/bench-workspace-64x50.png` });
   await b.close();
 } finally {
