@@ -336,8 +336,15 @@ pub fn shown(ws: Workspace, strip: &str, target: &LaneTarget, setting: f64) -> f
     if let Some(v) = crate::ride::riding(strip, target) {
         return f64::from(v);
     }
-    if crate::ride::mode(strip) != crate::ride::WriteMode::Off && ws.playing() {
-        let at = ws.playhead_readout();
+    // At the readout rate, not every frame: a playing mixer's controls must
+    // not recompute on every meter update.
+    let running = ws.ui.state.get() == crate::session::EngineState::Running;
+    if running {
+        ws.ui.readout.track();
+    }
+    let playing = running && ws.ui.meters.with_untracked(|m| m.playing);
+    if crate::ride::mode(strip) != crate::ride::WriteMode::Off && playing {
+        let at = ws.ui.meters.with_untracked(|m| m.position);
         let curve = ws.project.with(|p| {
             let lane = p
                 .as_ref()?
