@@ -38,7 +38,7 @@ function valueAt(points, frame) {
   return points[points.length - 1][1];
 }
 
-describe('automation lanes', () => {
+describe('automation lanes and write modes', () => {
   let server;
   let browser;
   before(async () => {
@@ -124,19 +124,6 @@ describe('automation lanes', () => {
     }
     await other.close();
     await page.close();
-  });
-});
-
-describe('automation write modes', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   test('a Latch pass records the fader ride; a collaborator sees the lane and renders the same curve', async () => {

@@ -9,33 +9,19 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, createProject } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, createProject, monoWav } from './harness.mjs';
 
 const RATE = 48_000;
 
 /** A 16-bit mono WAV: `burst` seconds of noise, then silence up to `seconds`. */
 function burstWav(seconds, burst, amplitude = 12_000) {
-  const frames = Math.round(seconds * RATE);
-  const wav = Buffer.alloc(44 + frames * 2);
-  wav.write('RIFF', 0, 'ascii');
-  wav.writeUInt32LE(36 + frames * 2, 4);
-  wav.write('WAVEfmt ', 8, 'ascii');
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20);
-  wav.writeUInt16LE(1, 22);
-  wav.writeUInt32LE(RATE, 24);
-  wav.writeUInt32LE(RATE * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36, 'ascii');
-  wav.writeUInt32LE(frames * 2, 40);
+  const samples = new Int16Array(Math.round(seconds * RATE));
   let state = 12345;
-  for (let i = 0; i < frames; i++) {
+  for (let i = 0; i < burst * RATE; i++) {
     state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
-    const v = i < burst * RATE ? Math.round((state / 2_147_483_648 - 0.5) * 2 * amplitude) : 0;
-    wav.writeInt16LE(v, 44 + i * 2);
+    samples[i] = Math.round((state / 2_147_483_648 - 0.5) * 2 * amplitude);
   }
-  return wav;
+  return monoWav(samples, RATE);
 }
 
 /** Taps every AudioWorkletNode that connects to a destination (the engine). */

@@ -175,6 +175,12 @@ export function sineWav(seconds, sampleRate = 48_000) {
   const frames = Math.round(seconds * sampleRate);
   const samples = new Int16Array(frames);
   for (let i = 0; i < frames; i++) samples[i] = Math.round(Math.sin((2 * Math.PI * 220 * i) / sampleRate) * 16_000);
+  return { samples, wav: monoWav(samples, sampleRate) };
+}
+
+/** A 16-bit mono WAV file of `samples` (an Int16Array). */
+export function monoWav(samples, sampleRate = 48_000) {
+  const frames = samples.length;
   const wav = Buffer.alloc(44 + frames * 2);
   wav.write('RIFF', 0, 'ascii');
   wav.writeUInt32LE(36 + frames * 2, 4);
@@ -189,7 +195,7 @@ export function sineWav(seconds, sampleRate = 48_000) {
   wav.write('data', 36, 'ascii');
   wav.writeUInt32LE(frames * 2, 40);
   for (let i = 0; i < frames; i++) wav.writeInt16LE(samples[i], 44 + i * 2);
-  return { samples, wav };
+  return wav;
 }
 
 /** Creates a project from the start page; resolves once it is saved. */

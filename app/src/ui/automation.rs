@@ -742,19 +742,7 @@ fn LaneRow(
             .map(|l| target_key(&l.0.target))
             .unwrap_or_default()
     };
-    let options = {
-        let strip = strip.clone();
-        move || {
-            ws.project.with(|p| {
-                p.as_ref()
-                    .map(|p| targets_of(p, &strip))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(t, s)| view! { <option value=target_key(&t)>{s.label}</option> })
-                    .collect_view()
-            })
-        }
-    };
+    let options = target_options(ws, strip.clone());
     let (id_target, id_hide, id_delete) = (lane_id.clone(), lane_id.clone(), lane_id.clone());
     view! {
         <div class="automation-lane" data-lane-id=lane_id.clone() data-target=key>
@@ -922,25 +910,28 @@ fn draw(
     }
 }
 
+/// An `<option>` for everything on `strip` a lane can automate.
+fn target_options(ws: Workspace, strip: String) -> impl Fn() -> AnyView + Send + Sync + 'static {
+    move || {
+        ws.project.with(|p| {
+            p.as_ref()
+                .map(|p| targets_of(p, &strip))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, s)| view! { <option value=target_key(&t)>{s.label}</option> })
+                .collect_view()
+                .into_any()
+        })
+    }
+}
+
 /// The menu in a strip's header that opens a lane: "Show automation" for
 /// any of its parameters.
 #[component]
 pub fn ShowAutomation(strip: String) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let lanes = ws.lanes;
-    let options = {
-        let strip = strip.clone();
-        move || {
-            ws.project.with(|p| {
-                p.as_ref()
-                    .map(|p| targets_of(p, &strip))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(t, s)| view! { <option value=target_key(&t)>{s.label}</option> })
-                    .collect_view()
-            })
-        }
-    };
+    let options = target_options(ws, strip.clone());
     view! {
         <select
             class="show-automation"
