@@ -1145,12 +1145,14 @@ impl Project {
                 automation,
             }
         };
-        for track in &self.tracks {
-            let clips = self
-                .clips
-                .iter()
-                .filter(|c| c.track == track.id)
-                .map(|c| ClipDesc {
+        // Clips by track in one pass: a filter per track compared every
+        // clip with every track (200 000 comparisons at 64 × 3 200 clips).
+        let mut clips_of: HashMap<&str, Vec<ClipDesc>> = HashMap::with_capacity(self.tracks.len());
+        for c in &self.clips {
+            clips_of
+                .entry(c.track.as_str())
+                .or_default()
+                .push(ClipDesc {
                     asset: assets(&c.asset),
                     start: c.start,
                     offset: c.offset,
@@ -1159,8 +1161,10 @@ impl Project {
                     fade_in: c.fade_in,
                     fade_out: c.fade_out,
                     looped: c.looped,
-                })
-                .collect();
+                });
+        }
+        for track in &self.tracks {
+            let clips = clips_of.remove(track.id.as_str()).unwrap_or_default();
             desc.tracks.push(TrackDesc {
                 id: stable_id(&track.id),
                 channels: track.channels as usize,
