@@ -29,8 +29,7 @@ use crate::lanes::LANES;
 use crate::mixer::{Mixer, StripChange, StripRef};
 use crate::project::{ClipDesc, ProjectDesc, StripDesc};
 
-/// The stable id of the master strip (a document has exactly one).
-pub const MASTER_ID: u64 = u64::MAX;
+pub use crate::project::MASTER_ID;
 
 /// Strips and devices that join a playing mix fade in over this many frames.
 pub const JOIN_FADE_FRAMES: u32 = 256;
@@ -65,7 +64,7 @@ pub struct PlanLayout {
 
 impl PlanLayout {
     fn of(mixer: &Mixer, desc: &ProjectDesc) -> PlanLayout {
-        let strip_descs = strip_descs(desc);
+        let strip_descs: Vec<&StripDesc> = desc.strips().collect();
         let mut strips: Vec<StripPlace> = mixer
             .strips
             .iter()
@@ -113,24 +112,6 @@ fn unique(ids: impl Iterator<Item = u64>) -> HashMap<u64, usize> {
     }
     seen.into_iter()
         .filter_map(|(id, i)| Some((id, i?)))
-        .collect()
-}
-
-fn strip_descs(desc: &ProjectDesc) -> Vec<&StripDesc> {
-    desc.tracks
-        .iter()
-        .map(|t| &t.strip)
-        .chain(desc.buses.iter().map(|b| &b.strip))
-        .chain([&desc.master])
-        .collect()
-}
-
-fn strip_ids(desc: &ProjectDesc) -> Vec<u64> {
-    desc.tracks
-        .iter()
-        .map(|t| t.id)
-        .chain(desc.buses.iter().map(|b| b.id))
-        .chain([MASTER_ID])
         .collect()
 }
 
@@ -207,12 +188,12 @@ fn plan_handover(
         from_serial: old_layout.serial,
         ..Handover::default()
     };
-    let old_strips = strip_descs(old);
-    let new_strips = strip_descs(new_desc);
+    let old_strips: Vec<&StripDesc> = old.strips().collect();
+    let new_strips: Vec<&StripDesc> = new_desc.strips().collect();
     // Strips by id, tracks with tracks and buses with buses; the master with the master.
-    let old_tracks = unique(strip_ids(old)[..old.tracks.len()].iter().copied());
+    let old_tracks = unique(old.tracks.iter().map(|t| t.id));
     let old_buses = unique(old.buses.iter().map(|b| b.id));
-    let new_ids = strip_ids(new_desc);
+    let new_ids: Vec<u64> = new_desc.strip_ids().collect();
     let n_tracks = new_desc.tracks.len();
     let old_of = |s: usize| -> Option<usize> {
         let id = new_ids[s];
@@ -454,7 +435,7 @@ pub struct PlanBuilder {
 
 /// A plan built by [`PlanBuilder::build`], not yet handed to the engine.
 pub struct BuiltPlan {
-    pub mixer: Mixer,
+    mixer: Mixer,
     layout: PlanLayout,
 }
 

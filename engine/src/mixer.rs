@@ -530,13 +530,7 @@ impl Mixer {
         let tracks = desc.tracks.len();
         let buses = desc.buses.len();
         let mut report = PlanReport::default();
-        let strip_descs: Vec<&StripDesc> = desc
-            .tracks
-            .iter()
-            .map(|t| &t.strip)
-            .chain(desc.buses.iter().map(|b| &b.strip))
-            .chain([&desc.master])
-            .collect();
+        let strip_descs: Vec<&StripDesc> = desc.strips().collect();
 
         // Routing: outputs and sends to buses that exist, without loops.
         let bus_sum = |b: usize| 1 + b;
@@ -687,13 +681,7 @@ impl Mixer {
             groups,
             track_groups,
             strips,
-            ids: desc
-                .tracks
-                .iter()
-                .map(|t| t.id)
-                .chain(desc.buses.iter().map(|b| b.id))
-                .chain([crate::handover::MASTER_ID])
-                .collect(),
+            ids: desc.strip_ids().collect(),
             tracks,
             buses,
             bus_order,

@@ -198,7 +198,28 @@ pub struct ProjectDesc {
     pub tempo: TempoMap,
 }
 
+/// The stable id of the master strip (a document has exactly one).
+pub const MASTER_ID: u64 = u64::MAX;
+
 impl ProjectDesc {
+    /// Every strip in the mixer's order: tracks, buses, the master.
+    pub fn strips(&self) -> impl Iterator<Item = &StripDesc> {
+        self.tracks
+            .iter()
+            .map(|t| &t.strip)
+            .chain(self.buses.iter().map(|b| &b.strip))
+            .chain([&self.master])
+    }
+
+    /// The stable ids of [`ProjectDesc::strips`], in the same order.
+    pub fn strip_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.tracks
+            .iter()
+            .map(|t| t.id)
+            .chain(self.buses.iter().map(|b| b.id))
+            .chain([MASTER_ID])
+    }
+
     /// Records a change sent to the engine as a command, so the
     /// description stays what the playing plan renders. Unknown strips,
     /// sends and slots are ignored, as the engine does.

@@ -6,7 +6,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav, createProject, rms } from './harness.mjs';
+import { serverAndBrowser, waitSaved, openApp, keep, sineWav, createProject, rms } from './harness.mjs';
 
 const RATE = 48_000;
 const PX_PER_SECOND = 40;
@@ -14,10 +14,6 @@ const PX_PER_SECOND = 40;
 const LANE_H = 56;
 const PAD = 6;
 const [MIN_DB, MAX_DB] = [-60, 6];
-
-async function waitSaved(page) {
-  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
-}
 
 /** The client position of (seconds, dB) on the fader lane's canvas. */
 async function lanePoint(page, seconds, db) {
@@ -39,19 +35,10 @@ function valueAt(points, frame) {
 }
 
 describe('automation lanes and write modes', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test('a fade-out drawn with the mouse is what the engine plays', async () => {
-    const page = await openApp(browser, server.url);
+    const page = await openApp(suite.browser, suite.server.url);
     await createProject(page, 'Fade');
     const { samples, wav } = sineWav(4);
     await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
@@ -105,7 +92,7 @@ describe('automation lanes and write modes', () => {
     await waitSaved(page);
 
     // A collaborator sees the lane and its points.
-    const other = await openApp(browser, page.url());
+    const other = await openApp(suite.browser, page.url());
     await other.waitForSelector('.automation-lane[data-target="gain"] .automation-canvas[data-points="4"]', { timeout: 15_000 });
     await keep(page, 'automation-lane');
 
@@ -127,13 +114,13 @@ describe('automation lanes and write modes', () => {
   });
 
   test('a Latch pass records the fader ride; a collaborator sees the lane and renders the same curve', async () => {
-    const a = await openApp(browser, server.url);
+    const a = await openApp(suite.browser, suite.server.url);
     await createProject(a, 'Ride');
     const { samples, wav } = sineWav(6);
     await a.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
     await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
     await waitSaved(a);
-    const b = await openApp(browser, a.url());
+    const b = await openApp(suite.browser, a.url());
     await b.waitForSelector('.clip');
 
     // Latch on the tone's strip, play, ride the fader: three held values.

@@ -9,7 +9,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, createProject, monoWav } from './harness.mjs';
+import { serverAndBrowser, waitSaved, openApp, keep, createProject, monoWav } from './harness.mjs';
 
 const RATE = 48_000;
 
@@ -43,10 +43,6 @@ function installTap() {
   };
 }
 
-async function waitSaved(page) {
-  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
-}
-
 async function importWav(page, name, wav, count) {
   await page.setInputFiles('.import-input', { name, mimeType: 'audio/wav', buffer: wav });
   await page.waitForFunction((n) => document.querySelectorAll('.import-item[data-stage="done"]').length === n, count, { timeout: 15_000 });
@@ -77,24 +73,15 @@ function tailDb(samples, from, to) {
 }
 
 describe('edits while the song plays', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test("B's fader ride and clip drag leave A's reverb tail alone", async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const context = await suite.browser.newContext({ viewport: { width: 1280, height: 720 } });
     await context.addInitScript(installTap);
     const a = await context.newPage();
     a.consoleLog = [];
     a.on('console', (m) => a.consoleLog.push(`[${m.type()}] ${m.text()}`));
-    await a.goto(server.url);
+    await a.goto(suite.server.url);
     await a.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 30_000 });
     await createProject(a, 'Live');
 
@@ -109,7 +96,7 @@ describe('edits while the song plays', () => {
     await importWav(a, 'moved.wav', burstWav(1, 0), 3);
     await waitSaved(a);
 
-    const b = await openApp(browser, a.url());
+    const b = await openApp(suite.browser, a.url());
     await b.waitForFunction(() => document.querySelectorAll('.clip').length === 3, null, { timeout: 15_000 });
     await waitSaved(b);
 

@@ -198,6 +198,28 @@ export function monoWav(samples, sampleRate = 48_000) {
   return wav;
 }
 
+/**
+ * A real server and headless Chromium for a `describe` block: started
+ * before its tests, stopped after. Read `.server` and `.browser` inside tests.
+ */
+export function serverAndBrowser({ before, after }) {
+  const fixture = { server: null, browser: null };
+  before(async () => {
+    fixture.server = await startServer();
+    fixture.browser = await launchBrowser();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await fixture.server?.stop();
+  });
+  return fixture;
+}
+
+/** Waits until the page shows "all changes saved". */
+export async function waitSaved(page) {
+  await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+}
+
 /** Creates a project from the start page; resolves once it is saved. */
 export async function createProject(page, name) {
   await page.fill('.start-name', name);
