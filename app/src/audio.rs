@@ -232,6 +232,15 @@ impl EngineLink {
         }
     }
 
+    /// What the engine plays, as far as this tab knows: the description
+    /// sent last with every command since.
+    pub fn last_desc(&self) -> Option<&ProjectDesc> {
+        match &self.channel {
+            Channel::Shared(control) => control.last_desc(),
+            Channel::Port { last, .. } => last.as_ref(),
+        }
+    }
+
     /// Loads `desc` and waits until the engine has it (offline renders).
     pub async fn load_project(&mut self, desc: &ProjectDesc) -> Result<(), String> {
         match self.update(desc)?.1 {

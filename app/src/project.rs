@@ -45,6 +45,9 @@ pub struct OpenProject {
     stale: Rc<Cell<bool>>,
     /// Hashes being fetched or decoded.
     loading: HashSet<String>,
+    /// The clips version whose missing audio was last looked for: a change
+    /// that leaves the clips alone has nothing new to fetch.
+    fetched_for: Option<u64>,
     migrated: bool,
 }
 
@@ -81,6 +84,7 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
         cached: None,
         stale,
         loading: HashSet::new(),
+        fetched_for: None,
         migrated: false,
     };
     OPEN.set(Some(open));
@@ -104,6 +108,23 @@ pub fn snapshot() -> Option<Arc<Project>> {
         p.cached.clone()
     })
     .flatten()
+}
+
+/// What the clips of an engine description depend on: the clips as read
+/// ([`ProjectReader::clips_version`]) and the audio decoded so far. Equal
+/// keys, equal clip descriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClipsKey {
+    clips: u64,
+    audio: u64,
+}
+
+/// The key of the clips as read now (call after [`snapshot`]).
+pub fn clips_key() -> Option<ClipsKey> {
+    with(|p| ClipsKey {
+        clips: p.reader.clips_version(),
+        audio: p.audio_revision.get_untracked(),
+    })
 }
 
 /// The waveform overview of an asset, once its audio is here.
@@ -194,21 +215,29 @@ pub fn engine_desc(
 
 /// Fetches and decodes (off the page's thread) the audio of every clip
 /// this tab does not have yet; `on_asset` runs as each one arrives. The
-/// waveforms need the audio whether or not this tab plays.
+/// waveforms need the audio whether or not this tab plays. Looks again only
+/// when the clips changed (a failed fetch is tried again then).
 pub fn fetch_missing(on_asset: impl Fn() + Clone + 'static) {
     let Some(project) = snapshot() else { return };
     let Some((missing, link)) = with(|p| {
+        let version = Some(p.reader.clips_version());
+        if p.fetched_for == version {
+            return None;
+        }
+        p.fetched_for = version;
         let missing: Vec<String> = project
             .clips
             .iter()
-            .map(|c| c.asset.clone())
-            .filter(|sha| !p.assets.contains_key(sha) && !p.loading.contains(sha))
+            .map(|c| &c.asset)
+            .filter(|sha| !p.assets.contains_key(*sha) && !p.loading.contains(*sha))
             .collect::<HashSet<_>>()
             .into_iter()
+            .cloned()
             .collect();
         p.loading.extend(missing.iter().cloned());
-        (missing, p.link.clone())
-    }) else {
+        Some((missing, p.link.clone()))
+    })
+    .flatten() else {
         return;
     };
     for sha in missing {

@@ -98,6 +98,13 @@ impl EngineControl {
             .map_err(|_| "the audio engine is not taking new projects yet".to_string())
     }
 
+    /// What the playing plan renders as far as this side knows: the last
+    /// description loaded with every command sent since. `None` after a
+    /// plan not built from a description ([`Self::load`]).
+    pub fn last_desc(&self) -> Option<&ProjectDesc> {
+        self.builder.last()
+    }
+
     /// Compiles `desc` to follow the plan loaded last (see
     /// [`crate::handover`]) and hands it to the audio thread. Gives the
     /// mixer back if plans are piling up.

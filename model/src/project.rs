@@ -203,8 +203,9 @@ pub struct Project {
     pub meta: Meta,
     /// In display order.
     pub tracks: Vec<Track>,
-    /// By id.
-    pub clips: Vec<Clip>,
+    /// By id. Shared: a read that finds the clips as before keeps the
+    /// list of the last (see [`ProjectReader`](crate::reader::ProjectReader)).
+    pub clips: Arc<Vec<Clip>>,
     /// In display order.
     pub buses: Vec<Bus>,
     pub master: Strip,
@@ -796,6 +797,17 @@ impl ProjectDoc {
         txn: &impl ReadTxn,
         raw_clips: impl IntoIterator<Item = Clip>,
     ) -> Project {
+        self.read_repairing_clips(txn, |_, is_track| repair_clips(raw_clips, is_track))
+    }
+
+    /// [`read`](Self::read), with the clips and their repairs given by
+    /// `clips` once the tracks are read (it gets them, and which ids are
+    /// tracks).
+    pub(crate) fn read_repairing_clips(
+        &self,
+        txn: &impl ReadTxn,
+        clips: impl FnOnce(&[Track], &dyn Fn(&str) -> bool) -> RepairedClips,
+    ) -> Project {
         let mut repairs = Vec::new();
         let meta_map = self.root(META);
         let meta = Meta {
@@ -827,16 +839,8 @@ impl ProjectDoc {
         let is_bus = |id: &str| bus_ids.contains(id);
         let is_strip = |id: &str| id == MASTER || is_track(id) || is_bus(id);
 
-        let mut clips = Vec::new();
-        for clip in raw_clips {
-            if !is_track(&clip.track) {
-                repairs.push(Repair::OrphanClip(clip.id));
-            } else if clip.length == 0 || clip.asset.is_empty() {
-                repairs.push(Repair::EmptyClip(clip.id));
-            } else {
-                clips.push(clip);
-            }
-        }
+        let (clips, clip_repairs) = clips(&tracks, &is_track);
+        repairs.extend(clip_repairs.iter().cloned());
         // Outputs to deleted buses fall back to the master.
         let mut tracks = tracks;
         for (id, strip) in tracks
@@ -1054,6 +1058,29 @@ fn decode_points(flat: &[f64]) -> Vec<Breakpoint> {
         .collect()
 }
 
+/// Clips as a read has them, and the repairs that left the others out.
+pub(crate) type RepairedClips = (Arc<Vec<Clip>>, Arc<Vec<Repair>>);
+
+/// Leaves out clips of tracks that do not exist and clips with nothing to
+/// play; says which.
+pub(crate) fn repair_clips(
+    raw_clips: impl IntoIterator<Item = Clip>,
+    is_track: &dyn Fn(&str) -> bool,
+) -> RepairedClips {
+    let mut clips = Vec::new();
+    let mut repairs = Vec::new();
+    for clip in raw_clips {
+        if !is_track(&clip.track) {
+            repairs.push(Repair::OrphanClip(clip.id));
+        } else if clip.length == 0 || clip.asset.is_empty() {
+            repairs.push(Repair::EmptyClip(clip.id));
+        } else {
+            clips.push(clip);
+        }
+    }
+    (Arc::new(clips), Arc::new(repairs))
+}
+
 impl Project {
     /// The engine's description of this project at `sample_rate` (the
     /// document's positions are at its own rate; playback at another rate
@@ -1073,6 +1100,55 @@ impl Project {
         sample_rate: u32,
         assets: impl Fn(&str) -> Option<Arc<AudioAsset>>,
         plays: impl Fn(&AutomationLane) -> bool,
+    ) -> ProjectDesc {
+        // Clips by track in one pass: a filter per track compared every
+        // clip with every track (200 000 comparisons at 64 × 3 200 clips).
+        let mut clips_of: HashMap<&str, Vec<ClipDesc>> = HashMap::with_capacity(self.tracks.len());
+        for c in self.clips.iter() {
+            clips_of
+                .entry(c.track.as_str())
+                .or_default()
+                .push(ClipDesc {
+                    asset: assets(&c.asset),
+                    start: c.start,
+                    offset: c.offset,
+                    length: c.length,
+                    gain_db: c.gain_db as f32,
+                    fade_in: c.fade_in,
+                    fade_out: c.fade_out,
+                    looped: c.looped,
+                });
+        }
+        self.engine_desc(sample_rate, plays, |track| {
+            clips_of.remove(track).unwrap_or_default()
+        })
+    }
+
+    /// [`Project::to_engine_with`] with each track's clips taken from the
+    /// track of the same id in `built`, a description built from a read
+    /// with the same clips and audio (see
+    /// [`ProjectReader::clips_version`](crate::reader::ProjectReader::clips_version)):
+    /// what a change of the mix costs, without a walk over every clip.
+    pub fn to_engine_keeping_clips(
+        &self,
+        built: &ProjectDesc,
+        plays: impl Fn(&AutomationLane) -> bool,
+    ) -> ProjectDesc {
+        let by_id: HashMap<u64, &TrackDesc> = built.tracks.iter().map(|t| (t.id, t)).collect();
+        self.engine_desc(built.sample_rate, plays, |track| {
+            by_id
+                .get(&stable_id(track))
+                .map(|t| t.clips.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The description with the clips `clips_of` gives for each track id.
+    fn engine_desc(
+        &self,
+        sample_rate: u32,
+        plays: impl Fn(&AutomationLane) -> bool,
+        mut clips_of: impl FnMut(&str) -> Vec<ClipDesc>,
     ) -> ProjectDesc {
         let mut desc = ProjectDesc::new(sample_rate);
         let bus_index: HashMap<&str, usize> = self
@@ -1145,26 +1221,8 @@ impl Project {
                 automation,
             }
         };
-        // Clips by track in one pass: a filter per track compared every
-        // clip with every track (200 000 comparisons at 64 × 3 200 clips).
-        let mut clips_of: HashMap<&str, Vec<ClipDesc>> = HashMap::with_capacity(self.tracks.len());
-        for c in &self.clips {
-            clips_of
-                .entry(c.track.as_str())
-                .or_default()
-                .push(ClipDesc {
-                    asset: assets(&c.asset),
-                    start: c.start,
-                    offset: c.offset,
-                    length: c.length,
-                    gain_db: c.gain_db as f32,
-                    fade_in: c.fade_in,
-                    fade_out: c.fade_out,
-                    looped: c.looped,
-                });
-        }
         for track in &self.tracks {
-            let clips = clips_of.remove(track.id.as_str()).unwrap_or_default();
+            let clips = clips_of(&track.id);
             desc.tracks.push(TrackDesc {
                 id: stable_id(&track.id),
                 channels: track.channels as usize,

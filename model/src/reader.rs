@@ -5,8 +5,10 @@
 //! drag. Clips are most of any song and a change touches few of them, so a
 //! [`ProjectReader`] keeps the clips as last read and reads again only those
 //! that transactions touched since (a deep observer on the `clips` root
-//! names them). Tracks, buses, devices and the rest are read whole each
-//! time; repair runs on the whole, so the result is exactly
+//! names them). When none was touched and the tracks are the same, the
+//! repaired clip list of the last read is shared, not rebuilt: a change of
+//! the mix costs no walk over the clips. Tracks, buses, devices and the
+//! rest are read whole each time, so the result is exactly
 //! [`ProjectDoc::read`]'s (tested on random edits, remote updates and undo).
 
 use std::collections::{BTreeMap, HashSet};
@@ -16,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use yrs::types::{Event, PathSegment};
 use yrs::{DeepObservable, MapRef, ReadTxn};
 
-use crate::project::{CLIPS, Clip, Project, ProjectDoc};
+use crate::project::{CLIPS, Clip, Project, ProjectDoc, RepairedClips, repair_clips};
 
 /// Which clips to read again.
 #[derive(Debug, Default)]
@@ -45,6 +47,15 @@ pub struct ProjectReader {
     clips: BTreeMap<String, Clip>,
     /// Written by the observer at every commit, taken by [`Self::read`].
     touched: Arc<Mutex<Touched>>,
+    /// Counts the reads whose clips differ from the read before: a clip
+    /// was touched, or the tracks changed (clips of a deleted track are
+    /// left out of a read, and come back with it).
+    clips_version: u64,
+    /// The track ids of the last read, in its order.
+    track_ids: Vec<String>,
+    /// The clips of the last read, repaired: kept (not cloned) while the
+    /// version holds.
+    repaired: Option<RepairedClips>,
 }
 
 impl ProjectReader {
@@ -79,6 +90,9 @@ impl ProjectReader {
             observer,
             clips: BTreeMap::new(),
             touched,
+            clips_version: 0,
+            track_ids: Vec::new(),
+            repaired: None,
         }
     }
 
@@ -89,6 +103,7 @@ impl ProjectReader {
             &mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner),
             Touched::Ids(HashSet::new()),
         );
+        let touched_any = !matches!(&touched, Touched::Ids(ids) if ids.is_empty());
         match touched {
             Touched::All => {
                 self.clips = doc
@@ -106,7 +121,28 @@ impl ProjectReader {
                 }
             }
         }
-        doc.read_with_clips(txn, self.clips.values().cloned())
+        doc.read_repairing_clips(txn, |tracks, is_track| {
+            let same_tracks = tracks.iter().map(|t| &t.id).eq(self.track_ids.iter());
+            if let (false, true, Some(kept)) = (touched_any, same_tracks, &self.repaired) {
+                return kept.clone();
+            }
+            self.clips_version += 1;
+            if !same_tracks {
+                self.track_ids = tracks.iter().map(|t| t.id.clone()).collect();
+            }
+            let repaired = repair_clips(self.clips.values().cloned(), is_track);
+            self.repaired = Some(repaired.clone());
+            repaired
+        })
+    }
+}
+
+impl ProjectReader {
+    /// Changes whenever a [`read`](Self::read) found some clip added,
+    /// changed or removed since the one before: equal versions, equal
+    /// clips (what lets the engine keep its clip descriptions).
+    pub fn clips_version(&self) -> u64 {
+        self.clips_version
     }
 }
 

@@ -88,6 +88,8 @@ fn the_incremental_read_equals_the_full_read_after_every_change() {
             Arc::new(move || ticks.fetch_add(1_000, Ordering::Relaxed));
         let mut undo = LocalUndo::new(&replicas[0], clock, 500);
         let mut clips_read = 0;
+        let mut last: [Option<(u64, Vec<_>)>; 2] = [None, None];
+        let mut unchanged = 0;
         for step in 0..150 {
             let r = rng.below(2);
             match rng.below(10) {
@@ -100,7 +102,7 @@ fn the_incremental_read_equals_the_full_read_after_every_change() {
                     undo.redo();
                 }
             }
-            for (replica, reader) in replicas.iter().zip(&mut readers) {
+            for ((replica, reader), last) in replicas.iter().zip(&mut readers).zip(&mut last) {
                 let txn = replica.doc().transact();
                 let incremental = reader.read(replica, &txn);
                 assert_eq!(
@@ -108,11 +110,23 @@ fn the_incremental_read_equals_the_full_read_after_every_change() {
                     replica.read(&txn),
                     "seed {seed}, step {step}: the reader is out of date"
                 );
+                // An unchanged clips version promises unchanged clips.
+                if let Some((version, clips)) = last.as_ref()
+                    && *version == reader.clips_version()
+                {
+                    assert_eq!(
+                        *clips, *incremental.clips,
+                        "seed {seed}, step {step}: clips changed under one version"
+                    );
+                    unchanged += 1;
+                }
+                *last = Some((reader.clips_version(), incremental.clips.to_vec()));
                 clips_read += incremental.clips.len();
             }
         }
         // Something to read was there: the comparison was not of empties.
         assert!(clips_read > 1_000, "seed {seed}: {clips_read} clips read");
+        assert!(unchanged > 10, "seed {seed}: the version never held");
     }
 }
 

@@ -457,3 +457,53 @@ fn a_duplicated_clip_keeps_everything_but_its_place_and_devices_reorder() {
         [DeviceKind::Limiter, DeviceKind::Compressor, DeviceKind::Eq]
     );
 }
+
+#[test]
+fn a_mix_change_keeps_the_clip_descriptions_and_equals_a_full_build() {
+    let shared = AudioAsset::new(vec![vec![0.25; 4_800]]);
+    let assets = |_: &str| Some(shared.clone());
+    let p = ProjectDoc::new(new_project_doc("Keep"));
+    let mut txn = p.doc().transact_mut();
+    let tracks: Vec<String> = (0..3)
+        .map(|i| p.add_track(&mut txn, &format!("T{i}"), 1 + i % 2))
+        .collect();
+    for (i, t) in tracks.iter().enumerate() {
+        for c in 0..=i as u64 {
+            p.add_clip(&mut txn, t, "a", c * 10_000, 4_000);
+        }
+    }
+    let bus = p.add_bus(&mut txn, "Verb");
+    p.add_send(&mut txn, &tracks[1], &bus, -12.0, false);
+    let built = p.read(&txn).to_engine(48_000, assets);
+
+    // The mix changes, the clips do not.
+    p.set_strip(&mut txn, &tracks[0], "gainDb", -7.5);
+    p.add_device(&mut txn, &tracks[2], DeviceKind::Compressor);
+    let project = p.read(&txn);
+    let kept = project.to_engine_keeping_clips(&built, |_| true);
+    assert_eq!(kept, project.to_engine(48_000, assets));
+    assert_eq!(kept.tracks[0].strip.gain_db, -7.5);
+    assert_eq!(
+        kept.tracks
+            .iter()
+            .map(|t| t.clips.len())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+
+    // A track added and one deleted: each keeps only its own clips.
+    let fourth = p.add_track(&mut txn, "T3", 1);
+    p.delete_track(&mut txn, &tracks[1]);
+    let project = p.read(&txn);
+    let kept = project.to_engine_keeping_clips(&built, |_| true);
+    let ids: Vec<u64> = kept.tracks.iter().map(|t| t.id).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[2], stemroom_engine::project::stable_id(&fourth));
+    assert_eq!(
+        kept.tracks
+            .iter()
+            .map(|t| t.clips.len())
+            .collect::<Vec<_>>(),
+        [1, 3, 0]
+    );
+}

@@ -6,6 +6,9 @@
 // Prints figures against the issue's targets; asserts nothing.
 
 import { createHash } from 'node:crypto';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { WebsocketProvider } from 'y-websocket';
 import { startServer, launchBrowser, openApp, sineWav, createProject, artifacts } from './harness.mjs';
 
 const TRACKS = 64;
@@ -48,6 +51,23 @@ async function topFunctions(cdp) {
     self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
   [...self.entries()].sort((x, y) => y[1] - x[1]).slice(0, 12).forEach(([k, v]) => console.log(`${(v / 1000).toFixed(0).padStart(7)} ms  ${k}`));
+  // Inclusive time of the app's own functions (callees included).
+  const parent = new Map();
+  profile.nodes.forEach((n) => (n.children ?? []).forEach((c) => parent.set(c, n.id)));
+  const total = new Map();
+  const name = (n) => n.callFrame.functionName.replace(/\[[0-9a-f]{16}\]/g, '');
+  profile.samples.forEach((id, i) => {
+    const seen = new Set();
+    for (let n = id; n !== undefined; n = parent.get(n)) {
+      const f = name(byId.get(n));
+      if (/stemroom_(app|model|engine)/.test(f) && !seen.has(f)) {
+        seen.add(f);
+        total.set(f, (total.get(f) ?? 0) + (profile.timeDeltas[i] ?? 0));
+      }
+    }
+  });
+  console.log('  inclusive, app code:');
+  [...total.entries()].sort((x, y) => y[1] - x[1]).slice(0, 25).forEach(([k, v]) => console.log(`${(v / 1000).toFixed(0).padStart(7)} ms  ${k.slice(0, 200)}`));
 }
 
 const show = (label, f) =>
@@ -141,6 +161,8 @@ try {
     await record(b);
     await b.waitForTimeout(3000);
     show('playing, mixer hidden, no follow', await stop(b));
+    await b.click('.mixer-toggle');
+    await b.click('.follow');
   }
   if (cdp) await topFunctions(cdp);
 
@@ -148,6 +170,32 @@ try {
   // tab records a Latch pass. Frame times here, and the main thread's cost
   // of each engine update (document read → commands or plan queued).
   const updatesBefore = await b.evaluate(() => window.stemroom.engine_update_times().length);
+  // A collaborator on another machine: a stock Yjs client through the
+  // real server, its fader moves every 50 ms. Only this tab's cost shows.
+  {
+    const [, id, token] = url.match(/\/p\/([^/#]+)\/?#(.+)$/);
+    const ydoc = new Y.Doc();
+    const provider = new WebsocketProvider(server.url.replace('http', 'ws') + `sync/${id}`, 'project', ydoc, {
+      params: { token }, WebSocketPolyfill: WebSocket, disableBc: true,
+    });
+    // Stemroom's durable-count message (tag 100) is not for this client.
+    provider.messageHandlers[100] = (_encoder, decoder) => { decoder.pos = decoder.arr.length; };
+    for (let waited = 0; !provider.synced; waited += 10) {
+      if (waited > 20_000) throw new Error('the Yjs collaborator did not sync');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const track = [...ydoc.getMap('tracks').keys()].sort()[2];
+    const remoteCdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
+    if (remoteCdp) { await remoteCdp.send('Profiler.enable'); await remoteCdp.send('Profiler.start'); }
+    await record(b);
+    for (let i = 0; i < 60; i++) {
+      ydoc.getMap('tracks').get(track).set('gainDb', -6 - (i % 12));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    show('playing, a remote collaborator rides', await stop(b));
+    if (remoteCdp) await topFunctions(remoteCdp);
+    provider.destroy();
+  }
   const c = await openApp(browser, url);
   await c.waitForFunction((n) => document.querySelectorAll('.track').length === n, TRACKS + 1, { timeout: 30_000 });
   const ride = async (page, fader) => {
@@ -156,9 +204,12 @@ try {
       await page.waitForTimeout(50);
     }
   };
+  const rideCdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
+  if (rideCdp) { await rideCdp.send('Profiler.enable'); await rideCdp.send('Profiler.start'); }
   await record(b);
   await ride(c, c.locator('.strip').nth(2).locator('.fader'));
-  show('playing, a collaborator rides a fader', await stop(b));
+  show('playing, a second tab here rides', await stop(b));
+  if (rideCdp) await topFunctions(rideCdp);
   const times = (await b.evaluate(() => Array.from(window.stemroom.engine_update_times()))).slice(updatesBefore);
   const commands = [];
   let plans = 0;
@@ -170,9 +221,12 @@ try {
   const q = (p) => commands[Math.min(commands.length - 1, Math.floor(p * commands.length))];
   console.log(`parameter change, document read → commands queued: median ${q(0.5)?.toFixed(2)} ms, p95 ${q(0.95)?.toFixed(2)} ms over ${commands.length} updates (target < 0.2 ms); plans built meanwhile: ${plans}`);
   await b.locator('.strip').nth(3).locator('.automation-mode').selectOption('latch');
+  const latchCdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
+  if (latchCdp) { await latchCdp.send('Profiler.enable'); await latchCdp.send('Profiler.start'); }
   await record(b);
   await ride(b, b.locator('.strip').nth(3).locator('.fader'));
   show('playing, recording a Latch pass', await stop(b));
+  if (latchCdp) await topFunctions(latchCdp);
   await b.click('.transport-play');
   await b.waitForSelector('.automation-lane .automation-canvas:not([data-points="0"])', { timeout: 10_000 });
   await c.close();

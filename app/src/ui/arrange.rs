@@ -98,11 +98,16 @@ pub fn Arrange() -> impl IntoView {
     });
     let _ = window_event_listener(leptos::ev::resize, move |_| measure());
 
-    let tracks = Memo::new(move |_| {
-        ws.project
-            .with(|p| p.as_ref().map(|p| p.tracks.clone()))
-            .unwrap_or_default()
-    });
+    // The rows: a change of a fader or pan (drawn by the mixer, not here)
+    // leaves them as they are.
+    let tracks = Memo::new_with_compare(
+        move |_| {
+            ws.project
+                .with(|p| p.as_ref().map(|p| p.tracks.clone()))
+                .unwrap_or_default()
+        },
+        rows_changed,
+    );
     let automation = ws.lanes;
     // Where each track's row starts (its automation lanes make it taller),
     // and the end of the last.
@@ -132,20 +137,45 @@ pub fn Arrange() -> impl IntoView {
         })
     });
     // Each lane's clips, shared so a lane redraws only when its own change.
-    let lanes = Memo::new(move |_| {
-        let mut by_track: HashMap<String, Vec<Clip>> = HashMap::new();
-        ws.project.with(|p| {
-            if let Some(p) = p {
-                for c in &p.clips {
-                    by_track.entry(c.track.clone()).or_default().push(c.clone());
+    // A lane whose clips are as before keeps its list (nothing cloned): a
+    // change elsewhere costs a comparison per clip, not a copy.
+    let grouped: StoredValue<Option<Arc<Vec<Clip>>>> = StoredValue::new(None);
+    let lanes = Memo::new_with_compare(
+        move |previous: Option<&HashMap<String, Arc<Vec<Clip>>>>| {
+            ws.project.with(|p| {
+                // The read kept the clip list: nothing to group again.
+                let clips = p.as_ref().map(|p| p.clips.clone());
+                let same = grouped.with_value(|g| match (g, &clips) {
+                    (Some(g), Some(c)) => Arc::ptr_eq(g, c),
+                    _ => false,
+                });
+                if let (true, Some(previous)) = (same, previous) {
+                    return previous.clone();
                 }
-            }
-        });
-        by_track
-            .into_iter()
-            .map(|(k, v)| (k, Arc::new(v)))
-            .collect::<HashMap<_, _>>()
-    });
+                grouped.set_value(clips);
+                let mut by_track: HashMap<&str, Vec<&Clip>> = HashMap::new();
+                if let Some(p) = p {
+                    for c in p.clips.iter() {
+                        by_track.entry(c.track.as_str()).or_default().push(c);
+                    }
+                }
+                by_track
+                    .into_iter()
+                    .map(|(track, clips)| {
+                        let kept = previous.and_then(|m| m.get(track)).filter(|old| {
+                            old.len() == clips.len() && old.iter().zip(&clips).all(|(a, b)| a == *b)
+                        });
+                        let list = match kept {
+                            Some(old) => old.clone(),
+                            None => Arc::new(clips.into_iter().cloned().collect()),
+                        };
+                        (track.to_string(), list)
+                    })
+                    .collect::<HashMap<_, _>>()
+            })
+        },
+        lists_changed,
+    );
     // The timeline's width: the song plus a screen to grow into.
     let timeline_px = Memo::new(move |_| {
         let end = ws.project.with(|p| {
@@ -443,13 +473,44 @@ pub fn Arrange() -> impl IntoView {
     }
 }
 
+/// Whether the track rows differ in what a row shows or is ordered by.
+fn rows_changed(a: Option<&Vec<Track>>, b: Option<&Vec<Track>>) -> bool {
+    let row = |t: &Track| {
+        (
+            t.id.clone(),
+            t.name.clone(),
+            t.order.clone(),
+            t.color.clone(),
+            t.channels,
+            t.strip.mute,
+            t.strip.solo,
+        )
+    };
+    match (a, b) {
+        (Some(a), Some(b)) => a.len() != b.len() || a.iter().zip(b).any(|(x, y)| row(x) != row(y)),
+        _ => true,
+    }
+}
+
+/// Whether a lane's clip lists changed: a list kept from the last read is
+/// the same `Arc` (see `lanes` in [`Arrange`]).
+fn lists_changed(
+    a: Option<&HashMap<String, Arc<Vec<Clip>>>>,
+    b: Option<&HashMap<String, Arc<Vec<Clip>>>>,
+) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.len() != b.len()
+                || a.iter()
+                    .any(|(k, v)| b.get(k).is_none_or(|w| !Arc::ptr_eq(v, w)))
+        }
+        _ => true,
+    }
+}
+
 impl Workspace {
     pub(super) fn px_per_frame_untracked(self) -> f64 {
-        PX_PER_SECOND * self.zoom.get_untracked()
-            / self
-                .project
-                .with_untracked(|p| p.as_ref().map(|p| f64::from(p.meta.sample_rate)))
-                .unwrap_or(48_000.0)
+        PX_PER_SECOND * self.zoom.get_untracked() / self.rate.get_untracked()
     }
 }
 
@@ -567,7 +628,13 @@ fn TrackRow(
     };
     let clips = {
         let id = id.clone();
-        Memo::new(move |_| lanes.with(|l| l.get(&id).cloned().unwrap_or_default()))
+        Memo::new_with_compare(
+            move |_| lanes.with(|l| l.get(&id).cloned().unwrap_or_default()),
+            |a, b| {
+                !matches!((a, b), (Some(a), Some(b))
+                    if Arc::ptr_eq(a, b) || a.is_empty() && b.is_empty())
+            },
+        )
     };
     // Rows in the drawn band get canvases and clip boxes; the others wait
     // until scrolled to.

@@ -911,14 +911,23 @@ fn draw(
 }
 
 /// An `<option>` for everything on `strip` a lane can automate.
+/// The options are rebuilt only when the targets change (a device or send
+/// added, say), not on every change of the document.
 fn target_options(ws: Workspace, strip: String) -> impl Fn() -> AnyView + Send + Sync + 'static {
-    move || {
+    let options = Memo::new(move |_| {
         ws.project.with(|p| {
             p.as_ref()
                 .map(|p| targets_of(p, &strip))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, s)| view! { <option value=target_key(&t)>{s.label}</option> })
+                .map(|(t, s)| (target_key(&t), s.label))
+                .collect::<Vec<_>>()
+        })
+    });
+    move || {
+        options.with(|o| {
+            o.iter()
+                .map(|(key, label)| view! { <option value=key.clone()>{label.clone()}</option> })
                 .collect_view()
                 .into_any()
         })

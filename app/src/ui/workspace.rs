@@ -23,6 +23,12 @@ pub const PX_PER_SECOND: f64 = 40.0;
 pub struct Workspace {
     /// The document as read now (repaired); `None` before it opens.
     pub project: Memo<Option<Arc<Project>>>,
+    /// The project's sample rate and tempo map, apart from the rest of the
+    /// document: what the timeline's geometry depends on. Views that only
+    /// place things in time read these, so a fader move elsewhere does not
+    /// redraw them.
+    pub rate: Memo<f64>,
+    pub tempo: Memo<TempoMap>,
     pub role: RwSignal<String>,
     /// Arrange zoom: 1 is [`PX_PER_SECOND`].
     pub zoom: RwSignal<f64>,
@@ -57,9 +63,7 @@ impl Workspace {
     }
 
     pub fn sample_rate(self) -> f64 {
-        self.project
-            .with(|p| p.as_ref().map(|p| f64::from(p.meta.sample_rate)))
-            .unwrap_or(48_000.0)
+        self.rate.get()
     }
 
     /// Pixels per frame at the current zoom.
@@ -68,22 +72,14 @@ impl Workspace {
     }
 
     pub fn tempo(self) -> TempoMap {
-        self.project.with(|p| match p {
-            Some(p) => p.tempo_map(p.meta.sample_rate),
-            None => TempoMap::constant(
-                48_000,
-                120.0,
-                stemroom_engine::tempo::TimeSignature::FOUR_FOUR,
-            ),
-        })
+        self.tempo.get()
     }
 
     /// `frame` on the nearest beat when snapping is on.
     pub fn snapped(self, frame: u64) -> u64 {
         if self.snap.get_untracked() {
-            self.project
-                .with_untracked(|p| p.as_ref().map(|p| p.tempo_map(p.meta.sample_rate)))
-                .map_or(frame, |t| t.snap(frame, Grid::Beats(1.0)))
+            self.tempo
+                .with_untracked(|t| t.snap(frame, Grid::Beats(1.0)))
         } else {
             frame
         }
@@ -214,10 +210,26 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     let review_status = review_sync.status;
     let peers = project_sync.peers;
     let error = RwSignal::new(None::<String>);
+    let project = Memo::new(move |_| {
+        revision.get();
+        project::snapshot()
+    });
     let ws = Workspace {
-        project: Memo::new(move |_| {
-            revision.get();
-            project::snapshot()
+        project,
+        rate: Memo::new(move |_| {
+            project
+                .with(|p| p.as_ref().map(|p| f64::from(p.meta.sample_rate)))
+                .unwrap_or(48_000.0)
+        }),
+        tempo: Memo::new(move |_| {
+            project.with(|p| match p {
+                Some(p) => p.tempo_map(p.meta.sample_rate),
+                None => TempoMap::constant(
+                    48_000,
+                    120.0,
+                    stemroom_engine::tempo::TimeSignature::FOUR_FOUR,
+                ),
+            })
         }),
         role: RwSignal::new(String::new()),
         zoom: RwSignal::new(1.0),
