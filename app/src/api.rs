@@ -103,8 +103,27 @@ pub async fn create_project(name: &str) -> Result<ProjectLink, String> {
     serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())
 }
 
+/// What the server says about the link this page holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectInfo {
+    pub link: ProjectLink,
+    /// Who shared it, as what and until when (`None` for an owner link
+    /// made with the project).
+    pub shared: Option<LinkInfo>,
+}
+
+/// The holder's view of their own link.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkInfo {
+    pub label: String,
+    pub shared_by: String,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
 /// The role and name a link gives.
-pub async fn project_info(id: &str, token: &str) -> Result<ProjectLink, String> {
+pub async fn project_info(id: &str, token: &str) -> Result<ProjectInfo, String> {
     let response = fetch(&format!("/api/projects/{id}"), "GET", Some(token), None).await?;
     if !response.ok() {
         return Err(failure(&response).await);
@@ -113,14 +132,98 @@ pub async fn project_info(id: &str, token: &str) -> Result<ProjectLink, String> 
     struct Info {
         name: Option<String>,
         role: String,
+        link: Option<LinkInfo>,
     }
     let info: Info = serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())?;
-    Ok(ProjectLink {
-        id: id.to_string(),
-        token: token.to_string(),
-        name: info.name.unwrap_or_default(),
-        role: info.role,
+    Ok(ProjectInfo {
+        link: ProjectLink {
+            id: id.to_string(),
+            token: token.to_string(),
+            name: info.name.unwrap_or_default(),
+            role: info.role,
+        },
+        shared: info.link,
     })
+}
+
+/// A share link as its owner sees it (tokens are shown once, at creation).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareLink {
+    pub id: String,
+    pub role: String,
+    pub label: String,
+    #[serde(default)]
+    pub shared_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub expired: bool,
+    /// Only in the answer to [`create_link`].
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl ShareLink {
+    pub fn status(&self) -> &'static str {
+        if self.revoked {
+            "revoked"
+        } else if self.expired {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// The project's links, oldest first (owner).
+pub async fn list_links(project: &str, token: &str) -> Result<Vec<ShareLink>, String> {
+    let path = format!("/api/projects/{project}/links");
+    let response = fetch(&path, "GET", Some(token), None).await?;
+    if !response.ok() {
+        return Err(failure(&response).await);
+    }
+    #[derive(Deserialize)]
+    struct Links {
+        links: Vec<ShareLink>,
+    }
+    let links: Links = serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())?;
+    Ok(links.links)
+}
+
+/// Makes a link for `role` (owner); `expires_in` in seconds, `None` never.
+pub async fn create_link(
+    project: &str,
+    token: &str,
+    role: &str,
+    label: &str,
+    expires_in: Option<i64>,
+    shared_by: &str,
+) -> Result<ShareLink, String> {
+    let body = serde_json::json!({
+        "role": role,
+        "label": label,
+        "expiresIn": expires_in,
+        "sharedBy": shared_by,
+    })
+    .to_string();
+    let path = format!("/api/projects/{project}/links");
+    let response = fetch(&path, "POST", Some(token), Some(&body)).await?;
+    if !response.ok() {
+        return Err(failure(&response).await);
+    }
+    serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())
+}
+
+/// Revokes a link (owner): its open pages stop syncing.
+pub async fn revoke_link(project: &str, token: &str, link: &str) -> Result<(), String> {
+    let path = format!("/api/projects/{project}/links/{link}");
+    let response = fetch(&path, "DELETE", Some(token), None).await?;
+    if !response.ok() {
+        return Err(failure(&response).await);
+    }
+    Ok(())
 }
 
 /// The bytes of an asset.

@@ -49,6 +49,11 @@ pub struct OpenProject {
     /// that leaves the clips alone has nothing new to fetch.
     fetched_for: Option<u64>,
     migrated: bool,
+    /// What this link's role lets this tab change, once the server has
+    /// said (nothing before): edits it would refuse are never made, so
+    /// nothing appears to work and is then refused.
+    can_edit: bool,
+    can_comment: bool,
 }
 
 thread_local! {
@@ -86,9 +91,19 @@ pub fn open(link: ProjectLink) -> (DocSync, DocSync) {
         loading: HashSet::new(),
         fetched_for: None,
         migrated: false,
+        can_edit: false,
+        can_comment: false,
     };
     OPEN.set(Some(open));
     (project_sync, review_sync)
+}
+
+/// The role the server gave this page's link: what it may change from now.
+pub fn set_role(role: &str) {
+    with(|p| {
+        p.can_edit = matches!(role, "owner" | "edit");
+        p.can_comment = p.can_edit || role == "comment";
+    });
 }
 
 /// Runs `f` with the open project, if any.
@@ -153,6 +168,9 @@ pub fn begin_step() {
 /// edits within half a second of each other undo as one step.
 pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
     with(|p| {
+        if !p.can_edit {
+            return None;
+        }
         let mut txn = p.project.doc().try_transact_mut_with(LOCAL).ok()?;
         Some(f(&p.project, &mut txn))
     })
@@ -162,6 +180,9 @@ pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Opti
 /// One local edit of the review document.
 pub fn edit_review<R>(f: impl FnOnce(&ReviewDoc, &mut TransactionMut) -> R) -> Option<R> {
     with(|p| {
+        if !p.can_comment {
+            return None;
+        }
         let mut txn = p.review.doc().try_transact_mut_with(LOCAL).ok()?;
         Some(f(&p.review, &mut txn))
     })
@@ -169,11 +190,11 @@ pub fn edit_review<R>(f: impl FnOnce(&ReviewDoc, &mut TransactionMut) -> R) -> O
 }
 
 pub fn undo() -> bool {
-    with(|p| p.undo.undo()).unwrap_or(false)
+    with(|p| p.can_edit && p.undo.undo()).unwrap_or(false)
 }
 
 pub fn redo() -> bool {
-    with(|p| p.undo.redo()).unwrap_or(false)
+    with(|p| p.can_edit && p.undo.redo()).unwrap_or(false)
 }
 
 /// Brings an older document up to this build's schema, once, after the

@@ -173,6 +173,7 @@ pub fn new_link(
         created_at: now(),
         expires_at,
         revoked_at: None,
+        shared_by: String::new(),
     };
     (record, token)
 }

@@ -193,7 +193,9 @@ pub async fn project_info(
     let grant = state.authorize(&project, token(&headers, &query)).await?;
     let store = state.store().clone();
     let id = project.clone();
-    let created_at = blocking(move || store.project_created_at(&id)).await?;
+    let link_id = grant.link.clone();
+    let (created_at, link) =
+        blocking(move || Ok((store.project_created_at(&id)?, store.link(&id, &link_id)?))).await?;
     let info = state.rooms().info(&project).await?;
     Ok(Json(json!({
         "id": project,
@@ -201,6 +203,12 @@ pub async fn project_info(
         "role": grant.role,
         "createdAt": created_at,
         "connections": info.connections,
+        // The holder's own link: who shared it, as what, until when.
+        "link": link.map(|l| json!({
+            "label": l.label,
+            "sharedBy": l.shared_by,
+            "expiresAt": l.expires_at,
+        })),
     }))
     .into_response())
 }
@@ -225,6 +233,7 @@ fn link_json(link: &LinkRecord, now: i64) -> serde_json::Value {
         "label": link.label,
         "createdAt": link.created_at,
         "expiresAt": link.expires_at,
+        "sharedBy": link.shared_by,
         "revoked": link.revoked_at.is_some(),
         "expired": link.expires_at.is_some_and(|at| at <= now),
     })
@@ -254,6 +263,9 @@ pub struct CreateLink {
     /// Seconds from now until the link stops working.
     #[serde(default)]
     expires_in: Option<i64>,
+    /// The sharer's name, shown to whoever opens the link.
+    #[serde(default)]
+    shared_by: Option<String>,
 }
 
 /// `POST /api/projects/{id}/links {"role","label","expiresIn"}` (owner).
@@ -280,7 +292,9 @@ pub async fn create_link(
         None => None,
     };
     let label = clean_name(body.label.as_deref(), "")?;
-    let (link, token) = access::new_link(&project, body.role, &label, expires_at);
+    let shared_by = clean_name(body.shared_by.as_deref(), "")?;
+    let (mut link, token) = access::new_link(&project, body.role, &label, expires_at);
+    link.shared_by = shared_by;
     let store = state.store().clone();
     let record = link.clone();
     blocking(move || store.insert_link(&record)).await?;

@@ -69,6 +69,8 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         PRIMARY KEY (project, sha256)
     ) STRICT;",
+    // Who made a link (the owner's name when sharing), shown to its holder.
+    "ALTER TABLE share_links ADD COLUMN shared_by TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The durable history of a project's documents.
@@ -157,6 +159,8 @@ pub struct LinkRecord {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The name of whoever shared it, as they gave it ("" for none).
+    pub shared_by: String,
 }
 
 /// What the asset store knows about a decoded, stored audio file.
@@ -181,11 +185,12 @@ fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRecord> {
         created_at: r.get(5)?,
         expires_at: r.get(6)?,
         revoked_at: r.get(7)?,
+        shared_by: r.get(8)?,
     })
 }
 
 const LINK_COLUMNS: &str =
-    "id, project, token_hash, role, label, created_at, expires_at, revoked_at";
+    "id, project, token_hash, role, label, created_at, expires_at, revoked_at, shared_by";
 
 /// Projects, share links and asset metadata.
 impl Store {
@@ -226,11 +231,23 @@ impl Store {
             .optional()?)
     }
 
+    /// One link of `project` by its id.
+    pub fn link(&self, project: &str, id: &str) -> anyhow::Result<Option<LinkRecord>> {
+        Ok(self
+            .connection()
+            .query_row(
+                &format!("SELECT {LINK_COLUMNS} FROM share_links WHERE project = ?1 AND id = ?2"),
+                [project, id],
+                link_from_row,
+            )
+            .optional()?)
+    }
+
     /// A project's links, oldest first.
     pub fn links(&self, project: &str) -> anyhow::Result<Vec<LinkRecord>> {
         let conn = self.connection();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {LINK_COLUMNS} FROM share_links WHERE project = ?1 ORDER BY created_at, id"
+            "SELECT {LINK_COLUMNS} FROM share_links WHERE project = ?1 ORDER BY created_at, rowid"
         ))?;
         let links = stmt
             .query_map([project], link_from_row)?
@@ -307,7 +324,7 @@ impl Store {
 fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
     conn.execute(
         &format!(
-            "INSERT INTO share_links ({LINK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            "INSERT INTO share_links ({LINK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ),
         params![
             link.id,
@@ -317,7 +334,8 @@ fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
             link.label,
             link.created_at,
             link.expires_at,
-            link.revoked_at
+            link.revoked_at,
+            link.shared_by
         ],
     )?;
     Ok(())

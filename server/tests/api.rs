@@ -104,10 +104,26 @@ async fn projects_and_links() {
         .await;
     assert_eq!(r.status, 422, "unknown roles are rejected: {}", r.text());
     let r = server
-        .share(&project, &owner, serde_json::json!({"role": "comment", "label": "Mastering engineer", "expiresIn": 3600}))
+        .share(&project, &owner, serde_json::json!({"role": "comment", "label": "Mastering engineer", "expiresIn": 3600, "sharedBy": "Ana"}))
         .await;
     assert_eq!(r.status, 201);
     assert!(r.json()["expiresAt"].as_i64().is_some());
+    // Its holder learns who shared it, as what and until when; never more.
+    let comment = r.json()["token"].as_str().unwrap().to_string();
+    let info = http(
+        &server.addr,
+        "GET",
+        &format!("/api/projects/{project}?token={comment}"),
+        &[],
+        b"",
+    )
+    .await
+    .json();
+    assert_eq!(info["role"], "comment");
+    assert_eq!(info["link"]["sharedBy"], "Ana");
+    assert_eq!(info["link"]["label"], "Mastering engineer");
+    assert_eq!(info["link"]["expiresAt"], r.json()["expiresAt"]);
+    assert!(info["link"].get("token").is_none() && info.get("links").is_none());
     let links = http(
         &server.addr,
         "GET",

@@ -218,6 +218,7 @@ export function serverAndBrowser({ before, after }) {
 /** Waits until the page shows "all changes saved". */
 export async function waitSaved(page) {
   await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'owner', null, { timeout: 15_000 });
 }
 
 /** Creates a project from the start page; resolves once it is saved. */
@@ -227,4 +228,5 @@ export async function createProject(page, name) {
   await page.waitForURL(/\/p\/[^/#]+#.+/);
   await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
   await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
+  await page.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'owner', null, { timeout: 15_000 });
 }

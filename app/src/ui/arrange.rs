@@ -424,6 +424,10 @@ pub fn Arrange() -> impl IntoView {
                         </div>
                         <Ruler span=span timeline_px=timeline_px drag=drag />
                     </div>
+                    <div class="comment-row">
+                        <div class="ruler-corner comment-corner">"Comments"</div>
+                        <super::comments::CommentStrip timeline_px=timeline_px />
+                    </div>
                     <div class="tracks">
                         <For
                             each=rows

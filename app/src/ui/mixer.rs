@@ -476,6 +476,7 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     class="automation-mode"
                     title="Automation: Off, Read, Touch, Latch, Write (yours only)"
                     aria-label="Automation mode"
+                    disabled=move || !ws.can_edit()
                     data-mode=move || write_mode.get().as_str()
                     prop:value=move || write_mode.get().as_str()
                     on:change={

@@ -3,10 +3,12 @@
 mod arrange;
 mod automation;
 mod canvas;
+mod comments;
 mod device;
 mod import;
 mod meter;
 mod mixer;
+mod share;
 mod start;
 mod transport;
 mod workspace;

@@ -9,7 +9,7 @@ use stemroom_engine::Command;
 use stemroom_engine::tempo::{Grid, TempoMap};
 use stemroom_model::project::Project;
 
-use super::{arrange, device, meter, mixer, transport};
+use super::{arrange, comments, device, meter, mixer, share, transport};
 use crate::api::{self, ProjectLink};
 use crate::project;
 use crate::session::{EngineState, EngineUi, sync_engine};
@@ -53,6 +53,8 @@ pub struct Workspace {
     pub zoom_anchor: StoredValue<Option<f64>>,
     /// Automation lanes this user has hidden, and the selected points.
     pub lanes: super::automation::Lanes,
+    /// The review document's comments, and the one being written.
+    pub comments: super::comments::Comments,
     pub ui: EngineUi,
 }
 
@@ -60,6 +62,11 @@ impl Workspace {
     /// Whether this user's role may change the arrangement and mix.
     pub fn can_edit(self) -> bool {
         matches!(self.role.get().as_str(), "owner" | "edit")
+    }
+
+    /// Whether this user's role may comment (and reply, resolve).
+    pub fn can_comment(self) -> bool {
+        matches!(self.role.get().as_str(), "owner" | "edit" | "comment")
     }
 
     pub fn sample_rate(self) -> f64 {
@@ -214,6 +221,10 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         revision.get();
         project::snapshot()
     });
+    // Who this tab is, for the others' presence lists and as the author of
+    // comments; the user may rename themselves at any time (kept for this
+    // browser).
+    let me = RwSignal::new(display_name());
     let ws = Workspace {
         project,
         rate: Memo::new(move |_| {
@@ -246,6 +257,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         help: RwSignal::new(false),
         zoom_anchor: StoredValue::new(None),
         lanes: super::automation::Lanes::new(),
+        comments: super::comments::Comments::new(review_sync.revision, me),
         ui,
     };
     provide_context(ws);
@@ -253,9 +265,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
 
     let _ = window_event_listener(leptos::ev::keydown, move |e| shortcut(ws, &e));
 
-    // Who this tab is, for the others' presence lists; the user may rename
-    // themselves at any time (kept for this browser).
-    let me = RwSignal::new(display_name());
+    let shared = RwSignal::new(None::<api::LinkInfo>);
     project_sync.set_presence(presence_json(&me.get_untracked()));
 
     {
@@ -263,8 +273,10 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api::project_info(&link.id, &link.token).await {
                 Ok(info) => {
-                    role.set(info.role.clone());
-                    api::remember(&info);
+                    project::set_role(&info.link.role);
+                    role.set(info.link.role.clone());
+                    shared.set(info.shared.clone());
+                    api::remember(&info.link);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -280,6 +292,13 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             && let Err(e) = project::migrate_once(ws.can_edit())
         {
             error.set(Some(e));
+        }
+    });
+    // A refused link (revoked, expired) changes nothing from here on.
+    Effect::new(move |_| {
+        if matches!(status.get(), SyncStatus::Refused(_)) {
+            project::set_role("");
+            role.set("refused".into());
         }
     });
     Effect::new(move |_| {
@@ -338,6 +357,13 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                     }
                 />
                 <span class="role-badge">{move || role.get()}</span>
+                <share::SharedWithYou role=role shared=shared />
+                <Show when=move || role.get() == "owner">
+                    <share::ShareDialog project=link.id.clone() token=link.token.clone() me=me />
+                </Show>
+                <comments::CommentsPanel synced=Signal::derive(move || {
+                    matches!(review_status.get(), SyncStatus::Saved | SyncStatus::Saving)
+                }) />
                 <span class="save-state" data-state=move || save_state().key() role="status">
                     {move || save_state().label()}
                 </span>
@@ -383,6 +409,11 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             <Show when=move || error.get().is_some()>
                 <div class="error" role="alert">{move || error.get()}</div>
             </Show>
+            <Show when=move || matches!(status.get(), SyncStatus::Refused(_))>
+                <div class="refused" role="alert">
+                    "This link no longer opens the project (revoked or expired): nothing here syncs any more. Ask the owner for a new link."
+                </div>
+            </Show>
             <Show when=move || ws.help.get()>
                 <div class="shortcuts" role="dialog" aria-label="Keyboard shortcuts" on:click=move |_| ws.help.set(false)>
                     <h2>"Keyboard shortcuts"</h2>
@@ -416,6 +447,21 @@ fn shortcut(ws: Workspace, e: &web_sys::KeyboardEvent) {
         if code == "KeyD" && ws.can_edit() {
             e.prevent_default();
             duplicate_selected(ws);
+        }
+        return;
+    }
+    if code == "KeyC" && !e.shift_key() && !e.alt_key() {
+        // A comment on the loop range when looping, else at the playhead.
+        if ws.can_comment() {
+            e.prevent_default();
+            let (start, end) = ws.loop_range.get_untracked();
+            let (start, end) = if ws.looping.get_untracked() && end > start {
+                (start, end)
+            } else {
+                let at = ws.cursor_or_playhead();
+                (at, at)
+            };
+            ws.comments.begin(start, end, None);
         }
         return;
     }
@@ -543,6 +589,7 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+D", "Duplicate the selected clip"),
     ("Delete", "Delete the selected clip or automation points"),
     ("M", "Mute the selected clip's track"),
+    ("C", "Comment on the loop range, or at the playhead"),
     ("Shift+M", "Add a marker at the playhead"),
     ("← →", "Move the selected clip by a beat"),
     ("+ / −", "Zoom in / out (around the playhead)"),
