@@ -278,6 +278,13 @@ pub fn engine_update_times() -> Vec<f64> {
     })
 }
 
+/// The playing engine's position now (frames), read from its meters; 0
+/// before it runs (tests compare it with what others see).
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn engine_position() -> f64 {
+    SESSION.with_borrow_mut(|s| s.as_mut().map_or(0.0, |s| s.link.meters().position as f64))
+}
+
 /// How often numeric readouts refresh (EBU Tech 3341 asks ≥ 10 Hz of a
 /// loudness display).
 pub const READOUT_HZ: f64 = 20.0;

@@ -45,7 +45,7 @@ describe('a project shared by two browser contexts', () => {
     // B names themself; A's list shows it at once. An empty name is refused.
     await b.fill('.my-name', 'Mara (mix)');
     await b.press('.my-name', 'Enter');
-    await a.waitForFunction(() => [...document.querySelectorAll('.presence .peer')].map((p) => p.textContent).join() === 'Mara (mix)');
+    await a.waitForFunction(() => [...document.querySelectorAll('.presence .peer')].map((p) => p.querySelector('.peer-name').textContent).join() === 'Mara (mix)');
     await b.fill('.my-name', '  ');
     await b.press('.my-name', 'Enter');
     assert.equal(await b.inputValue('.my-name'), 'Mara (mix)');

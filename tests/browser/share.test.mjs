@@ -29,7 +29,8 @@ async function makeLink(owner, role, label, expiry) {
 /** What the page shows of the document: clips and where, mutes, tracks. */
 const fingerprint = (page) =>
   page.evaluate(() => [
-    ...[...document.querySelectorAll('.clip')].map((c) => `${c.dataset.clipId}@${c.getAttribute('style')}`).sort(),
+    // Where each clip is (not how it is drawn: others' selections show).
+    ...[...document.querySelectorAll('.clip')].map((c) => `${c.dataset.clipId}@${c.style.left}+${c.style.width}`).sort(),
     ...[...document.querySelectorAll('.track-mute')].map((b) => b.classList.contains('active')),
     document.querySelectorAll('.track').length,
   ].join('\n'));

@@ -471,6 +471,7 @@ pub fn Arrange() -> impl IntoView {
                         class="playhead"
                         style:transform=move || format!("translateX({:.1}px)", HEADER_W + ws.playhead() as f64 * ws.px_per_frame())
                     ></div>
+                    <super::presence::RemotePlayheads header_w=HEADER_W />
                 </div>
             </div>
         </section>
@@ -870,11 +871,25 @@ fn ClipBox(clip: Clip, drag: RwSignal<Option<Drag>>) -> impl IntoView {
     view! {
         <div
             class="clip"
-            class:selected=move || ws.selected.get().as_deref() == Some(id.as_str())
+            class:selected={
+                let id = id.clone();
+                move || ws.selected.get().as_deref() == Some(id.as_str())
+            }
             data-clip-id=c.id.clone()
-            style=move || {
-                let ppf = ws.px_per_frame();
-                format!("left:{:.1}px;width:{:.1}px", start as f64 * ppf, (length as f64 * ppf).max(2.0))
+            class:remote-selected={
+                let id = id.clone();
+                move || super::presence::selected_by(ws, &id).is_some()
+            }
+            style={
+                let id = id.clone();
+                move || {
+                    let ppf = ws.px_per_frame();
+                    // Someone else's selection shows in their colour.
+                    let peer = super::presence::selected_by(ws, &id)
+                        .map(|c| format!(";--peer:{c}"))
+                        .unwrap_or_default();
+                    format!("left:{:.1}px;width:{:.1}px{peer}", start as f64 * ppf, (length as f64 * ppf).max(2.0))
+                }
             }
             on:pointerdown=begin(ClipDrag::Move, c.clone())
         >

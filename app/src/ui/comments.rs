@@ -237,6 +237,7 @@ pub fn CommentStrip(timeline_px: Memo<f64>) -> impl IntoView {
                 }
             }
         >
+            <super::presence::RemoteLoops />
             <Show when=move || preview.get().is_some()>
                 <div
                     class="comment-range-preview"

@@ -8,6 +8,7 @@ mod device;
 mod import;
 mod meter;
 mod mixer;
+mod presence;
 mod share;
 mod start;
 mod transport;

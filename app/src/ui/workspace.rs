@@ -9,7 +9,7 @@ use stemroom_engine::Command;
 use stemroom_engine::tempo::{Grid, TempoMap};
 use stemroom_model::project::Project;
 
-use super::{arrange, comments, device, meter, mixer, share, transport};
+use super::{arrange, comments, device, meter, mixer, presence, share, transport};
 use crate::api::{self, ProjectLink};
 use crate::project;
 use crate::session::{EngineState, EngineUi, sync_engine};
@@ -55,6 +55,8 @@ pub struct Workspace {
     pub lanes: super::automation::Lanes,
     /// The review document's comments, and the one being written.
     pub comments: super::comments::Comments,
+    /// The others here: their states, playheads, joins and leaves.
+    pub presence: super::presence::Presence,
     pub ui: EngineUi,
 }
 
@@ -258,6 +260,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         zoom_anchor: StoredValue::new(None),
         lanes: super::automation::Lanes::new(),
         comments: super::comments::Comments::new(review_sync.revision, me),
+        presence: super::presence::Presence::new(peers),
         ui,
     };
     provide_context(ws);
@@ -266,7 +269,23 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     let _ = window_event_listener(leptos::ev::keydown, move |e| shortcut(ws, &e));
 
     let shared = RwSignal::new(None::<api::LinkInfo>);
-    project_sync.set_presence(presence_json(&me.get_untracked()));
+    {
+        let sync = project_sync.clone();
+        presence::run(ws, me, move |json| sync.set_presence(json));
+    }
+    // The view this user works in, for the others' presence lists.
+    let _ = window_event_listener(leptos::ev::pointerdown, move |e| {
+        use wasm_bindgen::JsCast;
+        if let Some(target) = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        {
+            let view = presence::view_of(&target);
+            if !view.is_empty() {
+                ws.presence.view.set(view);
+            }
+        }
+    });
 
     {
         let link = link.clone();
@@ -384,31 +403,17 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                                     return;
                                 }
                                 store_display_name(&name);
-                                project::with(|open| open.project_sync.set_presence(presence_json(&name)));
                                 me.set(name);
                             }
                         />
                     </li>
-                    {move || {
-                        let mut names: Vec<String> = peers
-                            .get()
-                            .values()
-                            .filter_map(|json| {
-                                serde_json::from_str::<serde_json::Value>(json)
-                                    .ok()?
-                                    .get("name")?
-                                    .as_str()
-                                    .map(str::to_string)
-                            })
-                            .collect();
-                        names.sort();
-                        names.into_iter().map(|n| view! { <li class="peer">{n}</li> }).collect_view()
-                    }}
+                    <presence::PeerList />
                 </ul>
             </header>
             <Show when=move || error.get().is_some()>
                 <div class="error" role="alert">{move || error.get()}</div>
             </Show>
+            <presence::Announcements />
             <Show when=move || matches!(status.get(), SyncStatus::Refused(_))>
                 <div class="refused" role="alert">
                     "This link no longer opens the project (revoked or expired): nothing here syncs any more. Ask the owner for a new link."
@@ -671,10 +676,6 @@ const NAME_KEY: &str = "stemroom.name";
 const NAME_MAX_CHARS: usize = 32;
 
 /// The awareness state the others' presence lists read.
-fn presence_json(name: &str) -> String {
-    serde_json::json!({ "name": name }).to_string()
-}
-
 /// This browser's display name (kept in local storage); a guest name the
 /// first time.
 fn display_name() -> String {

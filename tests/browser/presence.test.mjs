@@ -1,0 +1,80 @@
+// Presence between two browser contexts through the real server: B's
+// arrival and departure are announced on A's page; A sees B's colour,
+// role and view, B's playhead moving on A's timeline (within 150 ms of
+// B's own engine position), B's selected clip and loop range.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
+
+const RATE = 48_000;
+
+describe('presence', () => {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("who is here, where they play, what they select and loop; joins and leaves", async () => {
+    const a = await openApp(browser, server.url);
+    await createProject(a, 'Together');
+    const { wav } = sineWav(30);
+    await a.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
+    await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+    await a.fill('.my-name', 'Ana');
+    await a.press('.my-name', 'Enter');
+    const [, id, token] = a.url().match(/\/p\/([^/#]+)\/?#(.+)$/);
+    const response = await fetch(new URL(`/api/projects/${id}/links`, server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ role: 'comment' }),
+    });
+    const commentUrl = new URL((await response.json()).url, server.url).href;
+
+    const b = await openApp(browser, commentUrl);
+    await b.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'comment', null, { timeout: 15_000 });
+    await b.fill('.my-name', 'Mo');
+    await b.press('.my-name', 'Enter');
+    await a.waitForSelector('.announcement:has-text("joined (comment)")', { timeout: 5_000 });
+    const peer = a.locator('.peer', { hasText: 'Mo' });
+    await peer.waitFor();
+    assert.equal(await peer.getAttribute('data-role'), 'comment');
+    const colour = await peer.evaluate((p) => getComputedStyle(p).getPropertyValue('--peer').trim());
+    assert.match(colour, /^hsl\(/);
+    // B's view: the mixer, once B works there.
+    await b.click('.mixer .strip-name');
+    await a.waitForFunction(() => [...document.querySelectorAll('.peer')].some((p) => p.dataset.view === 'mixer'), null, { timeout: 5_000 });
+
+    // B selects the clip and loops bars 3–4; A sees both in B's colour.
+    await b.click('.clip');
+    await a.waitForSelector('.clip.remote-selected', { timeout: 5_000 });
+    await b.keyboard.press('KeyL');
+    await a.waitForSelector('.remote-loop', { timeout: 5_000 });
+
+    // B plays; B's playhead moves on A's timeline, near B's own position.
+    await b.keyboard.press('KeyL');
+    await b.click('.transport-play');
+    await b.waitForFunction(() => document.querySelector('.engine-state')?.dataset.state === 'running', null, { timeout: 20_000 });
+    await b.waitForTimeout(1500);
+    const remote = a.locator('.remote-playhead', { hasText: 'Mo' });
+    const first = Number(await remote.getAttribute('data-frame'));
+    await a.waitForTimeout(1000);
+    const [seen, own] = await Promise.all([
+      a.evaluate(() => Number(document.querySelector('.remote-playhead').dataset.frame)),
+      b.evaluate(() => window.stemroom.engine_position()),
+    ]);
+    assert.ok(seen > first + RATE / 2, `B's playhead moves on A's screen (${first} → ${seen})`);
+    assert.ok(Math.abs(seen - own) < 0.15 * RATE, `A shows B at ${(seen / RATE).toFixed(3)} s, B is at ${(own / RATE).toFixed(3)} s`);
+    await keep(a, 'presence-a');
+
+    await b.close();
+    await a.waitForSelector('.announcement:has-text("Mo left")', { timeout: 10_000 });
+    assert.equal(await a.locator('.peer', { hasText: 'Mo' }).count(), 0);
+  });
+});
