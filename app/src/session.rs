@@ -119,6 +119,17 @@ impl EngineUi {
         }
     }
 
+    /// Starts the engine for the open project without playing (following
+    /// someone: their Play must find the audio ready). A user gesture.
+    pub fn arm(self) {
+        if matches!(
+            self.state.get_untracked(),
+            EngineState::Idle | EngineState::Failed
+        ) {
+            self.start(Vec::new());
+        }
+    }
+
     pub fn send(self, command: Command) {
         let result = SESSION.with_borrow_mut(|s| match s {
             Some(session) => session.link.send(command),

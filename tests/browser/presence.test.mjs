@@ -78,3 +78,65 @@ describe('presence', () => {
     assert.equal(await a.locator('.peer', { hasText: 'Mo' }).count(), 0);
   });
 });
+
+describe('listen together', () => {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('B follows A: A seeks to bar 9 and plays, B plays within 50 ms of A; B\'s own action ends it', async () => {
+    const a = await openApp(browser, server.url);
+    await createProject(a, 'Follow me');
+    const { wav } = sineWav(40);
+    await a.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
+    await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+    await a.fill('.my-name', 'Ana');
+    await a.press('.my-name', 'Enter');
+    const b = await openApp(browser, a.url());
+    await b.waitForSelector('.clip', { timeout: 15_000 });
+    await b.locator('.peer', { hasText: 'Ana' }).locator('.peer-follow').click();
+    await b.waitForSelector('.following');
+    await b.waitForFunction(() => document.querySelector('.engine-state')?.dataset.state === 'running', null, { timeout: 20_000 });
+
+    // A seeks to bar 9 (16 s at 120 bpm) on the ruler and plays.
+    const ruler = await a.$eval('.ruler-lane', (r) => r.getBoundingClientRect().toJSON());
+    await a.mouse.click(ruler.left + 16 * 40, ruler.top + ruler.height - 3);
+    await a.click('.transport-play');
+    await a.waitForFunction(() => document.querySelector('.engine-state')?.dataset.state === 'running', null, { timeout: 20_000 });
+    await b.waitForFunction(() => window.stemroom.engine_position() > 16 * 48_000, null, { timeout: 10_000 });
+    await a.waitForTimeout(1500);
+    const gaps = [];
+    for (let i = 0; i < 5; i++) {
+      const [pa, pb] = await Promise.all([
+        a.evaluate(() => window.stemroom.engine_position()),
+        b.evaluate(() => window.stemroom.engine_position()),
+      ]);
+      assert.ok(pa > 16 * RATE && pa < 22 * RATE, `A plays from bar 9 (${(pa / RATE).toFixed(3)} s)`);
+      gaps.push(Math.abs(pa - pb) / RATE * 1000);
+      await a.waitForTimeout(200);
+    }
+    gaps.sort((x, y) => x - y);
+    console.log(`follower gap: ${gaps.map((g) => g.toFixed(1)).join(', ')} ms`);
+    assert.ok(gaps[2] < 50, `B is ${gaps.map((g) => g.toFixed(1)).join(', ')} ms from A`);
+
+    // A stops: B stops. B's own transport action ends the follow.
+    await a.click('.transport-play');
+    await b.waitForFunction(() => !document.querySelector('.transport-play').classList.contains('active'), null, { timeout: 5_000 });
+    await b.click('.transport-home');
+    await b.waitForSelector('.following', { state: 'detached' });
+    await keep(b, 'follow-b');
+
+    // Play for everyone: B is asked, in the page.
+    await a.click('.play-for-everyone');
+    await b.waitForSelector('.follow-invite:has-text("Ana asks everyone to follow")', { timeout: 5_000 });
+    await b.click('.accept-follow');
+    await b.waitForSelector('.following');
+  });
+});

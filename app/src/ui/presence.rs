@@ -45,6 +45,13 @@ pub struct PeerState {
     /// Their loop range, when looping.
     #[serde(default, rename = "loop")]
     pub loop_range: Option<(u64, u64)>,
+    /// Counts their transport actions (play, stop, seek, loop): a change
+    /// tells their followers to catch up.
+    #[serde(default)]
+    pub transport: u32,
+    /// "Play for everyone": they ask the others to follow them.
+    #[serde(default)]
+    pub invite: bool,
 }
 
 /// A peer as this tab knows it: the state and when it arrived (ms).
@@ -82,6 +89,17 @@ pub struct Presence {
     pub announcements: RwSignal<Vec<(u64, String)>>,
     /// Where this user works now.
     pub view: RwSignal<&'static str>,
+    /// The person whose transport this tab follows.
+    pub following: RwSignal<Option<u64>>,
+    /// This user's transport actions (see [`PeerState::transport`]).
+    pub transport: RwSignal<u32>,
+    /// This user asks everyone to follow ("Play for everyone").
+    pub inviting: RwSignal<bool>,
+    /// Invitations this user turned down, by peer.
+    declined: RwSignal<Vec<u64>>,
+    /// Set while this tab applies its leader's transport (that is not an
+    /// action of this user's: it neither counts nor ends the follow).
+    applying: StoredValue<bool>,
 }
 
 impl Presence {
@@ -120,7 +138,32 @@ impl Presence {
             now: RwSignal::new(js_sys::Date::now()),
             announcements: RwSignal::new(Vec::new()),
             view: RwSignal::new("arrange"),
+            following: RwSignal::new(None),
+            transport: RwSignal::new(0),
+            inviting: RwSignal::new(false),
+            declined: RwSignal::new(Vec::new()),
+            applying: StoredValue::new(false),
         }
+    }
+
+    /// This user moved the transport: the followers catch up, and a
+    /// follow of theirs ends (called by every transport action).
+    pub fn transport_action(self) {
+        if self.applying.get_value() {
+            return;
+        }
+        self.transport.update(|t| *t = t.wrapping_add(1));
+        if self.following.get_untracked().is_some() {
+            self.following.set(None);
+        }
+    }
+
+    /// Starts following `peer` (a user gesture: the audio may start here).
+    pub fn follow(self, ws: Workspace, peer: u64) {
+        ws.ui.arm();
+        self.following.set(Some(peer));
+        LAST_APPLIED.set(None);
+        catch_up(ws);
     }
 
     fn announce(self, text: String) {
@@ -158,6 +201,8 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
             rate: ws.ui.sample_rate.get() as f64,
             selected: ws.selected.get(),
             loop_range: ws.looping.get().then(|| ws.loop_range.get()),
+            transport: presence.transport.get(),
+            invite: presence.inviting.get(),
         }
     });
     let last_sent = StoredValue::new((0.0_f64, PeerState::default()));
@@ -221,6 +266,25 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
         known.set_value(Some(now));
     });
 
+    // Following: catch up whenever the leader's transport changes, and
+    // end the follow when they leave.
+    Effect::new(move |_| {
+        presence.peers.track();
+        if presence.following.get().is_some() {
+            catch_up(ws);
+        }
+    });
+    // Drift: once a second, a follower more than 50 ms off re-syncs.
+    let _ = set_interval_with_handle(
+        move || {
+            if presence.following.get_untracked().is_some() && ws.playing_untracked() {
+                LAST_APPLIED.set(None);
+                catch_up(ws);
+            }
+        },
+        std::time::Duration::from_millis(1_000),
+    );
+
     // Remote playheads move every frame while someone plays.
     let ticking = StoredValue::new(false);
     Effect::new(move |_| {
@@ -230,6 +294,64 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
             tick(presence, ticking);
         }
     });
+}
+
+thread_local! {
+    /// The leader's (transport count, playing) last brought over.
+    static LAST_APPLIED: std::cell::Cell<Option<(u32, bool)>> = const { std::cell::Cell::new(None) };
+}
+
+/// How far off a follower may drift before it re-syncs (frames at 48 kHz).
+const DRIFT_MS: f64 = 50.0;
+
+/// Brings this tab's transport to its leader's: play or stop, position,
+/// loop. Only when the leader acted (or on a re-sync), and only as far as
+/// needed: a playing follower within [`DRIFT_MS`] is left alone.
+fn catch_up(ws: Workspace) {
+    let presence = ws.presence;
+    let Some(id) = presence.following.get_untracked() else {
+        return;
+    };
+    let Some(leader) = presence
+        .peers
+        .with_untracked(|p| p.iter().find(|p| p.id == id).cloned())
+    else {
+        presence.following.set(None);
+        return;
+    };
+    let key = (leader.state.transport, leader.state.playing);
+    let now = js_sys::Date::now();
+    let target = leader.playhead(now);
+    presence.applying.set_value(true);
+    let (range, looping) = match leader.state.loop_range {
+        Some(r) => (r, true),
+        None => (ws.loop_range.get_untracked(), false),
+    };
+    if ws.loop_range.get_untracked() != range {
+        ws.loop_range.set(range);
+    }
+    if ws.looping.get_untracked() != looping {
+        ws.looping.set(looping);
+    }
+    let playing = ws.playing_untracked();
+    let position = ws.ui.meters.with_untracked(|m| m.position);
+    let rate = f64::from(ws.ui.sample_rate.get_untracked()).max(1.0);
+    let off = (position as f64 - target as f64).abs() / rate * 1000.0;
+    if LAST_APPLIED.get() != Some(key) || (playing && leader.state.playing && off > DRIFT_MS) {
+        LAST_APPLIED.set(Some(key));
+        if leader.state.playing {
+            ws.seek(target);
+            if !playing {
+                ws.play_pause();
+            }
+        } else {
+            if playing {
+                ws.play_pause();
+            }
+            ws.seek(target);
+        }
+    }
+    presence.applying.set_value(false);
 }
 
 fn tick(presence: Presence, ticking: StoredValue<bool>) {
@@ -287,6 +409,29 @@ pub fn PeerList() -> impl IntoView {
                     >
                         <span class="peer-dot"></span>
                         <span class="peer-name">{p.state.name.clone()}</span>
+                        <button
+                            class="peer-follow"
+                            class:active={
+                                let id = p.id;
+                                move || presence.following.get() == Some(id)
+                            }
+                            title="Follow: your transport follows theirs"
+                            on:click={
+                                let id = p.id;
+                                move |_| {
+                                    if presence.following.get_untracked() == Some(id) {
+                                        presence.following.set(None);
+                                    } else {
+                                        presence.follow(ws, id);
+                                    }
+                                }
+                            }
+                        >
+                            {
+                                let id = p.id;
+                                move || if presence.following.get() == Some(id) { "Following" } else { "Follow" }
+                            }
+                        </button>
                         <span class="peer-where">
                             {[p.state.role.clone(), p.state.view.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" · ")}
                         </span>
@@ -394,4 +539,64 @@ pub fn selected_by(ws: Workspace, clip: &str) -> Option<String> {
             .find(|p| p.state.selected.as_deref() == Some(clip))
             .map(Peer::colour)
     })
+}
+
+/// "Play for everyone" for this user, the line while following someone,
+/// and others' invitations to follow them: in the presence list, shown
+/// once someone else is here (in the page, never a modal).
+#[component]
+pub fn FollowBar() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let presence = ws.presence;
+    let leader = move || {
+        let id = presence.following.get()?;
+        presence
+            .peers
+            .with(|p| p.iter().find(|p| p.id == id).map(|p| p.state.name.clone()))
+    };
+    let invitation = move || {
+        let declined = presence.declined.get();
+        let following = presence.following.get();
+        presence.peers.with(|p| {
+            p.iter()
+                .find(|p| p.state.invite && following != Some(p.id) && !declined.contains(&p.id))
+                .map(|p| (p.id, p.state.name.clone()))
+        })
+    };
+    let others = move || presence.peers.with(|p| !p.is_empty());
+    view! {
+        <Show when=others>
+        <li class="listen-together">
+        <button
+            class="play-for-everyone"
+            class:active=move || presence.inviting.get()
+            title="Ask everyone here to follow your transport"
+            on:click=move |_| presence.inviting.update(|i| *i = !*i)
+        >
+            {move || if presence.inviting.get() { "Playing for everyone" } else { "Play for everyone" }}
+        </button>
+        <Show when=move || leader().is_some()>
+            <div class="following" role="status">
+                {move || format!("Following {} — any transport action of yours ends it", leader().unwrap_or_default())}
+                <button class="stop-following" on:click=move |_| presence.following.set(None)>"Stop following"</button>
+            </div>
+        </Show>
+        <Show when=move || invitation().is_some()>
+            <div class="follow-invite" role="status">
+                {move || format!("{} asks everyone to follow", invitation().map(|i| i.1).unwrap_or_default())}
+                <button class="accept-follow" on:click=move |_| {
+                    if let Some((id, _)) = invitation() {
+                        presence.follow(ws, id);
+                    }
+                }>"Follow"</button>
+                <button class="decline-follow" on:click=move |_| {
+                    if let Some((id, _)) = invitation() {
+                        presence.declined.update(|d| d.push(id));
+                    }
+                }>"Not now"</button>
+            </div>
+        </Show>
+        </li>
+        </Show>
+    }
 }

@@ -129,6 +129,7 @@ impl Workspace {
 
     /// Moves the cursor, and the engine's playhead with it.
     pub fn seek(self, frame: u64) {
+        self.presence.transport_action();
         self.cursor.set(frame);
         self.play_from.set(frame);
         if self.ui.state.get_untracked() == EngineState::Running {
@@ -138,6 +139,7 @@ impl Workspace {
 
     /// Play from the cursor, or pause where the playhead is.
     pub fn play_pause(self) {
+        self.presence.transport_action();
         if self.playing_untracked() {
             self.ui.send(Command::Stop);
             self.cursor.set(self.ui.meters.get_untracked().position);
@@ -155,6 +157,7 @@ impl Workspace {
 
     /// Stop, back to where playback started.
     pub fn stop(self) {
+        self.presence.transport_action();
         if self.playing_untracked() {
             self.ui.send(Command::Stop);
         }
@@ -169,6 +172,7 @@ impl Workspace {
     /// Loop on or off; turning it on with no range loops the selected clip,
     /// or four bars from the playhead's bar.
     pub fn toggle_loop(self) {
+        self.presence.transport_action();
         let (start, end) = self.loop_range.get_untracked();
         if !self.looping.get_untracked() && end <= start {
             let selected = self.selected.get_untracked();
@@ -408,12 +412,14 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                         />
                     </li>
                     <presence::PeerList />
+                    <presence::FollowBar />
                 </ul>
             </header>
             <Show when=move || error.get().is_some()>
                 <div class="error" role="alert">{move || error.get()}</div>
             </Show>
             <presence::Announcements />
+
             <Show when=move || matches!(status.get(), SyncStatus::Refused(_))>
                 <div class="refused" role="alert">
                     "This link no longer opens the project (revoked or expired): nothing here syncs any more. Ask the owner for a new link."
