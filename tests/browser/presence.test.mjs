@@ -126,6 +126,18 @@ describe('listen together', () => {
     console.log(`follower gap: ${gaps.map((g) => g.toFixed(1)).join(', ')} ms`);
     assert.ok(gaps[2] < 50, `B is ${gaps.map((g) => g.toFixed(1)).join(', ')} ms from A`);
 
+    // A seeks back to bar 3 while playing: B follows at once.
+    await a.mouse.click(ruler.left + 4 * 40, ruler.top + ruler.height - 3);
+    await b.waitForFunction(() => window.stemroom.engine_position() < 10 * 48_000, null, { timeout: 2_000 });
+    await a.waitForTimeout(500);
+    const [qa, qb] = await Promise.all([
+      a.evaluate(() => window.stemroom.engine_position()),
+      b.evaluate(() => window.stemroom.engine_position()),
+    ]);
+    console.log(`after a seek while playing: B is ${(Math.abs(qa - qb) / RATE * 1000).toFixed(1)} ms from A`);
+    assert.ok(qa > 4 * RATE && qa < 8 * RATE, `A plays from bar 3 (${(qa / RATE).toFixed(3)} s)`);
+    assert.ok(Math.abs(qa - qb) < 0.05 * RATE, `after a seek, B is ${(Math.abs(qa - qb) / RATE * 1000).toFixed(1)} ms from A`);
+
     // A stops: B stops. B's own transport action ends the follow.
     await a.click('.transport-play');
     await b.waitForFunction(() => !document.querySelector('.transport-play').classList.contains('active'), null, { timeout: 5_000 });

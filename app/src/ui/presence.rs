@@ -100,6 +100,10 @@ pub struct Presence {
     /// Set while this tab applies its leader's transport (that is not an
     /// action of this user's: it neither counts nor ends the follow).
     applying: StoredValue<bool>,
+    /// The last seek of this user's while playing: (frame, when, ms). The
+    /// engine's meters show it a quantum or more later, so until then what
+    /// goes out is the seek's target moved on by the time since.
+    seek: StoredValue<Option<(u64, f64)>>,
 }
 
 impl Presence {
@@ -143,6 +147,7 @@ impl Presence {
             inviting: RwSignal::new(false),
             declined: RwSignal::new(Vec::new()),
             applying: StoredValue::new(false),
+            seek: StoredValue::new(None),
         }
     }
 
@@ -156,6 +161,12 @@ impl Presence {
         if self.following.get_untracked().is_some() {
             self.following.set(None);
         }
+    }
+
+    /// This user sought to `frame` (while playing, the engine follows a
+    /// little later).
+    pub fn sought(self, frame: u64) {
+        self.seek.set_value(Some((frame, js_sys::Date::now())));
     }
 
     /// Starts following `peer` (a user gesture: the audio may start here).
@@ -188,7 +199,15 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
         // receivers move it on between.
         let position = if playing {
             ws.ui.readout.track();
-            ws.ui.meters.with_untracked(|m| m.position)
+            presence.transport.track();
+            let rate = f64::from(ws.ui.sample_rate.get_untracked());
+            match presence.seek.get_value() {
+                // A seek the meters may not show yet.
+                Some((frame, at)) if js_sys::Date::now() - at < PLAYING_PUBLISH_MS => {
+                    frame + ((js_sys::Date::now() - at) / 1000.0 * rate) as u64
+                }
+                _ => ws.ui.meters.with_untracked(|m| m.position),
+            }
         } else {
             ws.cursor.get()
         };

@@ -130,6 +130,7 @@ impl Workspace {
     /// Moves the cursor, and the engine's playhead with it.
     pub fn seek(self, frame: u64) {
         self.presence.transport_action();
+        self.presence.sought(frame);
         self.cursor.set(frame);
         self.play_from.set(frame);
         if self.ui.state.get_untracked() == EngineState::Running {
