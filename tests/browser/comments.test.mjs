@@ -6,50 +6,23 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
+import { serverAndBrowser, openApp, keep, createProject, importTone, rename, shareLink, waitRole } from './harness.mjs';
 
 const PX_PER_SECOND = 40;
 
-/** A share link made through the API with the owner's token. */
-async function link(server, owner, role) {
-  const [, id, token] = owner.url().match(/\/p\/([^/#]+)\/?#(.+)$/);
-  const response = await fetch(new URL(`/api/projects/${id}/links`, server.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ role }),
-  });
-  assert.equal(response.status, 201);
-  return new URL((await response.json()).url, server.url).href;
-}
-
-async function rename(page, name) {
-  await page.fill('.my-name', name);
-  await page.press('.my-name', 'Enter');
-}
-
 describe('comments', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test('a comment on bars 5–8 goes round: made, seen, replied, resolved, played', async () => {
+    const { server, browser } = suite;
     const owner = await openApp(browser, server.url);
     await createProject(owner, 'Notes');
-    const { wav } = sineWav(20);
-    await owner.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
-    await owner.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+    await importTone(owner, 20);
     await rename(owner, 'Ana');
-    const commenter = await openApp(browser, await link(server, owner, 'comment'));
-    const listener = await openApp(browser, await link(server, owner, 'listen'));
+    const commenter = await openApp(browser, await shareLink(server, owner, 'comment'));
+    const listener = await openApp(browser, await shareLink(server, owner, 'listen'));
     for (const [page, role] of [[commenter, 'comment'], [listener, 'listen']]) {
-      await page.waitForFunction((r) => document.querySelector('.role-badge')?.textContent === r, role, { timeout: 15_000 });
+      await waitRole(page, role);
       await page.waitForSelector('.clip', { timeout: 15_000 });
     }
     await rename(commenter, 'Mo');

@@ -218,10 +218,9 @@ export function serverAndBrowser({ before, after }) {
 /** Waits until the page shows "all changes saved". */
 export async function waitSaved(page) {
   await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
-  await page.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'owner', null, { timeout: 15_000 });
 }
 
-/** Creates a project from the start page; resolves once it is saved. */
+/** Creates a project from the start page; resolves once it is saved and the server has named the owner. */
 export async function createProject(page, name) {
   await page.fill('.start-name', name);
   await page.click('.start-create');
@@ -229,4 +228,34 @@ export async function createProject(page, name) {
   await page.waitForFunction(() => document.documentElement.dataset.ready === 'true');
   await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
   await page.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'owner', null, { timeout: 15_000 });
+}
+
+/** Imports a sine tone of `seconds` through the import button and waits until it is in. */
+export async function importTone(page, seconds = 2, timeout = 30_000) {
+  const { wav } = sineWav(seconds);
+  await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
+  await page.waitForSelector('.import-item[data-stage="done"]', { timeout });
+}
+
+/** Sets the name the others see. */
+export async function rename(page, name) {
+  await page.fill('.my-name', name);
+  await page.press('.my-name', 'Enter');
+}
+
+/** Waits until the server has given the page its role. */
+export async function waitRole(page, role) {
+  await page.waitForFunction((r) => document.querySelector('.role-badge')?.textContent === r, role, { timeout: 15_000 });
+}
+
+/** A share link for `role`, made through the API with the owner page's token. */
+export async function shareLink(server, owner, role) {
+  const [, id, token] = owner.url().match(/\/p\/([^/#]+)\/?#(.+)$/);
+  const response = await fetch(new URL(`/api/projects/${id}/links`, server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ role }),
+  });
+  if (response.status !== 201) throw new Error(`making a ${role} link: ${response.status}`);
+  return new URL((await response.json()).url, server.url).href;
 }

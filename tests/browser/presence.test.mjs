@@ -5,42 +5,22 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
+import { serverAndBrowser, openApp, keep, createProject, importTone, rename, shareLink, waitRole } from './harness.mjs';
 
 const RATE = 48_000;
 
 describe('presence', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test("who is here, where they play, what they select and loop; joins and leaves", async () => {
+    const { server, browser } = suite;
     const a = await openApp(browser, server.url);
     await createProject(a, 'Together');
-    const { wav } = sineWav(30);
-    await a.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
-    await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
-    await a.fill('.my-name', 'Ana');
-    await a.press('.my-name', 'Enter');
-    const [, id, token] = a.url().match(/\/p\/([^/#]+)\/?#(.+)$/);
-    const response = await fetch(new URL(`/api/projects/${id}/links`, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ role: 'comment' }),
-    });
-    const commentUrl = new URL((await response.json()).url, server.url).href;
-
-    const b = await openApp(browser, commentUrl);
-    await b.waitForFunction(() => document.querySelector('.role-badge')?.textContent === 'comment', null, { timeout: 15_000 });
-    await b.fill('.my-name', 'Mo');
-    await b.press('.my-name', 'Enter');
+    await importTone(a, 30);
+    await rename(a, 'Ana');
+    const b = await openApp(browser, await shareLink(server, a, 'comment'));
+    await waitRole(b, 'comment');
+    await rename(b, 'Mo');
     await a.waitForSelector('.announcement:has-text("joined (comment)")', { timeout: 5_000 });
     const peer = a.locator('.peer', { hasText: 'Mo' });
     await peer.waitFor();
@@ -80,25 +60,14 @@ describe('presence', () => {
 });
 
 describe('listen together', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test('B follows A: A seeks to bar 9 and plays, B plays within 50 ms of A; B\'s own action ends it', async () => {
+    const { server, browser } = suite;
     const a = await openApp(browser, server.url);
     await createProject(a, 'Follow me');
-    const { wav } = sineWav(40);
-    await a.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
-    await a.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
-    await a.fill('.my-name', 'Ana');
-    await a.press('.my-name', 'Enter');
+    await importTone(a, 40);
+    await rename(a, 'Ana');
     const b = await openApp(browser, a.url());
     await b.waitForSelector('.clip', { timeout: 15_000 });
     await b.locator('.peer', { hasText: 'Ana' }).locator('.peer-follow').click();

@@ -6,7 +6,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav, createProject } from './harness.mjs';
+import { serverAndBrowser, openApp, keep, createProject, importTone, rename, waitRole } from './harness.mjs';
 
 /** Controls anyone may use: transport, view, their own name, meters. */
 const ALLOWED = /^(transport-\w+|snap|follow|zoom-(in|out)|help-button|show-automation|mixer-toggle|loudness-reset|my-name|comments-(toggle|filter|close)|comment-play|peer-follow|play-for-everyone|stop-following|(accept|decline)-follow)$/;
@@ -36,25 +36,14 @@ const fingerprint = (page) =>
   ].join('\n'));
 
 describe('sharing', () => {
-  let server;
-  let browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const suite = serverAndBrowser({ before, after });
 
   test('links made in the dialog open with their roles, change nothing they may not, and stop when revoked', async () => {
+    const { server, browser } = suite;
     const owner = await openApp(browser, server.url);
     await createProject(owner, 'Review pass');
-    const { wav } = sineWav(2);
-    await owner.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
-    await owner.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
-    await owner.fill('.my-name', 'Ana');
-    await owner.press('.my-name', 'Enter');
+    await importTone(owner, 2);
+    await rename(owner, 'Ana');
 
     const commentUrl = await makeLink(owner, 'comment', 'Mastering engineer', '7 days');
     const listenUrl = await makeLink(owner, 'listen', 'Label A&R', '1 hour');
@@ -81,7 +70,7 @@ describe('sharing', () => {
       [listenUrl, 'listen', 'You can listen and read comments'],
     ]) {
       const page = await openApp(browser, url);
-      await page.waitForFunction((r) => document.querySelector('.role-badge')?.textContent === r, role, { timeout: 15_000 });
+      await waitRole(page, role);
       await page.waitForSelector('.clip', { timeout: 15_000 });
       const note = await page.textContent('.shared-with-you');
       assert.ok(note.includes(explanation), note);

@@ -5,7 +5,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openApp, keep, sineWav, createProject, rms } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, sineWav, createProject, importTone, rms } from './harness.mjs';
 
 const RATE = 48_000;
 const PX_PER_SECOND = 40;
@@ -18,12 +18,6 @@ async function renderDb(page) {
 
 async function waitSaved(page) {
   await page.waitForFunction(() => document.querySelector('.save-state')?.dataset.state === 'saved', null, { timeout: 15_000 });
-}
-
-async function importTone(page, seconds = 2) {
-  const { wav } = sineWav(seconds);
-  await page.setInputFiles('.import-input', { name: 'tone.wav', mimeType: 'audio/wav', buffer: wav });
-  await page.waitForSelector('.import-item[data-stage="done"]', { timeout: 15_000 });
 }
 
 const strip = (page, name) => page.locator('.strip', { has: page.locator('.strip-name', { hasText: new RegExp(`^${name}$`) }) });

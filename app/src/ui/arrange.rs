@@ -480,17 +480,17 @@ pub fn Arrange() -> impl IntoView {
 
 /// Whether the track rows differ in what a row shows or is ordered by.
 fn rows_changed(a: Option<&Vec<Track>>, b: Option<&Vec<Track>>) -> bool {
-    let row = |t: &Track| {
+    fn row(t: &Track) -> (&str, &str, &str, &str, u32, bool, bool) {
         (
-            t.id.clone(),
-            t.name.clone(),
-            t.order.clone(),
-            t.color.clone(),
+            &t.id,
+            &t.name,
+            &t.order,
+            &t.color,
             t.channels,
             t.strip.mute,
             t.strip.solo,
         )
-    };
+    }
     match (a, b) {
         (Some(a), Some(b)) => a.len() != b.len() || a.iter().zip(b).any(|(x, y)| row(x) != row(y)),
         _ => true,

@@ -198,13 +198,17 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
         // While playing, the position goes out at most every 250 ms; the
         // receivers move it on between.
         let position = if playing {
+            // (A seek bumps `transport`, read below: this runs again then.)
             ws.ui.readout.track();
-            presence.transport.track();
-            let rate = f64::from(ws.ui.sample_rate.get_untracked());
-            match presence.seek.get_value() {
+            let since = presence
+                .seek
+                .get_value()
+                .map(|(frame, at)| (frame, js_sys::Date::now() - at));
+            match since {
                 // A seek the meters may not show yet.
-                Some((frame, at)) if js_sys::Date::now() - at < PLAYING_PUBLISH_MS => {
-                    frame + ((js_sys::Date::now() - at) / 1000.0 * rate) as u64
+                Some((frame, ms)) if ms < PLAYING_PUBLISH_MS => {
+                    let rate = f64::from(ws.ui.sample_rate.get_untracked());
+                    frame + (ms / 1000.0 * rate) as u64
                 }
                 _ => ws.ui.meters.with_untracked(|m| m.position),
             }
@@ -293,8 +297,9 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
             catch_up(ws);
         }
     });
-    // Drift: once a second, a follower more than 50 ms off re-syncs.
-    let _ = set_interval_with_handle(
+    // Drift: once a second, a follower more than 50 ms off re-syncs (the
+    // timer ends with the project page).
+    let drift = set_interval_with_handle(
         move || {
             if presence.following.get_untracked().is_some() && ws.playing_untracked() {
                 LAST_APPLIED.set(None);
@@ -303,6 +308,9 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
         },
         std::time::Duration::from_millis(1_000),
     );
+    if let Ok(handle) = drift {
+        on_cleanup(move || handle.clear());
+    }
 
     // Remote playheads move every frame while someone plays.
     let ticking = StoredValue::new(false);
@@ -320,7 +328,7 @@ thread_local! {
     static LAST_APPLIED: std::cell::Cell<Option<(u32, bool)>> = const { std::cell::Cell::new(None) };
 }
 
-/// How far off a follower may drift before it re-syncs (frames at 48 kHz).
+/// How far off a follower may drift before it re-syncs (ms).
 const DRIFT_MS: f64 = 50.0;
 
 /// Brings this tab's transport to its leader's: play or stop, position,
