@@ -22,6 +22,7 @@ pub mod alloc_guard;
 pub mod analysis;
 pub mod automation;
 pub mod biquad;
+pub mod bounce;
 pub mod command;
 pub mod control;
 pub mod decode;

@@ -13,6 +13,7 @@ pub mod reader;
 pub mod review;
 pub mod sync;
 pub mod undo;
+pub mod version;
 
 use yrs::{Doc, Map, Transact};
 

@@ -8,7 +8,7 @@
 
 use yrs::{Any, Doc, Map, MapPrelim, MapRef, Out, ReadTxn, TransactionMut};
 
-use crate::fields::{entities, flag, frames, number_or, submap, text, text_or_default};
+use crate::fields::{entities, flag, frames, number, number_or, submap, text, text_or_default};
 
 pub const COMMENTS: &str = "comments";
 pub const VERSIONS: &str = "versions";
@@ -44,7 +44,22 @@ pub struct Version {
     pub name: String,
     pub author: String,
     pub created: f64,
+    /// Its mix measured by a full offline render, once someone has.
+    pub loudness: Option<VersionLoudness>,
 }
+
+/// What a full offline render of a version measured: what the A/B
+/// matches on, and what the versions list shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VersionLoudness {
+    /// Integrated loudness, LUFS (ITU-R BS.1770); -inf for silence.
+    pub integrated_lufs: f64,
+    /// True peak, dBTP.
+    pub true_peak_dbtp: f64,
+}
+
+/// Characters a version name keeps; longer names are cut.
+pub const MAX_VERSION_NAME: usize = 120;
 
 pub struct ReviewDoc {
     doc: Doc,
@@ -220,6 +235,7 @@ impl ReviewDoc {
         project_state: &[u8],
     ) -> String {
         let id = self.new_id();
+        let name: String = name.trim().chars().take(MAX_VERSION_NAME).collect();
         let fields = MapPrelim::from([
             ("name", Any::from(name)),
             ("author", Any::from(author)),
@@ -237,11 +253,39 @@ impl ReviewDoc {
                 name: text_or_default(&map, txn, "name"),
                 author: text_or_default(&map, txn, "author"),
                 created: number_or(&map, txn, "created", 0.0),
+                loudness: match (
+                    number(&map, txn, "integratedLufs"),
+                    number(&map, txn, "truePeakDbtp"),
+                ) {
+                    (Some(integrated_lufs), Some(true_peak_dbtp)) => Some(VersionLoudness {
+                        integrated_lufs,
+                        true_peak_dbtp,
+                    }),
+                    _ => None,
+                },
                 id,
             })
             .collect();
         versions.sort_by(|a, b| (a.created.to_bits(), &a.id).cmp(&(b.created.to_bits(), &b.id)));
         versions
+    }
+
+    /// Records what an offline render of version `id` measured; false when
+    /// there is no such version. Silence is stored as -1000 LUFS (JSON has
+    /// no infinity).
+    pub fn set_version_loudness(
+        &self,
+        txn: &mut TransactionMut,
+        id: &str,
+        loudness: VersionLoudness,
+    ) -> bool {
+        let Some(map) = submap(&self.versions, txn, id) else {
+            return false;
+        };
+        let finite = |v: f64| if v.is_finite() { v } else { -1000.0 };
+        map.insert(txn, "integratedLufs", finite(loudness.integrated_lufs));
+        map.insert(txn, "truePeakDbtp", finite(loudness.true_peak_dbtp));
+        true
     }
 
     /// The saved `project` state of a version.
@@ -251,5 +295,53 @@ impl ReviewDoc {
             Out::Any(Any::Buffer(bytes)) => Some(bytes.to_vec()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::Transact;
+
+    #[test]
+    fn a_version_keeps_a_capped_name_and_its_measured_loudness() {
+        let review = ReviewDoc::new(Doc::new());
+        let long = "x".repeat(MAX_VERSION_NAME + 50);
+        let id = {
+            let mut txn = review.doc().transact_mut();
+            review.save_version(&mut txn, &long, "Ana", 1.0, &[1, 2, 3])
+        };
+        let txn = review.doc().transact();
+        let saved = &review.versions(&txn)[0];
+        assert_eq!(saved.name.chars().count(), MAX_VERSION_NAME);
+        assert_eq!(saved.loudness, None, "not measured yet");
+        assert_eq!(
+            review.version_state(&txn, &id).as_deref(),
+            Some(&[1u8, 2, 3][..])
+        );
+        drop(txn);
+        let mut txn = review.doc().transact_mut();
+        let measured = VersionLoudness {
+            integrated_lufs: -14.2,
+            true_peak_dbtp: -1.1,
+        };
+        assert!(review.set_version_loudness(&mut txn, &id, measured));
+        assert!(!review.set_version_loudness(&mut txn, "nope", measured));
+        drop(txn);
+        let txn = review.doc().transact();
+        assert_eq!(review.versions(&txn)[0].loudness, Some(measured));
+        drop(txn);
+        let mut txn = review.doc().transact_mut();
+        let silent = VersionLoudness {
+            integrated_lufs: f64::NEG_INFINITY,
+            true_peak_dbtp: f64::NEG_INFINITY,
+        };
+        review.set_version_loudness(&mut txn, &id, silent);
+        drop(txn);
+        let txn = review.doc().transact();
+        assert_eq!(
+            review.versions(&txn)[0].loudness.map(|l| l.integrated_lufs),
+            Some(-1000.0)
+        );
     }
 }

@@ -12,6 +12,7 @@ mod presence;
 mod share;
 mod start;
 mod transport;
+mod versions;
 mod workspace;
 
 use leptos::prelude::*;

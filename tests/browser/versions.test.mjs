@@ -1,0 +1,95 @@
+// Versions, for a review pass, against the real server: save a named
+// version (measured by a full offline render), change the mix, save again,
+// read what changed, restore the first as one undoable edit that a second
+// page receives, and undo it.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverAndBrowser, openApp, keep, createProject, importTone, rms, waitSaved } from './harness.mjs';
+
+const strip = (page, name) => page.locator('.strip', { has: page.locator('.strip-name', { hasText: new RegExp(`^${name}$`) }) });
+const version = (page, name) => page.locator('.version', { has: page.locator('.version-title', { hasText: name }) });
+
+/** Saves a version named `name` and waits for its measurement; its integrated loudness. */
+async function saveVersion(page, name) {
+  await page.fill('.version-name', name);
+  await page.click('.version-save-button');
+  const row = version(page, name);
+  await row.and(page.locator('[data-measured="true"]')).waitFor({ timeout: 30_000 });
+  const label = await row.locator('.version-loudness').textContent();
+  const lufs = Number(label.match(/^(-?\d+(\.\d+)?) LUFS · (-?\d+(\.\d+)?) dBTP$/)?.[1]);
+  assert.ok(Number.isFinite(lufs), `measured: ${label}`);
+  return lufs;
+}
+
+const render = (page) => page.evaluate(async () => {
+  const r = await window.stemroom.render_project(3, 48000);
+  return Array.from(r.channels[0]);
+});
+
+describe('versions', () => {
+  const suite = serverAndBrowser({ before, after });
+
+  test('save, compare, restore as one undo step everyone sees', async () => {
+    const { server, browser } = suite;
+    const a = await openApp(browser, server.url);
+    try {
+      await createProject(a, 'Review pass');
+      await importTone(a, 2);
+      await waitSaved(a);
+      const original = await render(a);
+      await a.click('.versions-toggle');
+      const v1 = await saveVersion(a, 'Mix v1');
+      assert.match(await version(a, 'Mix v1').locator('.version-meta').textContent(), /·/);
+
+      // Later work: the fader 6 dB down and an EQ (the panel lies over the mixer).
+      await a.click('.versions-close');
+      await strip(a, 'tone').locator('.fader').fill('-6');
+      await strip(a, 'tone').locator('.insert-add').selectOption('EQ');
+      await a.waitForSelector('.device-panel[data-device-kind="eq"]');
+      await a.click('.device-close');
+      await waitSaved(a);
+      await a.click('.versions-toggle');
+      const v2 = await saveVersion(a, 'Mix v2: quieter');
+      // Each measurement follows its document: a flat EQ and 6 dB less.
+      assert.ok(Math.abs(v1 - v2 - 6) < 0.1, `v1 ${v1} LUFS, v2 ${v2} LUFS`);
+      assert.equal(await a.locator('.version-title').first().textContent(), 'Mix v2: quieter', 'newest first');
+
+      // What changed since v1: the fader and the EQ, nothing else.
+      await version(a, 'Mix v1').locator('.version-changes').click();
+      const said = await version(a, 'Mix v1').locator('.version-diff li').allTextContents();
+      assert.deepEqual(said.sort(), ['tone: eq added', 'tone: fader +0.0 → -6.0 dB']);
+      await version(a, 'Mix v2').locator('.version-changes').click();
+      await version(a, 'Mix v2').locator('.version-same').waitFor();
+
+      // A second page (an editor) receives the restore as an ordinary edit.
+      const b = await openApp(browser, a.url());
+      await strip(b, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor({ timeout: 15_000 });
+
+      await version(a, 'Mix v1').locator('.version-restore').click();
+      await version(a, 'Mix v1').locator('.version-status', { hasText: 'Restored' }).waitFor();
+      assert.equal(await strip(a, 'tone').locator('.fader-db').textContent(), '+0.0 dB');
+      assert.equal(await strip(a, 'tone').locator('.insert').count(), 0);
+      await strip(b, 'tone').locator('.fader-db', { hasText: '+0.0 dB' }).waitFor({ timeout: 5_000 });
+      assert.equal(await strip(b, 'tone').locator('.insert').count(), 0);
+      // The restored document sounds exactly as v1 did.
+      const restored = await render(a);
+      assert.equal(restored.length, original.length);
+      let worst = 0;
+      for (let i = 0; i < restored.length; i++) worst = Math.max(worst, Math.abs(restored[i] - original[i]));
+      assert.ok(rms(original) > 0.01, 'the tone plays');
+      assert.equal(worst, 0, 'restored render equals the version');
+
+      // One Ctrl+Z brings back the later state, for everyone.
+      await a.click('.versions-close');
+      await a.locator('body').press('Control+KeyZ');
+      await strip(a, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor({ timeout: 5_000 });
+      assert.equal(await strip(a, 'tone').locator('.insert').count(), 1);
+      await strip(b, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor({ timeout: 5_000 });
+      await b.close();
+    } catch (e) {
+      await keep(a, 'versions');
+      throw e;
+    }
+  });
+});
