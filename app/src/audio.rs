@@ -404,6 +404,9 @@ pub async fn render_project(seconds: f64, sample_rate: f32) -> Result<Object, Js
         });
         JsFuture::from(tick).await.map_err(js_err)?;
     };
+    // What is heard: the side being compared in an A/B.
+    let mut desc = desc;
+    crate::compare::apply(&mut desc);
     render_offline(seconds, sample_rate, Some(desc)).await
 }
 

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod audio;
 pub mod background;
+pub mod compare;
 pub mod project;
 pub mod ride;
 pub mod session;

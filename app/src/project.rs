@@ -234,6 +234,14 @@ pub fn engine_desc(
     with(|p| project.to_engine_with(sample_rate, |sha| p.assets.get(sha).cloned(), plays))
 }
 
+impl OpenProject {
+    /// The engine's description of another state of this project (a
+    /// version) with the audio decoded here, every lane playing.
+    pub fn describe(&self, project: &Project, sample_rate: u32) -> ProjectDesc {
+        project.to_engine_with(sample_rate, |sha| self.assets.get(sha).cloned(), |_| true)
+    }
+}
+
 /// Fetches and decodes (off the page's thread) the audio of every clip
 /// this tab does not have yet; `on_asset` runs as each one arrives. The
 /// waveforms need the audio whether or not this tab plays. Looks again only

@@ -223,6 +223,13 @@ pub fn sync_engine(ui: EngineUi) {
             return;
         };
         crate::ride::apply_rides(&mut desc, &project);
+        // A/B: the version's clips are not the live ones; the next live
+        // description is then built whole.
+        let key = if crate::compare::apply(&mut desc) {
+            None
+        } else {
+            key
+        };
         let started = SESSION.with_borrow_mut(|s| {
             s.as_mut().map(|s| {
                 let result = s.link.update(&desc);

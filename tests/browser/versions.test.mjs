@@ -62,6 +62,26 @@ describe('versions', () => {
       await version(a, 'Mix v2').locator('.version-changes').click();
       await version(a, 'Mix v2').locator('.version-same').waitFor();
 
+      // A/B with v1, loudness-matched: v1 is 6 dB louder, so it comes down
+      // 6 dB; B switches back to the current mix, at its own level.
+      await version(a, 'Mix v1').locator('.version-compare').click();
+      await a.waitForSelector('.ab-bar[data-side="version"]', { timeout: 30_000 });
+      const offset = Number((await a.textContent('.ab-bar')).match(/([+-]\d+\.\d) dB to match/)?.[1]);
+      assert.ok(Math.abs(offset - (v2 - v1)) < 0.05, `offset ${offset} shown, loudness ${v1} vs ${v2}`);
+      const versionSide = await render(a);
+      await a.locator('body').press('KeyB');
+      await a.waitForSelector('.ab-bar[data-side="current"]');
+      const currentSide = await render(a);
+      const db = (x) => 20 * Math.log10(rms(x, 24_000, 96_000));
+      assert.ok(Math.abs(db(versionSide) - db(currentSide)) < 0.1, `matched: ${db(versionSide)} vs ${db(currentSide)} dBFS`);
+      // The version side is v1's own render, only quieter.
+      const g = 10 ** (offset / 20);
+      let off = 0;
+      for (let i = 0; i < original.length; i++) off = Math.max(off, Math.abs(versionSide[i] - original[i] * g));
+      assert.ok(off < 1e-4, `version side null: ${off}`);
+      await a.click('.ab-exit');
+      await a.waitForSelector('.ab-bar', { state: 'detached' });
+
       // A second page (an editor) receives the restore as an ordinary edit.
       const b = await openApp(browser, a.url());
       await strip(b, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor({ timeout: 15_000 });

@@ -148,7 +148,33 @@ pub fn VersionsPanel(revision: RwSignal<u64>) -> impl IntoView {
             None => error.set(Some("The version could not be saved.".into())),
         }
     };
+    let ab = crate::compare::view();
+    let switch = move |_| {
+        if crate::compare::toggle() {
+            crate::session::sync_engine(ws.ui);
+        }
+    };
+    let exit = move |_| {
+        crate::compare::stop();
+        crate::session::sync_engine(ws.ui);
+    };
     view! {
+        <Show when=move || ab.with(Option::is_some)>
+            <div class="ab-bar" role="status" data-side=move || ab.with(|a| match a.as_ref().map(|a| a.side) {
+                Some(crate::compare::Side::Version) => "version",
+                _ => "current",
+            })>
+                {move || ab.get().map(|a| {
+                    let (side, gain) = match a.side {
+                        crate::compare::Side::Version => (format!("“{}”", a.name), a.version_gain_db),
+                        crate::compare::Side::Current => ("the current mix".to_string(), a.current_gain_db),
+                    };
+                    format!("A/B: hearing {side}, {gain:+.1} dB to match loudness")
+                })}
+                <button class="ab-switch" title="Switch (B)" on:click=switch>"Switch"</button>
+                <button class="ab-exit" on:click=exit>"Exit A/B"</button>
+            </div>
+        </Show>
         <button
             class="versions-toggle"
             class:active=move || open.get()
@@ -224,6 +250,33 @@ fn VersionRow(version: Version) -> impl IntoView {
         }
     };
     let measured = version.loudness.is_some();
+    let compare = {
+        let (id, name, loudness) = (id.clone(), version.name.clone(), version.loudness);
+        move |_| {
+            let (id, name) = (id.clone(), name.clone());
+            let Some(loudness) = loudness else { return };
+            let Some(then) = saved_state(&id).and_then(|s| read_version(&s).ok()) else {
+                status.set(Some("This version cannot be read.".into()));
+                return;
+            };
+            status.set(Some("Measuring the current mix…".into()));
+            leptos::task::spawn_local(async move {
+                let Some(now) = measure_now().await else {
+                    status.set(Some("The current mix could not be measured.".into()));
+                    return;
+                };
+                status.set(None);
+                crate::compare::start(
+                    &id,
+                    &name,
+                    then,
+                    now.integrated_lufs,
+                    loudness.integrated_lufs,
+                );
+                crate::session::sync_engine(ws.ui);
+            });
+        }
+    };
     view! {
         <li class="version" data-id=id.clone() data-measured=measured.to_string()>
             <p class="version-title">{version.name.clone()}</p>
@@ -235,6 +288,7 @@ fn VersionRow(version: Version) -> impl IntoView {
             <p class="version-loudness">{loudness_label(version.loudness)}</p>
             <div class="version-actions">
                 <button class="version-changes" on:click=show_changes>"What changed"</button>
+                <button class="version-compare" disabled=!measured title="Compare with the current mix, loudness-matched (B switches)" on:click=compare>"A/B"</button>
                 <button class="version-restore" disabled=move || !ws.can_edit() on:click=restore_it>"Restore"</button>
             </div>
             <Show when=move || status.with(Option::is_some)>

@@ -478,6 +478,14 @@ fn shortcut(ws: Workspace, e: &web_sys::KeyboardEvent) {
         }
         return;
     }
+    if code == "KeyB" && !e.shift_key() && !e.alt_key() {
+        // A/B: the other side, at the same position (anyone may listen).
+        if crate::compare::toggle() {
+            e.prevent_default();
+            crate::session::sync_engine(ws.ui);
+        }
+        return;
+    }
     let editing = matches!(
         code.as_str(),
         "KeyS" | "Delete" | "Backspace" | "KeyM" | "ArrowLeft" | "ArrowRight"
