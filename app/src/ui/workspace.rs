@@ -611,6 +611,10 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("Delete", "Delete the selected clip or automation points"),
     ("M", "Mute the selected clip's track"),
     ("C", "Comment on the loop range, or at the playhead"),
+    (
+        "B",
+        "A/B: switch between the current mix and the version compared",
+    ),
     ("Shift+M", "Add a marker at the playhead"),
     ("← →", "Move the selected clip by a beat"),
     ("+ / −", "Zoom in / out (around the playhead)"),
