@@ -386,24 +386,9 @@ pub async fn render_test_tone(seconds: f64, sample_rate: f32) -> Result<Object, 
 /// compare with the expected audio.
 #[wasm_bindgen]
 pub async fn render_project(seconds: f64, sample_rate: f32) -> Result<Object, JsError> {
-    let started = js_sys::Date::now();
-    let desc = loop {
-        // The document as it is: every lane plays, whatever this user's modes.
-        let desc = crate::project::engine_desc(sample_rate as u32, || {}, |_| true)
-            .ok_or_else(|| JsError::new("no project is open"))?;
-        if !crate::project::assets_pending() {
-            break desc;
-        }
-        if js_sys::Date::now() - started > 20_000.0 {
-            return Err(JsError::new("the project's audio did not arrive"));
-        }
-        let tick = js_sys::Promise::new(&mut |resolve, _| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20);
-            }
-        });
-        JsFuture::from(tick).await.map_err(js_err)?;
-    };
+    let desc = crate::project::complete_desc(sample_rate as u32, 20_000.0)
+        .await
+        .map_err(|e| JsError::new(&e))?;
     // What is heard: the side being compared in an A/B.
     let mut desc = desc;
     crate::compare::apply(&mut desc);

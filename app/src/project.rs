@@ -242,6 +242,23 @@ impl OpenProject {
     }
 }
 
+/// The engine's description of the document as it is (every lane plays,
+/// whatever this user's write modes) once every clip's audio is decoded:
+/// what offline renders and measurements need. Fails after `timeout_ms`.
+pub async fn complete_desc(sample_rate: u32, timeout_ms: f64) -> Result<ProjectDesc, String> {
+    let started = js_sys::Date::now();
+    loop {
+        let desc = engine_desc(sample_rate, || {}, |_| true).ok_or("no project is open")?;
+        if !assets_pending() {
+            return Ok(desc);
+        }
+        if js_sys::Date::now() - started > timeout_ms {
+            return Err("the project's audio did not arrive".into());
+        }
+        crate::background::sleep(20).await;
+    }
+}
+
 /// Fetches and decodes (off the page's thread) the audio of every clip
 /// this tab does not have yet; `on_asset` runs as each one arrives. The
 /// waveforms need the audio whether or not this tab plays. Looks again only

@@ -1244,6 +1244,15 @@ impl Project {
         desc
     }
 
+    /// Where the last clip ends (frames): the song's length before tails.
+    pub fn end(&self) -> u64 {
+        self.clips
+            .iter()
+            .map(|c| c.start + c.length)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Bars and beats ↔ frames at `sample_rate`: the project tempo, its
     /// changes and time signature.
     pub fn tempo_map(&self, sample_rate: u32) -> TempoMap {

@@ -180,12 +180,7 @@ pub fn Arrange() -> impl IntoView {
     let timeline_px = Memo::new(move |_| {
         let end = ws.project.with(|p| {
             p.as_ref().map_or(0, |p| {
-                let clips = p
-                    .clips
-                    .iter()
-                    .map(|c| c.start + c.length)
-                    .max()
-                    .unwrap_or(0);
+                let clips = p.end();
                 let markers = p.markers.iter().map(|m| m.frame).max().unwrap_or(0);
                 clips.max(markers)
             })

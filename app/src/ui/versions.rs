@@ -33,22 +33,9 @@ fn versions(revision: RwSignal<u64>) -> Memo<Arc<Vec<Version>>> {
 /// measures it. Waits for every clip's audio first (a measurement of
 /// missing audio would be wrong); `None` if it never arrives.
 async fn measure_now() -> Option<VersionLoudness> {
-    let started = js_sys::Date::now();
-    let snapshot = project::snapshot()?;
-    let rate = snapshot.meta.sample_rate;
-    while project::assets_pending() {
-        if js_sys::Date::now() - started > 20_000.0 {
-            return None;
-        }
-        crate::background::sleep(50).await;
-    }
-    let desc = project::engine_desc(rate, || {}, |_| true)?;
-    let end = snapshot
-        .clips
-        .iter()
-        .map(|c| c.start + c.length)
-        .max()
-        .unwrap_or(0);
+    let rate = project::snapshot()?.meta.sample_rate;
+    let desc = project::complete_desc(rate, 20_000.0).await.ok()?;
+    let end = project::snapshot()?.end();
     let frames = (end as f64 + TAIL_SECONDS * f64::from(rate)).max(f64::from(rate)) as usize;
     let report = crate::background::run(move |parallel| {
         stemroom_engine::bounce::measure_mix(&desc, frames, parallel)
