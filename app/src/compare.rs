@@ -1,5 +1,11 @@
 //! A/B: listening to a saved version in place of the live mix, at the same
-//! song position, loudness-matched.
+//! song position, loudness-matched; and opening a version to look at and
+//! listen to, read-only.
+//!
+//! While the version side is on, the workspace shows the version (its
+//! arrangement, mixer and devices) and nothing can be edited: an edit would
+//! land in the live document, out of sight. `B` switches to the live mix
+//! and back.
 //!
 //! The engine is not stopped or reloaded to switch: the other side's
 //! description goes to it like any edit, so the transport runs on, the
@@ -36,6 +42,9 @@ pub struct AbView {
     /// Gain applied to each side to match them (dB, ≤ 0).
     pub current_gain_db: f64,
     pub version_gain_db: f64,
+    /// Whether both sides were measured and so are loudness-matched (an
+    /// opened version not yet measured plays at its own level).
+    pub matched: bool,
 }
 
 struct Compare {
@@ -67,22 +76,42 @@ pub fn matching_gains(current_lufs: f64, version_lufs: f64) -> (f64, f64) {
     (target - current_lufs, target - version_lufs)
 }
 
-/// Starts comparing with a version (heard at once), given both sides'
-/// measured loudness.
-pub fn start(version: &str, name: &str, project: Project, current_lufs: f64, version_lufs: f64) {
-    let (current_gain_db, version_gain_db) = matching_gains(current_lufs, version_lufs);
+/// Starts comparing with a version (seen and heard at once), given both
+/// sides' measured integrated loudness (current, version) to match them
+/// on, if known.
+pub fn start(version: &str, name: &str, project: Project, loudness: Option<(f64, f64)>) {
+    let (current_gain_db, version_gain_db) = loudness
+        .map(|(current, version)| matching_gains(current, version))
+        .unwrap_or((0.0, 0.0));
     let view = AbView {
         version: version.to_string(),
         name: name.to_string(),
         side: Side::Version,
         current_gain_db,
         version_gain_db,
+        matched: loudness.is_some(),
     };
     COMPARE.set(Some(Compare {
         view: view.clone(),
         project: Arc::new(project),
     }));
     self::view().set(Some(view));
+}
+
+/// The version, while its side is on: what the workspace shows instead of
+/// the live document. Tracks [`view`].
+pub fn shown() -> Option<Arc<Project>> {
+    view().track();
+    COMPARE.with_borrow(|c| {
+        c.as_ref()
+            .filter(|c| c.view.side == Side::Version)
+            .map(|c| c.project.clone())
+    })
+}
+
+/// Whether a version is on show (and so nothing may be edited). Untracked.
+pub fn showing_version() -> bool {
+    COMPARE.with_borrow(|c| c.as_ref().is_some_and(|c| c.view.side == Side::Version))
 }
 
 /// Switches sides; false when not comparing.

@@ -153,7 +153,8 @@ pub fn audio_revision() -> Option<RwSignal<u64>> {
 }
 
 /// One local edit of the project document: one transaction, its own undo
-/// step however soon it follows the last one.
+/// step however soon it follows the last one. Refused (`None`) without the
+/// role to edit, and while a saved version is on show.
 pub fn edit<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
     begin_step();
     gesture(f)
@@ -167,6 +168,9 @@ pub fn begin_step() {
 /// One edit of a continuous gesture (a drag, after [`begin_step`]): its
 /// edits within half a second of each other undo as one step.
 pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
+    if crate::compare::showing_version() {
+        return None;
+    }
     with(|p| {
         if !p.can_edit {
             return None;
@@ -190,11 +194,11 @@ pub fn edit_review<R>(f: impl FnOnce(&ReviewDoc, &mut TransactionMut) -> R) -> O
 }
 
 pub fn undo() -> bool {
-    with(|p| p.can_edit && p.undo.undo()).unwrap_or(false)
+    !crate::compare::showing_version() && with(|p| p.can_edit && p.undo.undo()).unwrap_or(false)
 }
 
 pub fn redo() -> bool {
-    with(|p| p.can_edit && p.undo.redo()).unwrap_or(false)
+    !crate::compare::showing_version() && with(|p| p.can_edit && p.undo.redo()).unwrap_or(false)
 }
 
 /// Brings an older document up to this build's schema, once, after the
@@ -265,12 +269,22 @@ pub async fn complete_desc(sample_rate: u32, timeout_ms: f64) -> Result<ProjectD
 /// when the clips changed (a failed fetch is tried again then).
 pub fn fetch_missing(on_asset: impl Fn() + Clone + 'static) {
     let Some(project) = snapshot() else { return };
-    let Some((missing, link)) = with(|p| {
+    let changed = with(|p| {
         let version = Some(p.reader.clips_version());
-        if p.fetched_for == version {
-            return None;
-        }
+        let changed = p.fetched_for != version;
         p.fetched_for = version;
+        changed
+    });
+    if changed == Some(true) {
+        fetch_audio_of(&project, on_asset);
+    }
+}
+
+/// Fetches and decodes the audio of `project`'s clips (the live document
+/// or a saved version) that this tab has neither decoded nor is loading;
+/// `on_asset` runs as each one arrives.
+pub fn fetch_audio_of(project: &Project, on_asset: impl Fn() + Clone + 'static) {
+    let Some((missing, link)) = with(|p| {
         let missing: Vec<String> = project
             .clips
             .iter()
@@ -281,9 +295,8 @@ pub fn fetch_missing(on_asset: impl Fn() + Clone + 'static) {
             .cloned()
             .collect();
         p.loading.extend(missing.iter().cloned());
-        Some((missing, p.link.clone()))
-    })
-    .flatten() else {
+        (missing, p.link.clone())
+    }) else {
         return;
     };
     for sha in missing {

@@ -348,6 +348,10 @@ impl Mixer {
         let Some(h) = self.handover.take() else {
             return;
         };
+        // The transport goes on through the hand-over, and so does a seek's
+        // crossfade.
+        self.continues_at = old.continues_at;
+        self.seek_fade = old.seek_fade;
         for &[g, slot, lane, og, os, ol] in &h.lanes {
             if let (Some(to), Some(from)) = (
                 self.groups.get_mut(g).and_then(|x| x.inserts.get_mut(slot)),

@@ -30,6 +30,57 @@ pub struct Transport {
     pub loop_end: u64,
 }
 
+/// The transport's segments of one quantum: (block offset, timeline
+/// position, frames), split where a loop wraps.
+pub(crate) type Segments = [(usize, u64, usize); 8];
+
+/// A seek made while playing: for [`CLIP_CROSSFADE_FRAMES`] the clips go
+/// on from where the transport was (`from`) under the clips at the new
+/// position, so a jump — a click on the ruler, a follower re-syncing to
+/// its leader — never clicks, and the devices after the clips never see
+/// a step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeekFade {
+    /// The transport as it would have gone on without the seek.
+    from: Transport,
+    /// Its segments for the quantum being rendered.
+    segments: Segments,
+    count: usize,
+    /// Frames of the crossfade done before this quantum.
+    done: usize,
+}
+
+impl SeekFade {
+    fn segments(&self) -> &[(usize, u64, usize)] {
+        &self.segments[..self.count]
+    }
+}
+
+/// Fills `out` with the segments of the next quantum from `t`, moving `t`
+/// on (and around its loop); returns how many.
+fn advance(t: &mut Transport, out: &mut Segments) -> usize {
+    if !t.playing {
+        return 0;
+    }
+    let loop_ok = t.looping && t.loop_end >= t.loop_start + MIN_LOOP_FRAMES;
+    let mut done = 0;
+    let mut count = 0;
+    while done < QUANTUM && count < out.len() {
+        let mut len = QUANTUM - done;
+        if loop_ok && t.position < t.loop_end {
+            len = len.min((t.loop_end - t.position) as usize);
+        }
+        out[count] = (done, t.position, len);
+        count += 1;
+        done += len;
+        t.position += len as u64;
+        if loop_ok && t.position == t.loop_end {
+            t.position = t.loop_start;
+        }
+    }
+    count
+}
+
 /// Automation is followed in steps of this many frames.
 pub const AUTOMATION_FRAMES: usize = 32;
 const PAN_STEPS: usize = QUANTUM / AUTOMATION_FRAMES;
@@ -244,27 +295,45 @@ pub struct LaneGroup {
 impl LaneGroup {
     /// Phase 1 for a track group: clips of the transport `segments`, inserts,
     /// fader, at the song's tempo `bpm`.
-    fn render(&mut self, segments: &[(usize, u64, usize)], bpm: f64) {
+    /// `seek`: a seek while playing is being crossfaded (see [`SeekFade`]).
+    fn render(&mut self, segments: &[(usize, u64, usize)], seek: Option<&SeekFade>, bpm: f64) {
         self.set_tempo(bpm);
         *self.block = SILENT_BLOCK;
         for track in &mut self.tracks {
             let lanes = track.first_lane..track.first_lane + track.channels;
-            let fading = track.fade < CLIP_CROSSFADE_FRAMES;
-            if fading {
+            let edited = track.fade < CLIP_CROSSFADE_FRAMES;
+            // What fades out: the clips before an edit, where the transport
+            // would have gone on without a seek.
+            let old = match seek {
+                Some(s) => Some((
+                    if edited {
+                        &track.outgoing
+                    } else {
+                        &track.clips
+                    },
+                    s.segments(),
+                    s.done,
+                )),
+                None if edited => Some((&track.outgoing, segments, track.fade)),
+                None => None,
+            };
+            if let Some((clips, at, _)) = old {
                 for frame in self.scratch.iter_mut() {
                     frame[lanes.clone()].fill(0.0);
                 }
-                render_clips(&track.outgoing, track, &mut self.scratch, segments);
+                render_clips(clips, track, &mut self.scratch, at);
             }
             render_clips(&track.clips, track, &mut self.block, segments);
-            if fading {
+            if let Some((_, _, done)) = old {
                 for (i, (frame, old)) in self.block.iter_mut().zip(self.scratch.iter()).enumerate()
                 {
-                    let t = ((track.fade + i + 1) as f32 / CLIP_CROSSFADE_FRAMES as f32).min(1.0);
+                    let t = ((done + i + 1) as f32 / CLIP_CROSSFADE_FRAMES as f32).min(1.0);
                     for l in lanes.clone() {
                         frame[l] = frame[l] * t + old[l] * (1.0 - t);
                     }
                 }
+            }
+            if edited {
                 track.fade += QUANTUM;
             }
         }
@@ -490,8 +559,14 @@ pub struct Mixer {
     /// Per-quantum coefficient of the strips' 300 ms RMS average.
     meter_smoothing: f32,
     /// The transport segments of the quantum being mixed, and its tempo.
-    segments_now: ([(usize, u64, usize); 8], usize),
+    segments_now: (Segments, usize),
     bpm_now: f64,
+    /// Where the last quantum played left the transport (`None` when it
+    /// was stopped): a quantum that starts elsewhere follows a seek.
+    pub(crate) continues_at: Option<u64>,
+    /// A seek while playing being crossfaded, and its part in this quantum.
+    pub(crate) seek_fade: Option<SeekFade>,
+    seek_now: Option<SeekFade>,
     tempo: crate::tempo::TempoMap,
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
@@ -689,6 +764,9 @@ impl Mixer {
             meter_smoothing: crate::meter::window_smoothing(sample_rate),
             segments_now: ([(0, 0, 0); 8], 0),
             bpm_now: desc.tempo.bpm_at_frame(0.0),
+            continues_at: None,
+            seek_fade: None,
+            seek_now: None,
             tempo: desc.tempo.clone(),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
@@ -874,30 +952,44 @@ impl Mixer {
         }
     }
 
-    /// The transport's segments for the next quantum: (block offset,
-    /// timeline position, frames), split where a loop wraps.
-    fn segments(&mut self, out: &mut [(usize, u64, usize); 8]) -> usize {
+    /// The transport's segments for the next quantum (see [`Segments`]),
+    /// moving the transport on. A quantum that does not start where the
+    /// last one played ended starts a [`SeekFade`].
+    fn segments(&mut self, out: &mut Segments) -> usize {
         self.bpm_now = self.tempo.bpm_at_frame(self.transport.position as f64);
-        let t = &mut self.transport;
-        if !t.playing {
+        if !self.transport.playing {
+            self.continues_at = None;
+            self.seek_fade = None;
+            self.seek_now = None;
             return 0;
         }
-        let loop_ok = t.looping && t.loop_end >= t.loop_start + MIN_LOOP_FRAMES;
-        let mut done = 0;
-        let mut count = 0;
-        while done < QUANTUM && count < out.len() {
-            let mut len = QUANTUM - done;
-            if loop_ok && t.position < t.loop_end {
-                len = len.min((t.loop_end - t.position) as usize);
-            }
-            out[count] = (done, t.position, len);
-            count += 1;
-            done += len;
-            t.position += len as u64;
-            if loop_ok && t.position == t.loop_end {
-                t.position = t.loop_start;
-            }
+        if let Some(at) = self.continues_at
+            && at != self.transport.position
+        {
+            self.seek_fade = Some(SeekFade {
+                from: Transport {
+                    position: at,
+                    ..self.transport
+                },
+                segments: [(0, 0, 0); 8],
+                count: 0,
+                done: 0,
+            });
         }
+        self.seek_now = self.seek_fade.take().map(|mut fade| {
+            fade.count = advance(&mut fade.from, &mut fade.segments);
+            fade
+        });
+        if let Some(fade) = self.seek_now
+            && fade.done + QUANTUM < CLIP_CROSSFADE_FRAMES
+        {
+            self.seek_fade = Some(SeekFade {
+                done: fade.done + QUANTUM,
+                ..fade
+            });
+        }
+        let count = advance(&mut self.transport, out);
+        self.continues_at = Some(self.transport.position);
         count
     }
 
@@ -906,8 +998,9 @@ impl Mixer {
         let mut segments = [(0, 0, 0); 8];
         let n = self.segments(&mut segments);
         self.segments_now = (segments, n);
+        let seek = self.seek_now;
         for group in &mut self.groups[..self.track_groups] {
-            group.render(&segments[..n], self.bpm_now);
+            group.render(&segments[..n], seek.as_ref(), self.bpm_now);
         }
         self.mix();
         &self.out
@@ -922,9 +1015,10 @@ impl Mixer {
         self.segments_now = (segments, n);
         let segments = &segments[..n];
         let bpm = self.bpm_now;
+        let seek = self.seek_now;
         self.groups[..self.track_groups]
             .par_iter_mut()
-            .for_each(|group| group.render(segments, bpm));
+            .for_each(|group| group.render(segments, seek.as_ref(), bpm));
         self.mix();
         &self.out
     }
@@ -954,18 +1048,19 @@ impl Mixer {
                     .collect()
             })
             .collect();
-        let mut segments = vec![([(0, 0, 0); 8], 0, 0.0); OFFLINE_BATCH];
+        let mut segments = vec![([(0, 0, 0); 8], 0, 0.0, None); OFFLINE_BATCH];
         let mut done = 0;
         while done < quanta {
             let n = (quanta - done).min(OFFLINE_BATCH);
             for segment in &mut segments[..n] {
                 segment.1 = self.segments(&mut segment.0);
                 segment.2 = self.bpm_now;
+                segment.3 = self.seek_now;
             }
             let segments = &segments[..n];
             let work = |(group, batch): (&mut LaneGroup, &mut Vec<Rendered>)| {
-                for (k, (list, count, bpm)) in segments.iter().enumerate() {
-                    group.render(&list[..*count], *bpm);
+                for (k, (list, count, bpm, seek)) in segments.iter().enumerate() {
+                    group.render(&list[..*count], seek.as_ref(), *bpm);
                     // Keep the rendered buffers; the group gets spare ones.
                     std::mem::swap(&mut group.block, &mut batch[k].0);
                     if let (Some(pre), Some(kept)) = (&mut group.pre_fader, &mut batch[k].1) {

@@ -519,3 +519,95 @@ fn a_seek_during_the_stop_fade_lands_after_it() {
     assert!(!m.playing);
     assert_eq!(m.position, 0, "back at the start once the fade is done");
 }
+
+/// A seek while playing — a click on the ruler, a follower re-syncing to
+/// its leader — crossfades the clips from where the transport was to
+/// where it goes: no click, no gap, and then exactly the new position.
+#[test]
+fn a_seek_while_playing_crossfades_without_a_click() {
+    use stemroom_engine::mixer::CLIP_CROSSFADE_FRAMES;
+    use stemroom_engine::project::{AudioAsset, ClipDesc, ProjectDesc, StripDesc, TrackDesc};
+    const RATE: f32 = 48_000.0;
+    const AMPLITUDE: f32 = 0.5;
+    let sine =
+        |frame: u64| AMPLITUDE * (std::f32::consts::TAU * 1_000.0 * frame as f32 / RATE).sin();
+    let mut p = ProjectDesc::new(48_000);
+    p.tracks.push(TrackDesc {
+        id: 0,
+        channels: 1,
+        strip: StripDesc {
+            pan: -1.0,
+            ..StripDesc::default()
+        },
+        clips: vec![ClipDesc::whole(
+            AudioAsset::new(vec![(0..240_000).map(sine).collect()]),
+            0,
+        )],
+    });
+    let (mut control, mut engine) = engine_pair(RATE);
+    control
+        .load(stemroom_engine::mixer::Mixer::new(&p))
+        .unwrap();
+    control.send(Command::Play).unwrap();
+    let mut left = Vec::new();
+    for _ in 0..10 {
+        left.extend_from_slice(&engine.process()[0]);
+    }
+    // A quarter period on: without the crossfade, a step of √2 × amplitude.
+    let target = 48_012;
+    control.send(Command::Seek { frame: target }).unwrap();
+    let quanta = 2 * CLIP_CROSSFADE_FRAMES / QUANTUM + 2;
+    for _ in 0..quanta {
+        let (_, allocs) = count_allocations(|| {
+            engine.process();
+        });
+        assert_eq!(allocs, 0, "a seek's crossfade allocates nothing");
+        left.extend_from_slice(&engine.output()[0]);
+    }
+    // A sine's steepest step, plus what a linear crossfade between two
+    // phases can add (at most 2 × amplitude over the fade).
+    let bound = AMPLITUDE * std::f32::consts::TAU * 1_000.0 / RATE
+        + 2.0 * AMPLITUDE / CLIP_CROSSFADE_FRAMES as f32;
+    let step = left
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0f32, f32::max);
+    assert!(step <= bound * 1.01, "a step of {step} (bound {bound})");
+    // After the fade, the clip exactly as it is at the new position.
+    let seek_at = 10 * QUANTUM;
+    for (i, x) in left[seek_at + CLIP_CROSSFADE_FRAMES..].iter().enumerate() {
+        let expected = sine(target + (CLIP_CROSSFADE_FRAMES + i) as u64);
+        assert!(
+            (x - expected).abs() < 1e-5,
+            "frame {i} after the fade: {x} vs {expected}"
+        );
+    }
+    assert_eq!(
+        engine.transport().position,
+        target + (quanta * QUANTUM) as u64
+    );
+}
+
+/// A seek while stopped, then Play, starts cleanly at the new position:
+/// nothing of the old one fades in.
+#[test]
+fn play_after_a_seek_while_stopped_starts_at_the_new_position() {
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    control.load(dc_project(0.5)).unwrap();
+    control.send(Command::Play).unwrap();
+    for _ in 0..4 {
+        engine.process();
+    }
+    control.send(Command::Stop).unwrap();
+    for _ in 0..200 {
+        engine.process();
+    }
+    assert!(!engine.transport().playing);
+    control.send(Command::Seek { frame: 96_000 }).unwrap();
+    control.send(Command::Play).unwrap();
+    engine.process();
+    assert!(
+        engine.output()[0].iter().all(|x| *x == 0.5),
+        "no crossfade on Play"
+    );
+}

@@ -1,7 +1,7 @@
 // Live co-editing never disturbs what plays: A plays, in real time, a
 // noise burst ringing out through a long reverb, while B (another browser
 // context, another user) rides a fader on another track and drags a clip
-// on a third. A's output is tapped in the page — a ScriptProcessor on the
+// on a third. A's output is tapped in the page — a worklet of the test's on the
 // engine node's output, not the app's meters — and the tail keeps its
 // energy within 0.5 dB of an undisturbed run. (Before the engine handed
 // state from plan to plan, every such edit rebuilt the mix and cut the tail
@@ -9,7 +9,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, waitSaved, openApp, keep, createProject, monoWav } from './harness.mjs';
+import { serverAndBrowser, waitSaved, openApp, keep, createProject, monoWav, installTap } from './harness.mjs';
 
 const RATE = 48_000;
 
@@ -22,25 +22,6 @@ function burstWav(seconds, burst, amplitude = 12_000) {
     samples[i] = Math.round((state / 2_147_483_648 - 0.5) * 2 * amplitude);
   }
   return monoWav(samples, RATE);
-}
-
-/** Taps every AudioWorkletNode that connects to a destination (the engine). */
-function installTap() {
-  const connect = AudioNode.prototype.connect;
-  window.__tap = { on: false, chunks: [] };
-  AudioNode.prototype.connect = function (target, ...rest) {
-    const result = connect.call(this, target, ...rest);
-    if (target instanceof AudioDestinationNode && this instanceof AudioWorkletNode && !this.__tapped) {
-      this.__tapped = true;
-      const processor = this.context.createScriptProcessor(2048, 2, 2);
-      processor.onaudioprocess = (e) => {
-        if (window.__tap.on) window.__tap.chunks.push(Array.from(e.inputBuffer.getChannelData(0)));
-      };
-      connect.call(this, processor);
-      connect.call(processor, this.context.destination);
-    }
-    return result;
-  };
 }
 
 async function importWav(page, name, wav, count) {

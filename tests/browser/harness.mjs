@@ -96,9 +96,42 @@ export async function launchBrowser() {
   });
 }
 
-/** Opens the app and waits for it to mount; page errors and console output are kept. */
-export async function openApp(browser, url) {
+/**
+ * An init script: taps every AudioWorkletNode that connects to a
+ * destination (the engine) with a worklet of its own on the audio thread,
+ * so the capture never depends on the page's main thread keeping up.
+ * `window.__tap.on` starts and stops capturing the left channel into
+ * `window.__tap.chunks` (arrays of 128 samples).
+ */
+export function installTap() {
+  const source = `registerProcessor('stemroom-test-tap', class extends AudioWorkletProcessor {
+    process(inputs) { const ch = inputs[0] && inputs[0][0]; if (ch) this.port.postMessage(ch.slice()); return true; }
+  });`;
+  const module = URL.createObjectURL(new Blob([source], { type: 'application/javascript' }));
+  const connect = AudioNode.prototype.connect;
+  window.__tap = { on: false, chunks: [] };
+  AudioNode.prototype.connect = function (target, ...rest) {
+    const result = connect.call(this, target, ...rest);
+    if (target instanceof AudioDestinationNode && this instanceof AudioWorkletNode && !this.__tapped) {
+      this.__tapped = true;
+      const engine = this;
+      engine.context.audioWorklet.addModule(module).then(() => {
+        const tap = new AudioWorkletNode(engine.context, 'stemroom-test-tap');
+        tap.__tapped = true;
+        tap.port.onmessage = (e) => { if (window.__tap.on) window.__tap.chunks.push(Array.from(e.data)); };
+        connect.call(engine, tap);
+        // Pulled by the destination; it writes nothing, so it adds silence.
+        connect.call(tap, engine.context.destination);
+      });
+    }
+    return result;
+  };
+}
+
+/** Opens the app and waits for it to mount; page errors and console output are kept. `tap`: install {@link installTap}. */
+export async function openApp(browser, url, { tap = false } = {}) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  if (tap) await page.addInitScript(installTap);
   const console = [];
   page.on('console', (m) => console.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => console.push(`[pageerror] ${e.message}`));

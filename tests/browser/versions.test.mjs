@@ -1,7 +1,8 @@
 // Versions, for a review pass, against the real server: save a named
 // version (measured by a full offline render), change the mix, save again,
-// read what changed, restore the first as one undoable edit that a second
-// page receives, and undo it.
+// read what changed, open one read-only, A/B them while playing (tapped:
+// no gap, no click, one level), restore the first as one undoable edit
+// that a second page receives, and undo it.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,15 +28,45 @@ const render = (page) => page.evaluate(async () => {
   return Array.from(r.channels[0]);
 });
 
+/**
+ * Asserts that the 220 Hz tone played holds its level for `seconds` from
+ * its onset, sample by sample: its amplitude — exact for a sine from three
+ * samples, A² = x[n]² + ((x[n+1] − x[n−1]) / 2 sin ω)² — stays within
+ * 1.5 dB of its median (a gap of one sample, or a switch not matched in
+ * loudness, fails; a side's fader ramping under the other's matching gain
+ * may lift it 1 dB for a few ms), and no step between samples is steeper
+ * than the tone's own (a click fails).
+ */
+function assertSteady(samples, rate, seconds) {
+  const onset = samples.findIndex((v) => Math.abs(v) > 0.01);
+  assert.ok(onset >= 0, 'the tone was heard');
+  const from = onset + Math.round(0.05 * rate);
+  const to = onset + Math.round(seconds * rate);
+  assert.ok(to < samples.length, `the capture is long enough (${samples.length} samples, need ${to})`);
+  const w = (2 * Math.PI * 220) / rate;
+  const amplitude = (n) => Math.hypot(samples[n], (samples[n + 1] - samples[n - 1]) / (2 * Math.sin(w)));
+  const levels = [];
+  for (let n = from; n < to; n++) levels.push(amplitude(n));
+  const median = [...levels].sort((x, y) => x - y)[levels.length >> 1];
+  const db = (x) => 20 * Math.log10(x / median);
+  const [low, high] = levels.reduce(([lo, hi], x, i) => [x < levels[lo] ? i : lo, x > levels[hi] ? i : hi], [0, 0]);
+  assert.ok(db(levels[low]) > -1.5, `a dip to ${db(levels[low]).toFixed(2)} dB at ${((low / rate) * 1000).toFixed(1)} ms`);
+  assert.ok(db(levels[high]) < 1.5, `a rise to ${db(levels[high]).toFixed(2)} dB at ${((high / rate) * 1000).toFixed(1)} ms`);
+  let step = 0;
+  for (let n = from + 1; n < to; n++) step = Math.max(step, Math.abs(samples[n] - samples[n - 1]));
+  const sineStep = levels[high] * w;
+  assert.ok(step < sineStep * 1.05, `a step of ${step.toFixed(4)} (the tone's steepest: ${sineStep.toFixed(4)})`);
+}
+
 describe('versions', () => {
   const suite = serverAndBrowser({ before, after });
 
   test('save, compare, restore as one undo step everyone sees', async () => {
     const { server, browser } = suite;
-    const a = await openApp(browser, server.url);
+    const a = await openApp(browser, server.url, { tap: true });
     try {
       await createProject(a, 'Review pass');
-      await importTone(a, 2);
+      await importTone(a, 6);
       await waitSaved(a);
       const original = await render(a);
       await a.click('.versions-toggle');
@@ -62,6 +93,25 @@ describe('versions', () => {
       await version(a, 'Mix v2').locator('.version-changes').click();
       await version(a, 'Mix v2').locator('.version-same').waitFor();
 
+      // Open v1: the workspace shows it as it was (fader at 0 dB, no EQ),
+      // read-only; B brings back the live document, editable again.
+      await version(a, 'Mix v1').locator('.version-open').click();
+      await a.waitForSelector('.ab-bar[data-side="version"]');
+      assert.match(await a.textContent('.ab-bar'), /“Mix v1” \(read-only\), not loudness-matched/);
+      await strip(a, 'tone').locator('.fader-db', { hasText: '+0.0 dB' }).waitFor();
+      assert.equal(await strip(a, 'tone').locator('.insert').count(), 0);
+      assert.ok(await strip(a, 'tone').locator('.fader').isDisabled(), 'the version is read-only');
+      assert.ok(await a.locator('.track-mute').first().isDisabled());
+      await a.locator('body').press('KeyM');
+      await a.locator('body').press('Control+KeyZ');
+      await a.locator('body').press('KeyB');
+      await a.waitForSelector('.ab-bar[data-side="current"]');
+      await strip(a, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor();
+      assert.equal(await strip(a, 'tone').locator('.insert').count(), 1, 'M and Ctrl+Z changed nothing');
+      assert.ok(await strip(a, 'tone').locator('.fader').isEnabled());
+      await a.click('.ab-exit');
+      await a.waitForSelector('.ab-bar', { state: 'detached' });
+
       // A/B with v1, loudness-matched: v1 is 6 dB louder, so it comes down
       // 6 dB; B switches back to the current mix, at its own level.
       await version(a, 'Mix v1').locator('.version-compare').click();
@@ -79,6 +129,21 @@ describe('versions', () => {
       let off = 0;
       for (let i = 0; i < original.length; i++) off = Math.max(off, Math.abs(versionSide[i] - original[i] * g));
       assert.ok(off < 1e-4, `version side null: ${off}`);
+
+      // Switching while playing: the worklet's output, tapped on the audio
+      // thread, holds one level through six switches — no gap, no click.
+      await a.click('.transport-home');
+      await a.evaluate(() => { window.__tap.chunks = []; window.__tap.on = true; });
+      await a.click('.transport-play');
+      await a.waitForTimeout(800);
+      for (let i = 0; i < 6; i++) {
+        await a.locator('body').press('KeyB');
+        await a.waitForSelector(`.ab-bar[data-side="${i % 2 ? 'current' : 'version'}"]`);
+        await a.waitForTimeout(400);
+      }
+      await a.click('.transport-play');
+      const heard = await a.evaluate(() => { window.__tap.on = false; return window.__tap.chunks.flat(); });
+      assertSteady(heard, 48_000, 3.0);
       await a.click('.ab-exit');
       await a.waitForSelector('.ab-bar', { state: 'detached' });
 

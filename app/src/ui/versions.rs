@@ -107,6 +107,35 @@ fn loudness_label(loudness: Option<VersionLoudness>) -> String {
     }
 }
 
+/// Shows and plays version `id` (see [`crate::compare::start`]), fetching
+/// audio it uses that the live project no longer does.
+fn open_version(
+    ws: Workspace,
+    id: &str,
+    name: &str,
+    then: stemroom_model::project::Project,
+    loudness: Option<(f64, f64)>,
+) {
+    let ui = ws.ui;
+    project::fetch_audio_of(&then, move || crate::session::sync_engine(ui));
+    crate::compare::start(id, name, then, loudness);
+    crate::session::sync_engine(ui);
+}
+
+/// What the A/B bar says: which side plays (a version is shown read-only)
+/// and the gain applied to match loudness.
+fn ab_label(a: &crate::compare::AbView) -> String {
+    let (side, gain) = match a.side {
+        crate::compare::Side::Version => (format!("“{}” (read-only)", a.name), a.version_gain_db),
+        crate::compare::Side::Current => ("the current mix".to_string(), a.current_gain_db),
+    };
+    if a.matched {
+        format!("A/B: hearing {side}, {gain:+.1} dB to match loudness")
+    } else {
+        format!("A/B: hearing {side}, not loudness-matched (not measured yet)")
+    }
+}
+
 fn when(ms: f64) -> String {
     let date = js_sys::Date::new(&ms.into());
     String::from(date.to_locale_string("default", &js_sys::Object::new()))
@@ -151,13 +180,7 @@ pub fn VersionsPanel(revision: RwSignal<u64>) -> impl IntoView {
                 Some(crate::compare::Side::Version) => "version",
                 _ => "current",
             })>
-                {move || ab.get().map(|a| {
-                    let (side, gain) = match a.side {
-                        crate::compare::Side::Version => (format!("“{}”", a.name), a.version_gain_db),
-                        crate::compare::Side::Current => ("the current mix".to_string(), a.current_gain_db),
-                    };
-                    format!("A/B: hearing {side}, {gain:+.1} dB to match loudness")
-                })}
+                {move || ab.get().map(|a| ab_label(&a))}
                 <button class="ab-switch" title="Switch (B)" on:click=switch>"Switch"</button>
                 <button class="ab-exit" on:click=exit>"Exit A/B"</button>
             </div>
@@ -253,15 +276,26 @@ fn VersionRow(version: Version) -> impl IntoView {
                     return;
                 };
                 status.set(None);
-                crate::compare::start(
+                open_version(
+                    ws,
                     &id,
                     &name,
                     then,
-                    now.integrated_lufs,
-                    loudness.integrated_lufs,
+                    Some((now.integrated_lufs, loudness.integrated_lufs)),
                 );
-                crate::session::sync_engine(ws.ui);
             });
+        }
+    };
+    // Open: look at and listen to the version as it was, read-only, at
+    // its own level (A/B matches loudness).
+    let open = {
+        let (id, name) = (id.clone(), version.name.clone());
+        move |_| {
+            let Some(then) = saved_state(&id).and_then(|s| read_version(&s).ok()) else {
+                status.set(Some("This version cannot be read.".into()));
+                return;
+            };
+            open_version(ws, &id, &name, then, None);
         }
     };
     view! {
@@ -275,6 +309,7 @@ fn VersionRow(version: Version) -> impl IntoView {
             <p class="version-loudness">{loudness_label(version.loudness)}</p>
             <div class="version-actions">
                 <button class="version-changes" on:click=show_changes>"What changed"</button>
+                <button class="version-open" title="Open this version to look at and listen to, read-only (B switches to the current mix)" on:click=open>"Open"</button>
                 <button class="version-compare" disabled=!measured title="Compare with the current mix, loudness-matched (B switches)" on:click=compare>"A/B"</button>
                 <button class="version-restore" disabled=move || !ws.can_edit() on:click=restore_it>"Restore"</button>
             </div>

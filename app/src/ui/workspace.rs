@@ -61,9 +61,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Whether this user's role may change the arrangement and mix.
+    /// Whether this user may change the arrangement and mix now: the role
+    /// allows it, and the live document is on show (not a saved version).
     pub fn can_edit(self) -> bool {
         matches!(self.role.get().as_str(), "owner" | "edit")
+            && crate::compare::view().with(|v| {
+                v.as_ref()
+                    .is_none_or(|v| v.side != crate::compare::Side::Version)
+            })
     }
 
     /// Whether this user's role may comment (and reply, resolve).
@@ -224,9 +229,10 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
     let review_status = review_sync.status;
     let peers = project_sync.peers;
     let error = RwSignal::new(None::<String>);
+    // The live document, or the saved version on show (read-only).
     let project = Memo::new(move |_| {
         revision.get();
-        project::snapshot()
+        crate::compare::shown().or_else(project::snapshot)
     });
     // Who this tab is, for the others' presence lists and as the author of
     // comments; the user may rename themselves at any time (kept for this
