@@ -13,6 +13,8 @@ import { startServer, launchBrowser, openApp, sineWav, createProject, artifacts 
 
 const TRACKS = 64;
 const CLIPS = 50;
+const COMMENTS = 200;
+const VERSIONS = 20;
 
 /** Starts recording the intervals between animation frames. */
 async function record(page) {
@@ -70,6 +72,78 @@ async function topFunctions(cdp) {
   [...total.entries()].sort((x, y) => y[1] - x[1]).slice(0, 25).forEach(([k, v]) => console.log(`${(v / 1000).toFixed(0).padStart(7)} ms  ${k.slice(0, 200)}`));
 }
 
+/**
+ * A stock Yjs client of document `name` of the project at `url`, through
+ * the real server (as a collaborator on another machine would be), once
+ * synced.
+ */
+async function yjsClient(serverUrl, url, name) {
+  const [, id, token] = url.match(/\/p\/([^/#]+)\/?#(.+)$/);
+  const ydoc = new Y.Doc();
+  const provider = new WebsocketProvider(serverUrl.replace('http', 'ws') + `sync/${id}`, name, ydoc, {
+    params: { token }, WebSocketPolyfill: WebSocket, disableBc: true,
+  });
+  // Stemroom's durable-count message (tag 100) is not for this client.
+  provider.messageHandlers[100] = (_encoder, decoder) => { decoder.pos = decoder.arr.length; };
+  for (let waited = 0; !provider.synced; waited += 10) {
+    if (waited > 20_000) throw new Error(`the Yjs client of ${name} did not sync`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { ydoc, provider };
+}
+
+/**
+ * Issue 13's review load: `threads` comments (a quarter of them with a
+ * reply, every third resolved) spread over the song, and `versions` saved
+ * versions of the project as it is, measured — written by a collaborator
+ * as the app writes them (model/src/review.rs).
+ */
+async function addReview(serverUrl, url, threads, versions) {
+  const project = await yjsClient(serverUrl, url, 'project');
+  const review = await yjsClient(serverUrl, url, 'review');
+  const state = Y.encodeStateAsUpdate(project.ydoc);
+  const comments = review.ydoc.getMap('comments');
+  const saved = review.ydoc.getMap('versions');
+  const authors = ['Ana', 'Mo', 'Lee', 'Sam'];
+  let made = 0;
+  review.ydoc.transact(() => {
+    for (let i = 0; made < threads; i++) {
+      const start = i * 48_000 * 3;
+      const c = new Y.Map();
+      for (const [k, v] of Object.entries({ start, end: start + 96_000, track: '', author: authors[i % 4], text: `Note ${i}: the snare is too loud here`, created: Date.now() - i * 1000, resolved: i % 3 === 0, parent: '' })) c.set(k, v);
+      comments.set(`bench-${i}`, c);
+      made += 1;
+      if (i % 4 === 0 && made < threads) {
+        const r = new Y.Map();
+        for (const [k, v] of Object.entries({ author: authors[(i + 1) % 4], text: 'Agreed, pulled it down 1 dB', created: Date.now(), parent: `bench-${i}` })) r.set(k, v);
+        comments.set(`bench-${i}-reply`, r);
+        made += 1;
+      }
+    }
+    for (let i = 0; i < versions; i++) {
+      const v = new Y.Map();
+      for (const [k, val] of Object.entries({ name: `Mix v${i + 1}`, author: authors[i % 4], created: Date.now() - (versions - i) * 60_000, state, integratedLufs: -14 - i * 0.1, truePeakDbtp: -1.2 })) v.set(k, val);
+      saved.set(`bench-v${i}`, v);
+    }
+  });
+  // Until the server has it durably.
+  await new Promise((r) => setTimeout(r, 1000));
+  project.provider.destroy();
+  review.provider.destroy();
+  return state.length;
+}
+
+/** Two collaborators playing elsewhere in the song: their playheads move on this tab's timeline. */
+async function remotePlayheads(serverUrl, url) {
+  const people = [];
+  for (const [name, position] of [['Mo', 0], ['Lee', 48_000 * 30]]) {
+    const p = await yjsClient(serverUrl, url, 'project');
+    p.provider.awareness.setLocalState({ name, role: 'edit', view: 'arrange', playing: true, position, rate: 48_000, selected: null, loop: null, transport: 1, invite: false });
+    people.push(p);
+  }
+  return () => people.forEach((p) => p.provider.destroy());
+}
+
 const show = (label, f) =>
   console.log(
     `${label.padEnd(34)} p50 ${f.p50.toFixed(1).padStart(5)} ms   p95 ${f.p95.toFixed(1).padStart(5)} ms   max ${f.max.toFixed(1).padStart(6)} ms   (${f.count} frames; target p95 < 16.7 ms)`,
@@ -88,6 +162,7 @@ try {
   await a.waitForFunction(() => document.querySelector('.save-state').dataset.state === 'saved', null, { timeout: 60_000 });
   const url = a.url();
   await a.close();
+  const stateBytes = await addReview(server.url, url, COMMENTS, VERSIONS);
 
   // First load: a fresh tab, from navigation to every track row and the
   // visible clips on screen, then to the waveforms drawn (audio decoded).
@@ -103,9 +178,14 @@ try {
     null,
     { timeout: 30_000, polling: 'raf' },
   ).then((h) => h.jsonValue());
+  const reviewed = await b.waitForFunction(
+    (n) => (Number(document.querySelector('.comments-count')?.textContent) === n && Number(document.querySelector('.versions-count')?.textContent) ? performance.now() : 0),
+    COMMENTS - Math.ceil(COMMENTS / 5),
+    { timeout: 30_000, polling: 'raf' },
+  ).then((h) => h.jsonValue());
   const boxes = await b.evaluate(() => document.querySelectorAll('.clip').length);
-  console.log(`\nworkspace: ${TRACKS} tracks × ${CLIPS} clips (${TRACKS * CLIPS} clips), Chromium headless, 1280×720, loopback`);
-  console.log(`first load, navigation → tracks and clips on screen: ${interactive.toFixed(0)} ms (target < 2000 ms); synced: ${audio.toFixed(0)} ms; clip boxes in the DOM: ${boxes}`);
+  console.log(`\nworkspace: ${TRACKS} tracks × ${CLIPS} clips (${TRACKS * CLIPS} clips), ${COMMENTS} comments and ${VERSIONS} versions (${(stateBytes / 1024).toFixed(0)} KiB each), Chromium headless, 1280×720, loopback`);
+  console.log(`first load, navigation → tracks and clips on screen: ${interactive.toFixed(0)} ms (target < 2000 ms); synced: ${audio.toFixed(0)} ms; comments and versions listed: ${reviewed.toFixed(0)} ms; clip boxes in the DOM: ${boxes}`);
   await b.waitForTimeout(1000);
 
   await record(b);
@@ -152,6 +232,14 @@ try {
   await record(b);
   await b.waitForTimeout(6000);
   show('playing, following the playhead', await stop(b));
+  {
+    const leave = await remotePlayheads(server.url, url);
+    await b.waitForFunction(() => document.querySelectorAll('.remote-playhead').length === 2, null, { timeout: 10_000 });
+    await record(b);
+    await b.waitForTimeout(4000);
+    show('playing, two remote playheads', await stop(b));
+    leave();
+  }
   if (process.env.STEMROOM_PROFILE) {
     await b.click('.mixer-toggle');
     await record(b);
@@ -173,17 +261,7 @@ try {
   // A collaborator on another machine: a stock Yjs client through the
   // real server, its fader moves every 50 ms. Only this tab's cost shows.
   {
-    const [, id, token] = url.match(/\/p\/([^/#]+)\/?#(.+)$/);
-    const ydoc = new Y.Doc();
-    const provider = new WebsocketProvider(server.url.replace('http', 'ws') + `sync/${id}`, 'project', ydoc, {
-      params: { token }, WebSocketPolyfill: WebSocket, disableBc: true,
-    });
-    // Stemroom's durable-count message (tag 100) is not for this client.
-    provider.messageHandlers[100] = (_encoder, decoder) => { decoder.pos = decoder.arr.length; };
-    for (let waited = 0; !provider.synced; waited += 10) {
-      if (waited > 20_000) throw new Error('the Yjs collaborator did not sync');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const { ydoc, provider } = await yjsClient(server.url, url, 'project');
     const track = [...ydoc.getMap('tracks').keys()].sort()[2];
     const remoteCdp = process.env.STEMROOM_PROFILE ? await b.context().newCDPSession(b) : null;
     if (remoteCdp) { await remoteCdp.send('Profiler.enable'); await remoteCdp.send('Profiler.start'); }
@@ -232,6 +310,35 @@ try {
   await c.close();
   await b.screenshot({ path: `${artifacts}/bench-workspace-64x50.png` });
   await b.close();
+
+  // Saving a version of the 128 × 200 project: the main thread's time in
+  // the click (the state encoded, written into the review document and
+  // sent), and the long tasks of the next seconds (the measurement's
+  // render runs on the worker pool).
+  {
+    const d = await openApp(browser, server.url);
+    await createProject(d, 'Bigger song');
+    await d.setInputFiles('.import-input', { name: 'take.wav', mimeType: 'audio/wav', buffer: wav });
+    await d.waitForSelector('.import-item[data-stage="done"]', { timeout: 30_000 });
+    await d.evaluate(([s]) => window.stemroom.add_arrangement(128, 200, s, 96_000), [sha]);
+    await d.waitForFunction(() => document.querySelector('.save-state').dataset.state === 'saved', null, { timeout: 120_000 });
+    await d.click('.versions-toggle');
+    await d.fill('.version-name', 'Mix v1');
+    const saving = await d.evaluate(async () => {
+      const long = [];
+      const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => long.push(e.duration)));
+      observer.observe({ type: 'longtask' });
+      const t = performance.now();
+      document.querySelector('.version-save-button').click();
+      const click = performance.now() - t;
+      await new Promise((r) => setTimeout(r, 5000));
+      observer.disconnect();
+      return { click, long };
+    });
+    const longest = saving.long.length ? Math.max(...saving.long) : 0;
+    console.log(`saving a version of 128 × 200: ${saving.click.toFixed(1)} ms on the main thread in the click (target < 300 ms); long tasks in the next 5 s: ${saving.long.length}, longest ${longest.toFixed(0)} ms`);
+    await d.close();
+  }
 } finally {
   await browser.close();
   await server.stop();

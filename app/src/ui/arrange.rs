@@ -436,6 +436,7 @@ pub fn Arrange() -> impl IntoView {
                                         lanes=lanes
                                         span=span
                                         band=band
+                                        view=view
                                         timeline_px=timeline_px
                                         drag=drag
                                         track_offset=track_offset
@@ -615,6 +616,7 @@ fn TrackRow(
     lanes: Memo<HashMap<String, Arc<Vec<Clip>>>>,
     span: Memo<(f64, f64)>,
     band: Memo<(f64, f64)>,
+    view: RwSignal<View>,
     timeline_px: Memo<f64>,
     drag: RwSignal<Option<Drag>>,
     track_offset: RwSignal<f64>,
@@ -648,12 +650,48 @@ fn TrackRow(
         });
         end >= top && y <= bottom
     });
-    // The clips that get DOM boxes: those in the drawn span.
-    let boxes = move || {
-        if !near.get() {
-            return Vec::new();
+    // The span of the timeline this row draws and has clip boxes for: the
+    // band's while the row is near the view. A row on screen whose drawing
+    // no longer covers the view takes a new span at once; the others (rows
+    // a screen away, or whose drawing still covers the view) wait their
+    // turn, a few rows a frame, so crossing into the next screen never
+    // redraws every row in one frame.
+    let wanted = Memo::new(move |_| near.get().then(|| span.get()));
+    let shown = RwSignal::new(wanted.get_untracked());
+    let queued = StoredValue::new(false);
+    Effect::new(move |_| {
+        let want = wanted.get();
+        let now = shown.get_untracked();
+        if want == now {
+            return;
         }
-        let (x0, width) = span.get();
+        let v = view.get_untracked();
+        let (y, end) = tops.with_untracked(|t| {
+            (
+                t.get(index).copied().unwrap_or(0.0),
+                t.get(index + 1).copied().unwrap_or(0.0),
+            )
+        });
+        let on_screen = end + ROW_H >= v.y && y <= v.y + v.height;
+        let covers = now.is_some_and(|(x0, w)| x0 <= v.x && v.x + v.width - HEADER_W <= x0 + w);
+        if on_screen && !covers {
+            shown.set(want);
+        } else if !queued.get_value() {
+            queued.set_value(true);
+            super::deferred::queue(move || {
+                // The row may be gone by now.
+                let _ = queued.try_set_value(false);
+                if let Some(want) = wanted.try_get_untracked() {
+                    let _ = shown.try_set(want);
+                }
+            });
+        }
+    });
+    // The clips that get DOM boxes: those in the shown span.
+    let boxes = move || {
+        let Some((x0, width)) = shown.get() else {
+            return Vec::new();
+        };
         let ppf = ws.px_per_frame();
         let (from, to) = ((x0 / ppf) as u64, ((x0 + width) / ppf) as u64);
         clips.with(|c| {
@@ -670,11 +708,10 @@ fn TrackRow(
         let color = color.clone();
         Effect::new(move |_| {
             let Some(canvas) = canvas.get() else { return };
-            if !near.get() {
+            let Some((x, width)) = shown.get() else {
                 return;
-            }
+            };
             ws.audio.get();
-            let (x, width) = span.get();
             let tempo = ws.tempo();
             let lane = LaneDrawing {
                 ppf: ws.px_per_frame(),
@@ -803,7 +840,11 @@ fn TrackRow(
                     ws.seek(ws.snapped(frame));
                 }
             >
-                <canvas class="lane-canvas" node_ref=canvas style:left=move || format!("{:.0}px", span.get().0)></canvas>
+                // Only rows near the view hold a canvas: one scrolled far
+                // away gives its pixels back.
+                <Show when=move || shown.with(Option::is_some)>
+                    <canvas class="lane-canvas" node_ref=canvas style:left=move || format!("{:.0}px", shown.get().map_or(0.0, |s| s.0))></canvas>
+                </Show>
                 <For
                     each=boxes
                     key=|c: &Clip| (c.id.clone(), c.start, c.length, c.offset, c.fade_in.frames, c.fade_out.frames, c.name.clone())

@@ -4,6 +4,7 @@ mod arrange;
 mod automation;
 mod canvas;
 mod comments;
+mod deferred;
 mod device;
 mod import;
 mod meter;
