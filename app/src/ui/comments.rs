@@ -186,7 +186,7 @@ fn play_thread(ws: Workspace, start: u64, end: u64) {
 
 /// Pins and ranges under the ruler; dragging on the strip starts a comment.
 #[component]
-pub fn CommentStrip(timeline_px: Memo<f64>) -> impl IntoView {
+pub fn CommentStrip(timeline_px: Memo<f64>, span: Memo<(f64, f64)>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let comments = ws.comments;
     let anchor = RwSignal::new(None::<(f64, u64)>);
@@ -197,7 +197,20 @@ pub fn CommentStrip(timeline_px: Memo<f64>) -> impl IntoView {
         let x = (f64::from(e.client_x()) - left).max(0.0);
         ws.snapped((x / ws.px_per_frame_untracked()) as u64)
     };
-    let pins = move || comments.threads.get().iter().cloned().collect::<Vec<_>>();
+    // Pins in the drawn band of the timeline (`span`, px) only: a song
+    // with hundreds of comments keeps the strip light to scroll.
+    let pins = move || {
+        let (x0, width) = span.get();
+        let ppf = ws.px_per_frame();
+        let (from, to) = ((x0 / ppf) as u64, ((x0 + width) / ppf) as u64);
+        comments.threads.with(|threads| {
+            threads
+                .iter()
+                .filter(|t| t.comment.start <= to && t.comment.end.max(t.comment.start + 1) >= from)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
     let title = move || {
         if ws.can_comment() {
             "Drag to comment on a range (C: at the playhead)"

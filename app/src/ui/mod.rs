@@ -12,6 +12,7 @@ mod mixer;
 mod presence;
 mod share;
 mod start;
+mod track;
 mod transport;
 mod versions;
 mod workspace;
