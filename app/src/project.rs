@@ -347,21 +347,8 @@ pub async fn decode(bytes: Vec<u8>) -> Result<(Arc<AudioAsset>, Arc<Peaks>), Str
 
 /// Decodes a file's bytes to planar audio, on this thread.
 fn decode_now(bytes: Vec<u8>) -> Result<Arc<AudioAsset>, String> {
-    let mut channels: Vec<Vec<f32>> = Vec::new();
-    stemroom_engine::decode::decode(Box::new(std::io::Cursor::new(bytes)), None, |block| {
-        if channels.is_empty() {
-            channels = vec![Vec::new(); block.channels.max(1)];
-        }
-        for frame in block.samples.chunks_exact(block.channels.max(1)) {
-            for (c, s) in frame.iter().enumerate() {
-                if let Some(channel) = channels.get_mut(c) {
-                    channel.push(*s);
-                }
-            }
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(AudioAsset::new(channels))
+    stemroom_engine::decode::decode_asset(Box::new(std::io::Cursor::new(bytes)), None)
+        .map_err(|e| e.to_string())
 }
 
 /// Remembers decoded audio (an import decodes locally before it uploads).

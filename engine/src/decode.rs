@@ -74,6 +74,29 @@ pub fn decode_file(
     decode(Box::new(file), extension, on_block)
 }
 
+/// Decodes a whole file to planar audio, as the engine plays it: the one
+/// decode of an asset for the browser and the server alike, so both
+/// render the same samples.
+pub fn decode_asset(
+    source: Box<dyn MediaSource>,
+    extension: Option<&str>,
+) -> Result<std::sync::Arc<crate::project::AudioAsset>, DecodeError> {
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    decode(source, extension, |block| {
+        if channels.is_empty() {
+            channels = vec![Vec::new(); block.channels.max(1)];
+        }
+        for frame in block.samples.chunks_exact(block.channels.max(1)) {
+            for (c, s) in frame.iter().enumerate() {
+                if let Some(channel) = channels.get_mut(c) {
+                    channel.push(*s);
+                }
+            }
+        }
+    })?;
+    Ok(crate::project::AudioAsset::new(channels))
+}
+
 /// Decodes any seekable source; `extension` is a hint, never trusted.
 pub fn decode(
     source: Box<dyn MediaSource>,

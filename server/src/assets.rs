@@ -46,9 +46,19 @@ impl AssetFiles {
     }
 }
 
+/// Where the asset `sha256` of the data directory `data_dir` lives (for
+/// readers that must not open the store: it clears interrupted uploads).
+pub fn stored_path(data_dir: &Path, sha256: &str) -> PathBuf {
+    path_in(&data_dir.join("assets"), sha256)
+}
+
+fn path_in(dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(&sha256[..2]).join(sha256)
+}
+
 impl AssetStore for AssetFiles {
     fn path(&self, sha256: &str) -> PathBuf {
-        self.dir.join(&sha256[..2]).join(sha256)
+        path_in(&self.dir, sha256)
     }
 
     fn temp_file(&self) -> std::io::Result<(std::fs::File, PathBuf)> {

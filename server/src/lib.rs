@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod http;
 pub mod measure;
+pub mod render;
 pub mod room;
 pub mod store;
 pub mod sync;

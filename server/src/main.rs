@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use stemroom_server::measure::{self, MeasureArgs};
+use stemroom_server::render::{self, RenderArgs};
 use stemroom_server::{ServeConfig, serve, shutdown_signal};
 
 #[derive(Parser)]
@@ -27,6 +28,9 @@ enum Command {
     /// Print integrated loudness, loudness range, true peak and sample peak
     /// of audio files (EBU R128 / ITU-R BS.1770-4).
     Measure(MeasureArgs),
+    /// Render a stored project (or a saved version) to a WAV file, at a
+    /// loudness target if given, and print what was written.
+    Render(RenderArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(config) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(serve(config, shutdown_signal()))),
+        Command::Render(args) => render::run(&args, &mut std::io::stdout()),
         Command::Measure(args) => {
             return match measure::run(&args, &mut std::io::stdout(), &mut std::io::stderr()) {
                 Ok(true) => std::process::ExitCode::SUCCESS,

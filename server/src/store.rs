@@ -367,7 +367,14 @@ impl DocumentLog for Store {
     }
 
     fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-        Ok(load_parts(&self.connection(), project, doc)?.0)
+        // One read transaction: the snapshot and the updates after it are
+        // of one moment, whatever a compaction elsewhere commits meanwhile
+        // (another process, such as `stemroom render`, reads this way too).
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        let parts = load_parts(&tx, project, doc)?.0;
+        tx.commit()?;
+        Ok(parts)
     }
 
     fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize> {

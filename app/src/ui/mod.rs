@@ -6,6 +6,7 @@ mod canvas;
 mod comments;
 mod deferred;
 mod device;
+mod export;
 mod import;
 mod meter;
 mod mixer;

@@ -11,9 +11,6 @@ use stemroom_model::version::{Difference, differences, read_version};
 use super::workspace::Workspace;
 use crate::project;
 
-/// Seconds rendered past the last clip, so reverb and delay tails count.
-const TAIL_SECONDS: f64 = 3.0;
-
 /// The versions list, read again whenever the review document changes.
 fn versions(revision: RwSignal<u64>) -> Memo<Arc<Vec<Version>>> {
     Memo::new(move |_| {
@@ -36,7 +33,7 @@ async fn measure_now() -> Option<VersionLoudness> {
     let rate = project::snapshot()?.meta.sample_rate;
     let desc = project::complete_desc(rate, 20_000.0).await.ok()?;
     let end = project::snapshot()?.end();
-    let frames = (end as f64 + TAIL_SECONDS * f64::from(rate)).max(f64::from(rate)) as usize;
+    let frames = stemroom_engine::bounce::song_frames(end, rate);
     let report = crate::background::run(move |parallel| {
         stemroom_engine::bounce::measure_mix(&desc, frames, parallel)
     })

@@ -9,7 +9,9 @@ use stemroom_engine::Command;
 use stemroom_engine::tempo::{Grid, TempoMap};
 use stemroom_model::project::Project;
 
-use super::{arrange, comments, device, meter, mixer, presence, share, transport, versions};
+use super::{
+    arrange, comments, device, export, meter, mixer, presence, share, transport, versions,
+};
 use crate::api::{self, ProjectLink};
 use crate::project;
 use crate::session::{EngineState, EngineUi, sync_engine};
@@ -395,6 +397,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                     matches!(review_status.get(), SyncStatus::Saved | SyncStatus::Saving)
                 }) />
                 <versions::VersionsPanel revision=review_sync.revision />
+                <export::ExportPanel />
                 <span class="save-state" data-state=move || save_state().key() role="status">
                     {move || save_state().label()}
                 </span>

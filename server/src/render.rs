@@ -1,0 +1,307 @@
+//! `stemroom render`: a stored project rendered by the same engine as the
+//! browser, brought to a loudness target and written as a file — for
+//! engineers at a shell and for automation. It reads the database as a
+//! second reader (one read transaction per document), so it works while
+//! the server runs and sees a consistent state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use stemroom_engine::bounce::{
+    self, ExportReport, ExportSettings, LoudnessTarget, SampleFormat, platform_gains,
+};
+use stemroom_engine::project::AudioAsset;
+use stemroom_model::DocKind;
+use stemroom_model::project::Project;
+use stemroom_model::review::ReviewDoc;
+use stemroom_model::version::read_version;
+use yrs::{Doc, Transact, Update, updates::decoder::Decode};
+
+use crate::assets::stored_path;
+use crate::store::{DB_FILE, DocumentLog, Store};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// 16-bit WAV, TPDF-dithered.
+    Wav16,
+    /// 24-bit WAV.
+    Wav24,
+    /// 32-bit float WAV.
+    Wav32f,
+}
+
+impl Format {
+    fn sample_format(self) -> SampleFormat {
+        match self {
+            Format::Wav16 => SampleFormat::Int16,
+            Format::Wav24 => SampleFormat::Int24,
+            Format::Wav32f => SampleFormat::Float32,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The server's data directory.
+    #[arg(long, env = "STEMROOM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The project's id (as in its address, /p/ID).
+    pub project: String,
+    /// The file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "wav24")]
+    pub format: Format,
+    /// Bring the mix to this integrated loudness (LUFS).
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_lufs: Option<f64>,
+    /// True-peak ceiling with a loudness target (dBTP).
+    #[arg(long, allow_negative_numbers = true, default_value_t = -1.0)]
+    pub ceiling_dbtp: f64,
+    /// Render a saved version (by name or id) instead of the project as it is.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A clip whose audio could not be had: it renders silent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissingAudio {
+    pub sha256: String,
+    pub clips: usize,
+    pub reason: String,
+}
+
+/// Renders and writes the file; prints the report to `out`, progress to
+/// `err` when it is a terminal.
+pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let project = load_project(&args.data_dir, &args.project, args.version.as_deref())?;
+    let (assets, missing) = load_audio(&args.data_dir, &project);
+    let rate = project.meta.sample_rate;
+    let desc = project.to_engine(rate, |sha| assets.get(sha).cloned());
+    let frames = bounce::song_frames(project.end(), rate);
+    let mut settings = ExportSettings::new(args.format.sample_format());
+    settings.target = args.target_lufs.map(|integrated_lufs| LoudnessTarget {
+        integrated_lufs,
+        ceiling_dbtp: args.ceiling_dbtp,
+    });
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = -1i64;
+    let result = bounce::export_mix(
+        &desc,
+        frames,
+        &settings,
+        true,
+        std::io::BufWriter::new(file),
+        &mut |done| {
+            let percent = (done * 100.0) as i64;
+            if terminal && percent != shown {
+                shown = percent;
+                eprint!("\rrendering {percent:3}%");
+            }
+            true
+        },
+    );
+    if terminal {
+        eprintln!();
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.out);
+            bail!("{e}");
+        }
+    };
+    let name = args.out.display().to_string();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&to_json(&name, &report, &missing))?
+        )?;
+    } else {
+        write!(out, "{}", to_text(&name, &report, &missing))?;
+    }
+    Ok(())
+}
+
+/// The project as stored now, or its saved version `version` (a name or
+/// an id).
+fn load_project(data_dir: &Path, id: &str, version: Option<&str>) -> anyhow::Result<Project> {
+    if !data_dir.join(DB_FILE).is_file() {
+        bail!("no Stemroom data in {}", data_dir.display());
+    }
+    let store = Store::open(data_dir)?;
+    if store.project_created_at(id)?.is_none() {
+        bail!("no project {id} in {}", data_dir.display());
+    }
+    let merged = |doc: DocKind| -> anyhow::Result<Vec<u8>> {
+        let parts = store.load(id, doc)?;
+        yrs::merge_updates_v1(parts.iter().map(Vec::as_slice))
+            .map_err(|e| anyhow::anyhow!("the {} document of {id} is damaged: {e}", doc.as_str()))
+    };
+    let state = match version {
+        None => merged(DocKind::Project)?,
+        Some(wanted) => {
+            let doc = Doc::new();
+            {
+                let update = Update::decode_v1(&merged(DocKind::Review)?)
+                    .map_err(|e| anyhow::anyhow!("the review document of {id} is damaged: {e}"))?;
+                doc.transact_mut()
+                    .apply_update(update)
+                    .map_err(|e| anyhow::anyhow!("the review document of {id} is damaged: {e}"))?;
+            }
+            let review = ReviewDoc::new(doc);
+            let txn = review.doc().transact();
+            let versions = review.versions(&txn);
+            let Some(found) = versions.iter().find(|v| v.name == wanted || v.id == wanted) else {
+                let names: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+                if names.is_empty() {
+                    bail!("project {id} has no saved versions");
+                }
+                bail!(
+                    "project {id} has no version “{wanted}” (its versions: {})",
+                    names.join(", ")
+                );
+            };
+            review
+                .version_state(&txn, &found.id)
+                .with_context(|| format!("version “{wanted}” has no state"))?
+        }
+    };
+    read_version(&state).map_err(|e| anyhow::anyhow!("project {id} cannot be read: {e}"))
+}
+
+/// Decodes every asset the project's clips use; what cannot be had is
+/// listed, and those clips play silence.
+fn load_audio(
+    data_dir: &Path,
+    project: &Project,
+) -> (HashMap<String, Arc<AudioAsset>>, Vec<MissingAudio>) {
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for clip in project.clips.iter() {
+        *uses.entry(clip.asset.as_str()).or_default() += 1;
+    }
+    let mut assets = HashMap::new();
+    let mut missing = Vec::new();
+    for (sha, clips) in uses {
+        let decoded = if crate::assets::is_sha256(sha) {
+            let path = stored_path(data_dir, sha);
+            match std::fs::File::open(&path) {
+                Ok(file) => stemroom_engine::decode::decode_asset(Box::new(file), None)
+                    .map_err(|e| format!("cannot be decoded: {e}")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err("not in the asset store".to_string())
+                }
+                Err(e) => Err(format!("cannot be read: {e}")),
+            }
+        } else {
+            Err("not an asset id".to_string())
+        };
+        match decoded {
+            Ok(asset) => {
+                assets.insert(sha.to_string(), asset);
+            }
+            Err(reason) => missing.push(MissingAudio {
+                sha256: sha.to_string(),
+                clips,
+                reason,
+            }),
+        }
+    }
+    (assets, missing)
+}
+
+fn format_name(report: &ExportReport) -> &'static str {
+    match report.format {
+        SampleFormat::Int16 => "16-bit WAV",
+        SampleFormat::Int24 => "24-bit WAV",
+        SampleFormat::Float32 => "32-bit float WAV",
+    }
+}
+
+fn to_text(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> String {
+    let l = &report.loudness;
+    let seconds = report.duration_seconds();
+    let mut text = format!(
+        "{name}: {}:{:04.1}, {} Hz, {}\n\
+         integrated {:.1} LUFS, range {:.1} LU, true peak {:.1} dBTP, sample peak {:.1} dBFS\n",
+        (seconds / 60.0).floor(),
+        seconds % 60.0,
+        report.sample_rate,
+        format_name(report),
+        l.integrated_lufs,
+        l.range_lu,
+        l.true_peak_dbtp,
+        l.sample_peak_dbfs,
+    );
+    if report.passes > 0 {
+        text += &format!(
+            "gain before the limiter {:+.1} dB (the mix measured {:.1} LUFS; {})\n",
+            report.gain_db,
+            report.rendered.integrated_lufs,
+            plural(report.passes, "pass", "passes")
+        );
+    }
+    for p in platform_gains(l.integrated_lufs, l.true_peak_dbtp) {
+        text += &p.sentence();
+        text.push('\n');
+    }
+    for m in missing {
+        text += &format!(
+            "missing audio {} ({}; {} silent)\n",
+            m.sha256,
+            m.reason,
+            plural(m.clips, "clip", "clips")
+        );
+    }
+    text
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// The report as JSON, in the words of `stemroom measure --json`.
+fn to_json(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> serde_json::Value {
+    let l = &report.loudness;
+    json!({
+        "file": name,
+        "sample_rate": report.sample_rate,
+        "bits": report.format.bits(),
+        "float": report.format == SampleFormat::Float32,
+        "frames": report.frames,
+        "duration_seconds": report.duration_seconds(),
+        "integrated_lufs": finite(l.integrated_lufs),
+        "loudness_range_lu": l.range_lu,
+        "true_peak_dbtp": finite(l.true_peak_dbtp),
+        "sample_peak_dbfs": finite(l.sample_peak_dbfs),
+        "gain_db": report.gain_db,
+        "rendered_lufs": finite(report.rendered.integrated_lufs),
+        "passes": report.passes,
+        "platforms": platform_gains(l.integrated_lufs, l.true_peak_dbtp)
+            .iter()
+            .map(|p| json!({ "platform": p.platform, "gain_db": p.gain_db, "says": p.sentence() }))
+            .collect::<Vec<_>>(),
+        "missing_audio": missing
+            .iter()
+            .map(|m| json!({ "sha256": m.sha256, "clips": m.clips, "reason": m.reason }))
+            .collect::<Vec<_>>(),
+    })
+}

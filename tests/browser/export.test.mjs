@@ -1,0 +1,79 @@
+// Export in the browser against the real server: a loud mix bounced to
+// −14 LUFS / −1 dBTP through the dialog on the worker pool, downloaded,
+// and measured by `stemroom measure` (the engine's EBU-conformance-tested
+// meter); the report shown is the file's; Cancel writes nothing; and
+// `stemroom render` of the same stored project, run beside the server,
+// gives the same bytes.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { serverAndBrowser, openApp, keep, createProject, importTone, waitSaved } from './harness.mjs';
+
+const strip = (page, name) => page.locator('.strip', { has: page.locator('.strip-name', { hasText: new RegExp(`^${name}$`) }) });
+const stemroom = (...args) => execFileSync(process.env.STEMROOM_BIN, args, { encoding: 'utf8' });
+
+describe('export', () => {
+  const suite = serverAndBrowser({ before, after });
+
+  test('a loud mix exported at −14 LUFS / −1 dBTP; Cancel writes nothing; the server renders the same file', async () => {
+    const { server, browser } = suite;
+    const dir = mkdtempSync(path.join(tmpdir(), 'stemroom-export-'));
+    const a = await openApp(browser, server.url);
+    try {
+      await createProject(a, 'Deliver me');
+      await importTone(a, 6);
+      await strip(a, 'tone').locator('.fader').fill('6');
+      await waitSaved(a);
+
+      await a.click('.export-toggle');
+      await a.selectOption('.export-format', 'wav16');
+      await a.selectOption('.export-loudness', 'streaming');
+      const [download] = await Promise.all([
+        a.waitForEvent('download', { timeout: 60_000 }),
+        a.click('.export-start'),
+      ]);
+      assert.equal(download.suggestedFilename(), 'Deliver me - mix.wav');
+      const browserFile = path.join(dir, 'browser.wav');
+      await download.saveAs(browserFile);
+      const [measured] = JSON.parse(stemroom('measure', '--json', browserFile));
+      assert.equal(measured.sample_rate, 48_000);
+      assert.equal(measured.duration_seconds, 9, 'the song and 3 s of tails');
+      assert.ok(Math.abs(measured.integrated_lufs + 14) <= 0.3, `${measured.integrated_lufs} LUFS`);
+      assert.ok(measured.true_peak_dbtp <= -1.0, `${measured.true_peak_dbtp} dBTP`);
+      // The dialog's report is the file's.
+      const shown = a.locator('.export-report');
+      assert.ok(Math.abs(Number(await shown.getAttribute('data-integrated')) - measured.integrated_lufs) < 0.01);
+      assert.match(await shown.textContent(), /Spotify will (play this as it is|turn this (down|up) \d+\.\d dB)/);
+
+      // Cancel before the render starts: an error line, no file.
+      let downloads = 0;
+      a.on('download', () => { downloads += 1; });
+      await a.evaluate(async () => {
+        document.querySelector('.export-start').click();
+        await new Promise((r) => requestAnimationFrame(r));
+        document.querySelector('.export-cancel').click();
+      });
+      await a.locator('.export-error', { hasText: 'Cancelled: nothing was written.' }).waitFor({ timeout: 30_000 });
+      await a.waitForTimeout(500);
+      assert.equal(downloads, 0, 'a cancelled export downloads nothing');
+
+      // The server renders the stored project to the same bytes.
+      const id = a.url().match(/\/p\/([^/#]+)/)[1];
+      const serverFile = path.join(dir, 'server.wav');
+      stemroom('render', '--data-dir', server.dataDir, id, '--out', serverFile, '--format', 'wav16', '--target-lufs', '-14', '--ceiling-dbtp', '-1');
+      const [fromBrowser, fromServer] = [readFileSync(browserFile), readFileSync(serverFile)];
+      assert.equal(fromServer.length, fromBrowser.length);
+      let differ = 0;
+      for (let i = 0; i < fromServer.length; i++) if (fromServer[i] !== fromBrowser[i]) differ += 1;
+      assert.equal(differ, 0, `${differ} of ${fromServer.length} bytes differ between the browser's file and the server's`);
+      await keep(a, 'export');
+    } catch (e) {
+      await keep(a, 'export');
+      throw e;
+    }
+  });
+});
