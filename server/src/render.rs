@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde_json::json;
 use stemroom_engine::bounce::{
-    self, ExportReport, ExportSettings, LoudnessTarget, SampleFormat, platform_gains,
+    self, Container, ExportReport, ExportSettings, LoudnessTarget, SampleFormat, platform_gains,
 };
 use stemroom_engine::project::AudioAsset;
 use stemroom_model::DocKind;
@@ -32,14 +32,24 @@ pub enum Format {
     Wav24,
     /// 32-bit float WAV.
     Wav32f,
+    /// 16-bit FLAC, TPDF-dithered.
+    Flac16,
+    /// 24-bit FLAC.
+    Flac24,
 }
 
 impl Format {
-    fn sample_format(self) -> SampleFormat {
-        match self {
-            Format::Wav16 => SampleFormat::Int16,
-            Format::Wav24 => SampleFormat::Int24,
-            Format::Wav32f => SampleFormat::Float32,
+    fn settings(self) -> ExportSettings {
+        let (format, container) = match self {
+            Format::Wav16 => (SampleFormat::Int16, Container::Wav),
+            Format::Wav24 => (SampleFormat::Int24, Container::Wav),
+            Format::Wav32f => (SampleFormat::Float32, Container::Wav),
+            Format::Flac16 => (SampleFormat::Int16, Container::Flac),
+            Format::Flac24 => (SampleFormat::Int24, Container::Flac),
+        };
+        ExportSettings {
+            container,
+            ..ExportSettings::new(format)
         }
     }
 }
@@ -86,7 +96,7 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let rate = project.meta.sample_rate;
     let desc = project.to_engine(rate, |sha| assets.get(sha).cloned());
     let frames = bounce::song_frames(project.end(), rate);
-    let mut settings = ExportSettings::new(args.format.sample_format());
+    let mut settings = args.format.settings();
     settings.target = args.target_lufs.map(|integrated_lufs| LoudnessTarget {
         integrated_lufs,
         ceiling_dbtp: args.ceiling_dbtp,
@@ -220,12 +230,8 @@ fn load_audio(
     (assets, missing)
 }
 
-fn format_name(report: &ExportReport) -> &'static str {
-    match report.format {
-        SampleFormat::Int16 => "16-bit WAV",
-        SampleFormat::Int24 => "24-bit WAV",
-        SampleFormat::Float32 => "32-bit float WAV",
-    }
+fn format_name(report: &ExportReport) -> String {
+    bounce::format_name(report.format, report.container)
 }
 
 fn to_text(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> String {

@@ -167,6 +167,28 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
             .starts_with("Spotify")
     );
 
+    // FLAC, lossless: the same audio as the WAV.
+    let flac = dir.path().join("mix.flac");
+    report(&render(
+        &server.data_dir,
+        &[
+            &id,
+            "--out",
+            flac.to_str().unwrap(),
+            "--format",
+            "flac24",
+            "--target-lufs",
+            "-14",
+            "--json",
+        ],
+    ));
+    let flac_file = measure_file(&flac).unwrap();
+    assert_eq!(flac_file.frames, file.frames);
+    assert_eq!(
+        flac_file.report, file.report,
+        "FLAC decodes to the WAV's samples"
+    );
+
     // The same as text, for a person at a terminal.
     let text = render(
         &server.data_dir,

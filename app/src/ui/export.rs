@@ -1,4 +1,4 @@
-//! Export: the song (or the loop range) bounced to a WAV file at a
+//! Export: the song (or the loop range) bounced to a WAV or FLAC file at a
 //! loudness target, on the worker pool, with progress, Cancel and a report
 //! measured from the written samples (`engine::bounce::export_mix`, the
 //! same code as `stemroom render`).
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use leptos::prelude::*;
 use stemroom_engine::bounce::{
-    self, ExportError, ExportReport, ExportSettings, LoudnessTarget, SampleFormat,
+    self, Container, ExportError, ExportReport, ExportSettings, LoudnessTarget, SampleFormat,
 };
 
 use super::workspace::Workspace;
@@ -24,11 +24,18 @@ enum Stage {
     Failed(String),
 }
 
-fn format_of(value: &str) -> SampleFormat {
-    match value {
-        "wav16" => SampleFormat::Int16,
-        "wav32f" => SampleFormat::Float32,
-        _ => SampleFormat::Int24,
+/// The settings a format choice ("wav16", "flac24", …) starts from.
+fn settings_of(value: &str) -> ExportSettings {
+    let (format, container) = match value {
+        "wav16" => (SampleFormat::Int16, Container::Wav),
+        "wav32f" => (SampleFormat::Float32, Container::Wav),
+        "flac16" => (SampleFormat::Int16, Container::Flac),
+        "flac24" => (SampleFormat::Int24, Container::Flac),
+        _ => (SampleFormat::Int24, Container::Wav),
+    };
+    ExportSettings {
+        container,
+        ..ExportSettings::new(format)
     }
 }
 
@@ -46,7 +53,7 @@ fn target_of(value: &str, lufs: f64, ceiling: f64) -> Option<LoudnessTarget> {
 }
 
 /// A file name from the project's name: letters, digits, spaces and dashes.
-fn file_name(project: &str, what: &str) -> String {
+fn file_name(project: &str, what: &str, container: Container) -> String {
     let clean: String = project
         .chars()
         .map(|c| {
@@ -58,21 +65,25 @@ fn file_name(project: &str, what: &str) -> String {
         })
         .collect();
     let clean = clean.trim();
+    let extension = match container {
+        Container::Wav => "wav",
+        Container::Flac => "flac",
+    };
     format!(
-        "{} - {what}.wav",
+        "{} - {what}.{extension}",
         if clean.is_empty() { "Untitled" } else { clean }
     )
 }
 
 /// Hands `bytes` to the browser as a download named `name`.
-fn download(bytes: &[u8], name: &str) -> Result<(), String> {
+fn download(bytes: &[u8], name: &str, mime: &str) -> Result<(), String> {
     use wasm_bindgen::JsCast;
     // A copy out of wasm memory (a shared memory cannot back a Blob).
     let array = js_sys::Uint8Array::new_with_length(bytes.len() as u32);
     array.copy_from(bytes);
     let parts = js_sys::Array::of1(&array);
     let options = web_sys::BlobPropertyBag::new();
-    options.set_type("audio/wav");
+    options.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
         .map_err(crate::js_error)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(crate::js_error)?;
@@ -109,7 +120,7 @@ pub fn ExportPanel() -> impl IntoView {
             return;
         };
         let rate = song.meta.sample_rate;
-        let mut settings = ExportSettings::new(format_of(&format.get_untracked()));
+        let mut settings = settings_of(&format.get_untracked());
         settings.target = target_of(
             &loudness.get_untracked(),
             custom_lufs.get_untracked(),
@@ -122,7 +133,11 @@ pub fn ExportPanel() -> impl IntoView {
         } else {
             ("mix", bounce::song_frames(song.end(), rate))
         };
-        let name = file_name(&song.meta.name, what);
+        let name = file_name(&song.meta.name, what, settings.container);
+        let mime = match settings.container {
+            Container::Wav => "audio/wav",
+            Container::Flac => "audio/flac",
+        };
         let progress = Arc::new(AtomicU32::new(0));
         let cancelled = Arc::new(AtomicBool::new(false));
         cancel.set_value(Some(cancelled.clone()));
@@ -169,7 +184,7 @@ pub fn ExportPanel() -> impl IntoView {
             }
             cancel.set_value(None);
             stage.set(match result {
-                Ok((report, bytes)) => match download(&bytes, &name) {
+                Ok((report, bytes)) => match download(&bytes, &name, mime) {
                     Ok(()) => Stage::Done(Box::new(report), name),
                     Err(e) => Stage::Failed(e),
                 },
@@ -199,6 +214,8 @@ pub fn ExportPanel() -> impl IntoView {
                         <option value="wav16">"WAV 16-bit (dithered)"</option>
                         <option value="wav24">"WAV 24-bit"</option>
                         <option value="wav32f">"WAV 32-bit float"</option>
+                        <option value="flac16">"FLAC 16-bit (dithered)"</option>
+                        <option value="flac24">"FLAC 24-bit"</option>
                     </select>
                 </label>
                 <label>"Loudness "
@@ -250,7 +267,7 @@ fn ExportReportView(report: ExportReport, name: String) -> impl IntoView {
     let platforms = bounce::platform_gains(l.integrated_lufs, l.true_peak_dbtp);
     view! {
         <div class="export-report" role="status" data-integrated=format!("{:.2}", l.integrated_lufs) data-true-peak=format!("{:.2}", l.true_peak_dbtp)>
-            <p class="export-file">{format!("{name}: {}:{:04.1}, {} Hz", (seconds / 60.0).floor(), seconds % 60.0, report.sample_rate)}</p>
+            <p class="export-file">{format!("{name}: {}:{:04.1}, {} Hz, {}", (seconds / 60.0).floor(), seconds % 60.0, report.sample_rate, bounce::format_name(report.format, report.container))}</p>
             <p>{format!(
                 "Integrated {:.1} LUFS · range {:.1} LU · true peak {:.1} dBTP · sample peak {:.1} dBFS",
                 l.integrated_lufs, l.range_lu, l.true_peak_dbtp, l.sample_peak_dbfs
