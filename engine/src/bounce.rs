@@ -219,41 +219,93 @@ fn measure(sample_rate: u32, samples: &[f32]) -> LoudnessReport {
 
 /// The delivery stage: `gain_db`, then the true-peak limiter at
 /// `ceiling_dbtp` (its latency compensated: the output lines up with the
-/// input, frame for frame).
-pub fn deliver(mix: &[f32], sample_rate: u32, gain_db: f64, ceiling_dbtp: f64) -> Vec<f32> {
-    let desc = DeviceDesc::new(DeviceKind::Limiter).with(limiter::CEILING, ceiling_dbtp as f32);
-    let mut descs: [Option<&DeviceDesc>; LANES] = [None; LANES];
-    descs[..CHANNELS].fill(Some(&desc));
-    // Both channels on one link: one gain, the stereo image kept.
-    let mut device = LaneDevice::new(DeviceKind::Limiter, sample_rate as f32, descs, [0; LANES]);
-    let latency = device
-        .as_limiter()
-        .map_or(0, limiter::LimiterLanes::latency);
-    let gain = crate::db_to_amplitude(gain_db as f32);
-    let frames = mix.len() / CHANNELS;
-    let mut out = Vec::with_capacity(mix.len());
-    let mut block = [[0.0f32; LANES]; QUANTUM];
-    let mut fed = 0;
-    while out.len() < mix.len() {
-        for (i, frame) in block.iter_mut().enumerate() {
-            let at = fed + i;
-            *frame = [0.0; LANES];
-            if at < frames {
-                for ch in 0..CHANNELS {
-                    frame[ch] = mix[at * CHANNELS + ch] * gain;
+/// input, frame for frame), run over the kept mix a chunk at a time.
+struct Delivery<'a> {
+    mix: &'a [f32],
+    device: LaneDevice,
+    latency: usize,
+    gain: f32,
+    /// Frames fed to the limiter, and samples it has given back.
+    fed: usize,
+    emitted: usize,
+}
+
+impl<'a> Delivery<'a> {
+    fn new(mix: &'a [f32], sample_rate: u32, gain_db: f64, ceiling_dbtp: f64) -> Self {
+        let desc = DeviceDesc::new(DeviceKind::Limiter).with(limiter::CEILING, ceiling_dbtp as f32);
+        let mut descs: [Option<&DeviceDesc>; LANES] = [None; LANES];
+        descs[..CHANNELS].fill(Some(&desc));
+        // Both channels on one link: one gain, the stereo image kept.
+        let device = LaneDevice::new(DeviceKind::Limiter, sample_rate as f32, descs, [0; LANES]);
+        let latency = device
+            .as_limiter()
+            .map_or(0, limiter::LimiterLanes::latency);
+        Delivery {
+            mix,
+            device,
+            latency,
+            gain: crate::db_to_amplitude(gain_db as f32),
+            fed: 0,
+            emitted: 0,
+        }
+    }
+
+    /// The next `samples` of output at most (fewer at the end; empty when done).
+    fn next(&mut self, samples: usize) -> Vec<f32> {
+        let frames = self.mix.len() / CHANNELS;
+        let end = (self.emitted + samples).min(self.mix.len());
+        let mut out = Vec::with_capacity(end - self.emitted);
+        let mut block = [[0.0f32; LANES]; QUANTUM];
+        while self.emitted < end {
+            for (i, frame) in block.iter_mut().enumerate() {
+                let at = self.fed + i;
+                *frame = [0.0; LANES];
+                if at < frames {
+                    for ch in 0..CHANNELS {
+                        frame[ch] = self.mix[at * CHANNELS + ch] * self.gain;
+                    }
                 }
             }
-        }
-        device.process(&mut block);
-        for (i, frame) in block.iter().enumerate() {
-            // The first `latency` frames out are the limiter's delay line.
-            if fed + i >= latency && out.len() < mix.len() {
-                out.extend_from_slice(&frame[..CHANNELS]);
+            self.device.process(&mut block);
+            for (i, frame) in block.iter().enumerate() {
+                // The first `latency` frames out are the limiter's delay line.
+                if self.fed + i >= self.latency && self.emitted < self.mix.len() {
+                    out.extend_from_slice(&frame[..CHANNELS]);
+                    self.emitted += CHANNELS;
+                }
             }
+            self.fed += QUANTUM;
         }
-        fed += QUANTUM;
+        out
     }
-    out
+}
+
+/// The delivery stage over `mix` (see [`Delivery`]), and the result's
+/// measurement. `parallel`: the meter measures each second on the rayon
+/// pool while the limiter makes the next (the two cost about the same).
+pub fn deliver(
+    mix: &[f32],
+    sample_rate: u32,
+    gain_db: f64,
+    ceiling_dbtp: f64,
+    parallel: bool,
+) -> (Vec<f32>, LoudnessReport) {
+    let mut stage = Delivery::new(mix, sample_rate, gain_db, ceiling_dbtp);
+    let mut meter = LoudnessMeter::new(sample_rate, &channel_weights(CHANNELS));
+    let chunk = sample_rate as usize * CHANNELS;
+    let mut out = Vec::with_capacity(mix.len());
+    let mut last = stage.next(chunk);
+    while !last.is_empty() {
+        let next = if parallel {
+            rayon::join(|| meter.process_interleaved(&last), || stage.next(chunk)).1
+        } else {
+            meter.process_interleaved(&last);
+            stage.next(chunk)
+        };
+        out.extend_from_slice(&last);
+        last = next;
+    }
+    (out, meter.report())
 }
 
 /// Renders the mix, brings it to `settings.target` if any, and writes it
@@ -278,15 +330,19 @@ pub fn export_mix<W: Write + Seek>(
         Some(target) if rendered.integrated_lufs.is_finite() => {
             let mut gain_db = (target.integrated_lufs - rendered.integrated_lufs)
                 .clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
-            let mut last: Option<(f64, f64)> = None;
+            // The mix as rendered is the curve's point at no gain (exact
+            // where the limiter does not touch it): the first correction is
+            // already a secant step.
+            let mut last: Option<(f64, f64)> = Some((0.0, rendered.integrated_lufs));
             let mut passes = 0;
             loop {
                 if !progress(0.9 + 0.01 * passes as f64) {
                     return Err(ExportError::Cancelled);
                 }
-                let delivered = deliver(&mix, rate, gain_db, target.ceiling_dbtp);
+                let (delivered, measured) =
+                    deliver(&mix, rate, gain_db, target.ceiling_dbtp, parallel);
                 passes += 1;
-                let lufs = measure(rate, &delivered).integrated_lufs;
+                let lufs = measured.integrated_lufs;
                 let missed = target.integrated_lufs - lufs;
                 if missed.abs() <= TARGET_TOLERANCE_LU || passes == MAX_PASSES {
                     break (delivered, gain_db, passes);
@@ -304,7 +360,11 @@ pub fn export_mix<W: Write + Seek>(
             }
         }
         // Silence has no loudness to move; the ceiling still holds.
-        Some(target) => (deliver(&mix, rate, 0.0, target.ceiling_dbtp), 0.0, 1),
+        Some(target) => (
+            deliver(&mix, rate, 0.0, target.ceiling_dbtp, parallel).0,
+            0.0,
+            1,
+        ),
     };
     if !progress(0.98) {
         return Err(ExportError::Cancelled);
