@@ -24,6 +24,9 @@ struct Session {
     /// Held so the audio graph lives exactly as long as the session.
     _context: AudioContext,
     link: EngineLink,
+    /// Between the engine and the speakers, after every meter: this
+    /// listener's own gain (the streaming preview), never measured.
+    listening: web_sys::GainNode,
     /// What the clips of the description sent last were built from: while
     /// it holds, a change reuses them (see [`sync_engine`]).
     built: Option<ClipsKey>,
@@ -140,6 +143,19 @@ impl EngineUi {
         }
     }
 
+    /// This listener's own gain after the meters (dB), eased over 50 ms:
+    /// what the streaming preview sets. Nothing else hears or measures it.
+    pub fn set_listening_gain_db(self, db: f64) {
+        SESSION.with_borrow(|s| {
+            if let Some(s) = s {
+                let gain = s.listening.gain();
+                let now = s._context.current_time();
+                let amplitude = 10f32.powf(db as f32 / 20.0);
+                let _ = gain.set_target_at_time(amplitude, now, 0.05);
+            }
+        });
+    }
+
     fn start(self, first: Vec<Command>) {
         self.state.set(EngineState::Starting);
         self.error.set(None);
@@ -156,13 +172,22 @@ impl EngineUi {
             };
             match EngineLink::create(&context, &first, on_error).await {
                 Ok(link) => {
-                    if let Err(e) = link.node().connect_with_audio_node(&context.destination()) {
+                    let listening = match context.create_gain() {
+                        Ok(gain) => gain,
+                        Err(e) => return self.fail(js_error(e)),
+                    };
+                    let connected = link
+                        .node()
+                        .connect_with_audio_node(&listening)
+                        .and_then(|_| listening.connect_with_audio_node(&context.destination()));
+                    if let Err(e) = connected {
                         return self.fail(js_error(e));
                     }
                     self.sample_rate.set(context.sample_rate());
                     SESSION.set(Some(Session {
                         _context: context,
                         link,
+                        listening,
                         built: None,
                     }));
                     self.state.set(EngineState::Running);
@@ -293,6 +318,16 @@ pub fn engine_update_times() -> Vec<f64> {
         t.iter()
             .flat_map(|&(ms, plan)| [ms, f64::from(u8::from(plan))])
             .collect()
+    })
+}
+
+/// This listener's gain after the meters now (linear; 1 before the engine
+/// runs): what the streaming preview applies (tests read it).
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn listening_gain() -> f64 {
+    SESSION.with_borrow(|s| {
+        s.as_ref()
+            .map_or(1.0, |s| f64::from(s.listening.gain().value()))
     })
 }
 

@@ -60,6 +60,9 @@ pub struct Meta {
     pub sample_rate: u32,
     pub bpm: f64,
     pub signature: TimeSignature,
+    /// The delivery loudness the team works to, (integrated LUFS, true-peak
+    /// ceiling dBTP): what the master shows the gap to and export starts from.
+    pub loudness_target: Option<(f64, f64)>,
 }
 
 /// A track as the document holds it.
@@ -374,6 +377,21 @@ impl ProjectDoc {
 
     pub fn set_name(&self, txn: &mut TransactionMut, name: &str) {
         self.root(META).insert(txn, "name", name);
+    }
+
+    /// Sets (or clears) the project's delivery loudness target.
+    pub fn set_loudness_target(&self, txn: &mut TransactionMut, target: Option<(f64, f64)>) {
+        let meta = self.root(META);
+        match target {
+            Some((lufs, ceiling)) => {
+                meta.insert(txn, "targetLufs", lufs.clamp(-40.0, -5.0));
+                meta.insert(txn, "targetCeilingDbtp", ceiling.clamp(-12.0, 0.0));
+            }
+            None => {
+                meta.remove(txn, "targetLufs");
+                meta.remove(txn, "targetCeilingDbtp");
+            }
+        }
     }
 
     pub fn set_bpm(&self, txn: &mut TransactionMut, bpm: f64) {
@@ -818,6 +836,15 @@ impl ProjectDoc {
             signature: TimeSignature {
                 beats_per_bar: number_or(meta_map, txn, "beatsPerBar", 4.0).clamp(1.0, 32.0) as u32,
                 beat_unit: number_or(meta_map, txn, "beatUnit", 4.0).clamp(1.0, 32.0) as u32,
+            },
+            loudness_target: match (
+                number(meta_map, txn, "targetLufs"),
+                number(meta_map, txn, "targetCeilingDbtp"),
+            ) {
+                (Some(lufs), Some(ceiling)) if lufs.is_finite() && ceiling.is_finite() => {
+                    Some((lufs.clamp(-40.0, -5.0), ceiling.clamp(-12.0, 0.0)))
+                }
+                _ => None,
             },
         };
         let tracks = self.tracks(txn);

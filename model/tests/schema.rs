@@ -507,3 +507,28 @@ fn a_mix_change_keeps_the_clip_descriptions_and_equals_a_full_build() {
         [1, 3, 0]
     );
 }
+
+/// The delivery loudness target is the team's: set on one replica, read on
+/// the other, repaired when out of range, cleared for everyone.
+#[test]
+fn the_loudness_target_is_shared_repaired_and_cleared() {
+    let a = Doc::new();
+    let project = ProjectDoc::new(a.clone());
+    let b = Doc::new();
+    let replica = ProjectDoc::new(b.clone());
+    let read = |p: &ProjectDoc| p.read(&p.doc().transact()).meta.loudness_target;
+    assert_eq!(read(&project), None, "none until someone sets one");
+    project.set_loudness_target(&mut a.transact_mut(), Some((-14.0, -1.0)));
+    sync(&a, &b);
+    assert_eq!(read(&replica), Some((-14.0, -1.0)));
+    // A hand-made value out of range reads clamped.
+    {
+        let meta = b.get_or_insert_map("meta");
+        let mut txn = b.transact_mut();
+        meta.insert(&mut txn, "targetLufs", 3.0);
+    }
+    assert_eq!(read(&replica), Some((-5.0, -1.0)));
+    project.set_loudness_target(&mut a.transact_mut(), None);
+    sync(&a, &b);
+    assert_eq!(read(&replica), None);
+}

@@ -3,7 +3,8 @@
 // and measured by `stemroom measure` (the engine's EBU-conformance-tested
 // meter); the report shown is the file's; Cancel writes nothing; and
 // `stemroom render` of the same stored project, run beside the server,
-// gives the same bytes.
+// gives the same bytes. The loudness target is the project's; the
+// streaming preview puts a platform's gain on this listener's output.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +71,33 @@ describe('export', () => {
       let differ = 0;
       for (let i = 0; i < fromServer.length; i++) if (fromServer[i] !== fromBrowser[i]) differ += 1;
       assert.equal(differ, 0, `${differ} of ${fromServer.length} bytes differ between the browser's file and the server's`);
+
+      // The team's loudness target lives in the project: set on the
+      // master, the next export starts from it, and a second page has it.
+      await a.click('.export-close');
+      await a.selectOption('.loudness-target', 'apple');
+      await waitSaved(a);
+      await a.click('.export-toggle');
+      assert.equal(await a.inputValue('.export-loudness'), 'apple');
+      await a.click('.export-close');
+      const b = await openApp(browser, a.url());
+      await b.waitForFunction(() => document.querySelector('.loudness-target')?.value === 'apple', null, { timeout: 15_000 });
+      await b.close();
+
+      // Preview as streamed: playing, the gap to the target shows, and
+      // Spotify's gain goes on this listener's output, after the meters.
+      await a.click('.transport-play');
+      await a.waitForFunction(() => /^S [+-]\d+\.\d · I [+-]\d+\.\d LU$/.test(document.querySelector('.target-gap')?.textContent ?? ''), null, { timeout: 20_000 });
+      await a.selectOption('.stream-preview', 'Spotify');
+      await a.waitForFunction(() => /dB$/.test(document.querySelector('.preview-gain')?.textContent ?? ''), null, { timeout: 10_000 });
+      await a.waitForTimeout(500);
+      const shownDb = Number((await a.textContent('.preview-gain')).replace(' dB', ''));
+      assert.ok(shownDb < -1, `a loud mix is turned down (${shownDb} dB)`);
+      const applied = await a.evaluate(() => window.stemroom.listening_gain());
+      assert.ok(Math.abs(20 * Math.log10(applied) - shownDb) < 0.15, `applied ${20 * Math.log10(applied)} dB, shown ${shownDb} dB`);
+      await a.selectOption('.stream-preview', 'off');
+      await a.waitForFunction(() => Math.abs(window.stemroom.listening_gain() - 1) < 0.01, null, { timeout: 5_000 });
+      await a.click('.transport-play');
       await keep(a, 'export');
     } catch (e) {
       await keep(a, 'export');

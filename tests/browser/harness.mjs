@@ -98,7 +98,8 @@ export async function launchBrowser() {
 
 /**
  * An init script: taps every AudioWorkletNode that connects to a
- * destination (the engine) with a worklet of its own on the audio thread,
+ * destination or a gain (the engine) with a worklet of its own on the
+ * audio thread, before any listening gain,
  * so the capture never depends on the page's main thread keeping up.
  * `window.__tap.on` starts and stops capturing the left channel into
  * `window.__tap.chunks` (arrays of 128 samples).
@@ -112,7 +113,8 @@ export function installTap() {
   window.__tap = { on: false, chunks: [] };
   AudioNode.prototype.connect = function (target, ...rest) {
     const result = connect.call(this, target, ...rest);
-    if (target instanceof AudioDestinationNode && this instanceof AudioWorkletNode && !this.__tapped) {
+    // The engine's node connects to the listener's gain (or straight to the speakers).
+    if ((target instanceof AudioDestinationNode || target instanceof GainNode) && this instanceof AudioWorkletNode && !this.__tapped) {
       this.__tapped = true;
       const engine = this;
       engine.context.audioWorklet.addModule(module).then(() => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { serverAndBrowser, openApp, keep, createProject, importTone, rename, waitRole } from './harness.mjs';
 
 /** Controls anyone may use: transport, view, their own name, meters. */
-const ALLOWED = /^(transport-\w+|snap|follow|zoom-(in|out)|help-button|show-automation|mixer-toggle|loudness-reset|my-name|comments-(toggle|filter|close)|versions-(toggle|close)|export-toggle|version-(changes|open)|comment-play|peer-follow|play-for-everyone|stop-following|(accept|decline)-follow)$/;
+const ALLOWED = /^(transport-\w+|snap|follow|zoom-(in|out)|help-button|show-automation|mixer-toggle|loudness-reset|my-name|comments-(toggle|filter|close)|versions-(toggle|close)|export-toggle|stream-preview|version-(changes|open)|comment-play|peer-follow|play-for-everyone|stop-following|(accept|decline)-follow)$/;
 
 /** Makes a link in the owner's dialog; returns its address. */
 async function makeLink(owner, role, label, expiry) {

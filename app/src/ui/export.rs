@@ -112,6 +112,25 @@ pub fn ExportPanel() -> impl IntoView {
     let loudness = RwSignal::new("streaming".to_string());
     let custom_lufs = RwSignal::new(-14.0f64);
     let custom_ceiling = RwSignal::new(-1.0f64);
+    // The project's loudness target, if the team set one, is where an
+    // export starts.
+    let from_target = move || {
+        let Some((lufs, ceiling)) = ws
+            .project
+            .with_untracked(|p| p.as_ref().and_then(|p| p.meta.loudness_target))
+        else {
+            return;
+        };
+        let preset = match (lufs, ceiling) {
+            (-14.0, -1.0) => "streaming",
+            (-16.0, -1.0) => "apple",
+            (-23.0, -1.0) => "ebu",
+            _ => "custom",
+        };
+        loudness.set(preset.to_string());
+        custom_lufs.set(lufs);
+        custom_ceiling.set(ceiling);
+    };
     let range = RwSignal::new("song".to_string());
     let cancel: StoredValue<Option<Arc<AtomicBool>>> = StoredValue::new(None);
 
@@ -194,7 +213,12 @@ pub fn ExportPanel() -> impl IntoView {
     };
     let running = move || matches!(stage.get(), Stage::Running(_));
     view! {
-        <button class="export-toggle" class:active=move || open.get() title="Export the song as a file" on:click=move |_| open.update(|o| *o = !*o)>
+        <button class="export-toggle" class:active=move || open.get() title="Export the song as a file" on:click=move |_| {
+            open.update(|o| *o = !*o);
+            if open.get_untracked() && !running() {
+                from_target();
+            }
+        }>
             "Export"
         </button>
         <Show when=move || open.get()>

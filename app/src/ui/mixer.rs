@@ -328,7 +328,7 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
             // on a console.
             <div class="strip-routing">
                 <Inserts strip=inserts_id read=read />
-                {master.then(|| view! { <Loudness /> })}
+                {master.then(|| view! { <Loudness /> <Delivery /> })}
                 <Show when=move || !master>
                     <Sends strip=sends_id.clone() read=read />
                     {
@@ -757,5 +757,96 @@ fn Loudness() -> impl IntoView {
         <button class="loudness-reset" title="Start a new loudness measurement" on:click=move |_| ui.send(Command::ResetLoudness)>
             "Reset"
         </button>
+    }
+}
+
+/// Presets of the project's loudness target: (value, label, LUFS, dBTP).
+const TARGETS: [(&str, &str, f64, f64); 3] = [
+    ("streaming", "Streaming −14", -14.0, -1.0),
+    ("apple", "Apple Music −16", -16.0, -1.0),
+    ("ebu", "EBU R128 −23", -23.0, -1.0),
+];
+
+/// The master's delivery view: the project's loudness target (in the
+/// document, so the whole team works to it) and the gap to it, live; and
+/// "preview as streamed": this listener hears the mix with the gain the
+/// chosen platform's normalisation would apply, after every meter.
+#[component]
+fn Delivery() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let ui = ws.ui;
+    let target = Memo::new(move |_| {
+        ws.project
+            .with(|p| p.as_ref().and_then(|p| p.meta.loudness_target))
+    });
+    let target_value = move || match target.get() {
+        None => "none".to_string(),
+        Some((lufs, ceiling)) => TARGETS
+            .iter()
+            .find(|t| t.2 == lufs && t.3 == ceiling)
+            .map_or_else(|| "custom".to_string(), |t| t.0.to_string()),
+    };
+    let m = ui.readout(|m, _| (m.short_term_lufs, m.integrated_lufs, m.true_peak_dbtp));
+    let running = move || ui.state.get() == EngineState::Running;
+    let gap = move || {
+        let (lufs, _) = target.get()?;
+        let (short, integrated, _) = m.get();
+        let show = |v: f32| {
+            if running() && v.is_finite() && v > -70.0 {
+                format!("{:+.1}", f64::from(v) - lufs)
+            } else {
+                "—".to_string()
+            }
+        };
+        Some(format!("S {} · I {} LU", show(short), show(integrated)))
+    };
+    let preview = RwSignal::new("off".to_string());
+    // The platform's gain for the mix as measured so far.
+    let preview_gain = Memo::new(move |_| {
+        let platform = preview.get();
+        if platform == "off" || !running() {
+            return None;
+        }
+        let (_, integrated, true_peak) = m.get();
+        if !integrated.is_finite() || integrated < -70.0 {
+            return Some(0.0);
+        }
+        stemroom_engine::bounce::platform_gains(f64::from(integrated), f64::from(true_peak))
+            .into_iter()
+            .find(|p| p.platform == platform)
+            .map(|p| p.gain_db)
+    });
+    Effect::new(move |_| ui.set_listening_gain_db(preview_gain.get().unwrap_or(0.0)));
+    view! {
+        <div class="delivery" aria-label="Delivery">
+            <label title="The loudness the team delivers at: export starts from it">
+                "Target "
+                <select
+                    class="loudness-target"
+                    prop:value=target_value
+                    disabled=move || !ws.can_edit()
+                    on:change=move |e| {
+                        let chosen = event_target_value(&e);
+                        let value = TARGETS.iter().find(|t| t.0 == chosen).map(|t| (t.2, t.3));
+                        if chosen != "custom" {
+                            project::edit(|p, txn| p.set_loudness_target(txn, value));
+                        }
+                    }
+                >
+                    <option value="none">"None"</option>
+                    {TARGETS.iter().map(|t| view! { <option value=t.0>{t.1}</option> }).collect_view()}
+                    <option value="custom" disabled=true>"Custom"</option>
+                </select>
+            </label>
+            <span class="target-gap" title="Short-term and integrated loudness against the target">{gap}</span>
+            <label title="Hear the mix as a streaming platform will play it (only you hear this)">
+                "Preview "
+                <select class="stream-preview" prop:value=move || preview.get() on:change=move |e| preview.set(event_target_value(&e))>
+                    <option value="off">"Off"</option>
+                    {["Spotify", "Apple Music", "YouTube", "Tidal", "Amazon Music"].into_iter().map(|p| view! { <option value=p>{p}</option> }).collect_view()}
+                </select>
+            </label>
+            <span class="preview-gain">{move || preview_gain.get().map(|g| format!("{g:+.1} dB")).unwrap_or_default()}</span>
+        </div>
     }
 }
