@@ -649,6 +649,11 @@ mod tests {
                 if burst { 1.6 * noise } else { 0.01 * noise }
             })
             .collect();
+        one_track(signal)
+    }
+
+    /// A project of one mono track playing `signal` from the start.
+    fn one_track(signal: Vec<f32>) -> ProjectDesc {
         let mut project = ProjectDesc::new(RATE);
         project.tracks.push(TrackDesc {
             id: 1,
@@ -731,13 +736,7 @@ mod tests {
         for (i, x) in signal[second..].iter_mut().enumerate() {
             *x = tone(i);
         }
-        let mut project = ProjectDesc::new(RATE);
-        project.tracks.push(TrackDesc {
-            id: 1,
-            channels: 1,
-            strip: Default::default(),
-            clips: vec![ClipDesc::whole(AudioAsset::new(vec![signal]), 0)],
-        });
+        let project = one_track(signal);
         let frames = 2 * second;
         let settings = ExportSettings::new(SampleFormat::Int16);
         assert!(settings.dither, "16 bits are dithered by default");
