@@ -263,6 +263,41 @@ pub async fn complete_desc(sample_rate: u32, timeout_ms: f64) -> Result<ProjectD
     }
 }
 
+/// The engine's description once every fetch of the project's audio has
+/// ended, arrived or failed (an export goes on without what cannot be
+/// had: those clips play silent), with the hashes still missing and how
+/// many clips use each. Fails after `timeout_ms` of fetching.
+pub async fn settled_desc(
+    sample_rate: u32,
+    timeout_ms: f64,
+) -> Result<(ProjectDesc, Vec<(String, usize)>), String> {
+    let started = js_sys::Date::now();
+    loop {
+        let desc = engine_desc(sample_rate, || {}, |_| true).ok_or("no project is open")?;
+        let project = snapshot().ok_or("no project is open")?;
+        let missing = with(|p| {
+            if !p.loading.is_empty() {
+                return None;
+            }
+            let mut missing = std::collections::BTreeMap::<String, usize>::new();
+            for clip in project.clips.iter() {
+                if !p.assets.contains_key(&clip.asset) {
+                    *missing.entry(clip.asset.clone()).or_default() += 1;
+                }
+            }
+            Some(missing.into_iter().collect::<Vec<_>>())
+        })
+        .flatten();
+        if let Some(missing) = missing {
+            return Ok((desc, missing));
+        }
+        if js_sys::Date::now() - started > timeout_ms {
+            return Err("the project's audio did not arrive".into());
+        }
+        crate::background::sleep(20).await;
+    }
+}
+
 /// Fetches and decodes (off the page's thread) the audio of every clip
 /// this tab does not have yet; `on_asset` runs as each one arrives. The
 /// waveforms need the audio whether or not this tab plays. Looks again only

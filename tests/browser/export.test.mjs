@@ -1,5 +1,6 @@
 // Export in the browser against the real server: a loud mix bounced to
 // −14 LUFS / −1 dBTP through the dialog on the worker pool, downloaded,
+// (a clip whose audio is missing plays silent and is reported),
 // and measured by `stemroom measure` (the engine's EBU-conformance-tested
 // meter); the report shown is the file's; Cancel writes nothing; and
 // `stemroom render` of the same stored project, run beside the server,
@@ -71,6 +72,20 @@ describe('export', () => {
       let differ = 0;
       for (let i = 0; i < fromServer.length; i++) if (fromServer[i] !== fromBrowser[i]) differ += 1;
       assert.equal(differ, 0, `${differ} of ${fromServer.length} bytes differ between the browser's file and the server's`);
+
+      // A clip whose audio cannot be had (never uploaded) plays silent,
+      // and the report says so: the file is still written.
+      await a.evaluate(() => window.stemroom.add_arrangement(1, 1, 'ab'.repeat(32), 48_000));
+      await waitSaved(a);
+      const [withMissing] = await Promise.all([
+        a.waitForEvent('download', { timeout: 60_000 }),
+        a.click('.export-start'),
+      ]);
+      const missingFile = path.join(dir, 'missing.wav');
+      await withMissing.saveAs(missingFile);
+      assert.match(await a.textContent('.export-missing'), /Audio abababababab… could not be had: 1 clip silent/);
+      const [again] = JSON.parse(stemroom('measure', '--json', missingFile));
+      assert.ok(Math.abs(again.integrated_lufs + 14) <= 0.3, 'the rest is exported as before');
 
       // The team's loudness target lives in the project: set on the
       // master, the next export starts from it, and a second page has it.

@@ -20,7 +20,9 @@ enum Stage {
     Setting,
     /// Fraction done.
     Running(f64),
-    Done(Box<ExportReport>, String),
+    /// The report, the file's name, and the audio that could not be had
+    /// (hash, clips using it).
+    Done(Box<ExportReport>, String, Vec<(String, usize)>),
     Failed(String),
 }
 
@@ -175,28 +177,32 @@ pub fn ExportPanel() -> impl IntoView {
         )
         .ok();
         leptos::task::spawn_local(async move {
-            let result = match project::complete_desc(rate, 20_000.0).await {
+            let mut missing = Vec::new();
+            let result = match project::settled_desc(rate, 60_000.0).await {
                 Err(e) => Err(e),
-                Ok(desc) => crate::background::run(move |parallel| {
-                    let mut file = std::io::Cursor::new(Vec::new());
-                    let report = bounce::export_mix(
-                        &desc,
-                        frames,
-                        &settings,
-                        parallel,
-                        &mut file,
-                        &mut |done| {
-                            progress.store((done * 1000.0) as u32, Ordering::Relaxed);
-                            !cancelled.load(Ordering::Relaxed)
-                        },
-                    );
-                    report.map(|r| (r, file.into_inner()))
-                })
-                .await
-                .map_err(|e| match e {
-                    ExportError::Cancelled => "Cancelled: nothing was written.".to_string(),
-                    e => e.to_string(),
-                }),
+                Ok((desc, lost)) => {
+                    missing = lost;
+                    crate::background::run(move |parallel| {
+                        let mut file = std::io::Cursor::new(Vec::new());
+                        let report = bounce::export_mix(
+                            &desc,
+                            frames,
+                            &settings,
+                            parallel,
+                            &mut file,
+                            &mut |done| {
+                                progress.store((done * 1000.0) as u32, Ordering::Relaxed);
+                                !cancelled.load(Ordering::Relaxed)
+                            },
+                        );
+                        report.map(|r| (r, file.into_inner()))
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        ExportError::Cancelled => "Cancelled: nothing was written.".to_string(),
+                        e => e.to_string(),
+                    })
+                }
             };
             if let Some(ticker) = ticker {
                 ticker.clear();
@@ -204,7 +210,7 @@ pub fn ExportPanel() -> impl IntoView {
             cancel.set_value(None);
             stage.set(match result {
                 Ok((report, bytes)) => match download(&bytes, &name, mime) {
-                    Ok(()) => Stage::Done(Box::new(report), name),
+                    Ok(()) => Stage::Done(Box::new(report), name, missing),
                     Err(e) => Stage::Failed(e),
                 },
                 Err(e) => Stage::Failed(e),
@@ -273,7 +279,7 @@ pub fn ExportPanel() -> impl IntoView {
                     </Show>
                 </div>
                 {move || match stage.get() {
-                    Stage::Done(report, name) => Some(view! { <ExportReportView report=*report name=name /> }.into_any()),
+                    Stage::Done(report, name, missing) => Some(view! { <ExportReportView report=*report name=name missing=missing /> }.into_any()),
                     Stage::Failed(e) => Some(view! { <p class="export-error" role="alert">{e}</p> }.into_any()),
                     _ => None,
                 }}
@@ -285,7 +291,11 @@ pub fn ExportPanel() -> impl IntoView {
 /// What was written, measured from the written samples, and what each
 /// streaming platform will do to it.
 #[component]
-fn ExportReportView(report: ExportReport, name: String) -> impl IntoView {
+fn ExportReportView(
+    report: ExportReport,
+    name: String,
+    missing: Vec<(String, usize)>,
+) -> impl IntoView {
     let l = &report.loudness;
     let seconds = report.duration_seconds();
     let platforms = bounce::platform_gains(l.integrated_lufs, l.true_peak_dbtp);
@@ -302,6 +312,13 @@ fn ExportReportView(report: ExportReport, name: String) -> impl IntoView {
             <ul class="export-platforms">
                 {platforms.into_iter().map(|p| view! { <li>{p.sentence()}</li> }).collect_view()}
             </ul>
+            {(!missing.is_empty()).then(|| view! {
+                <ul class="export-missing" role="alert">
+                    {missing.into_iter().map(|(sha, clips)| view! {
+                        <li>{format!("Audio {}… could not be had: {clips} clip{} silent", &sha[..sha.len().min(12)], if clips == 1 { "" } else { "s" })}</li>
+                    }).collect_view()}
+                </ul>
+            })}
         </div>
     }
 }
