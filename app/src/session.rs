@@ -150,7 +150,7 @@ impl EngineUi {
             if let Some(s) = s {
                 let gain = s.listening.gain();
                 let now = s._context.current_time();
-                let amplitude = 10f32.powf(db as f32 / 20.0);
+                let amplitude = stemroom_engine::db_to_amplitude(db as f32);
                 let _ = gain.set_target_at_time(amplitude, now, 0.05);
             }
         });

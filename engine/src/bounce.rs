@@ -35,17 +35,38 @@ const STEP: usize = 1 << 18;
 /// measures it (EBU R128 integrated loudness, range, true and sample peak).
 /// `parallel` renders tracks on the rayon pool.
 pub fn measure_mix(project: &ProjectDesc, frames: usize, parallel: bool) -> LoudnessReport {
+    let mut meter = LoudnessMeter::new(project.sample_rate, &channel_weights(CHANNELS));
+    // Never cancelled: the closure always goes on.
+    let _ = render_steps(project, 0, frames, parallel, &mut |block, _| {
+        meter.process_interleaved(block);
+        true
+    });
+    meter.report()
+}
+
+/// Renders `frames` of `project` from frame `start`, as playback would, in
+/// steps of [`STEP`] frames handed to `each` (interleaved stereo) with the
+/// fraction done with it; `each` returns false to stop.
+fn render_steps(
+    project: &ProjectDesc,
+    start: u64,
+    frames: usize,
+    parallel: bool,
+    each: &mut dyn FnMut(&[f32], f64) -> bool,
+) -> Result<(), ExportError> {
     let mut mixer = Mixer::new(project);
     mixer.transport.playing = true;
-    let mut meter = LoudnessMeter::new(project.sample_rate, &channel_weights(CHANNELS));
+    mixer.transport.position = start;
     let mut done = 0;
     while done < frames {
         let n = (frames - done).min(STEP);
         let block = mixer.render_offline(n, parallel);
-        meter.process_interleaved(&block[..n * CHANNELS]);
         done += n;
+        if !each(&block[..n * CHANNELS], done as f64 / frames as f64) {
+            return Err(ExportError::Cancelled);
+        }
     }
-    meter.report()
+    Ok(())
 }
 
 /// Seconds rendered past the last clip, so reverb and delay tails count.
@@ -94,7 +115,24 @@ pub struct LoudnessTarget {
     pub ceiling_dbtp: f64,
 }
 
+/// The delivery targets people pick by name: (key, label, target).
+pub const TARGET_PRESETS: [(&str, &str, LoudnessTarget); 3] = [
+    ("streaming", "Streaming −14 LUFS", LoudnessTarget::STREAMING),
+    ("apple", "Apple Music −16 LUFS", LoudnessTarget::APPLE_MUSIC),
+    ("ebu", "EBU R128 −23 LUFS", LoudnessTarget::EBU_R128),
+];
+
 impl LoudnessTarget {
+    /// The preset of this key ("streaming", "apple", "ebu").
+    pub fn preset(key: &str) -> Option<LoudnessTarget> {
+        TARGET_PRESETS.iter().find(|p| p.0 == key).map(|p| p.2)
+    }
+
+    /// This target's preset key, if it is one.
+    pub fn preset_key(self) -> Option<&'static str> {
+        TARGET_PRESETS.iter().find(|p| p.2 == self).map(|p| p.0)
+    }
+
     /// Streaming platforms (Spotify, YouTube, Tidal, Amazon).
     pub const STREAMING: LoudnessTarget = LoudnessTarget {
         integrated_lufs: -14.0,
@@ -134,7 +172,54 @@ pub struct ExportSettings {
     pub start: u64,
 }
 
+/// The file formats offered, by the name the dialog and `stemroom render
+/// --format` use: (name, label, samples, container).
+pub const FILE_FORMATS: [(&str, &str, SampleFormat, Container); 5] = [
+    (
+        "wav16",
+        "WAV 16-bit (dithered)",
+        SampleFormat::Int16,
+        Container::Wav,
+    ),
+    ("wav24", "WAV 24-bit", SampleFormat::Int24, Container::Wav),
+    (
+        "wav32f",
+        "WAV 32-bit float",
+        SampleFormat::Float32,
+        Container::Wav,
+    ),
+    (
+        "flac16",
+        "FLAC 16-bit (dithered)",
+        SampleFormat::Int16,
+        Container::Flac,
+    ),
+    (
+        "flac24",
+        "FLAC 24-bit",
+        SampleFormat::Int24,
+        Container::Flac,
+    ),
+];
+
 impl ExportSettings {
+    /// The defaults for the file format named `name` (see [`FILE_FORMATS`]).
+    pub fn named(name: &str) -> Option<Self> {
+        let &(_, _, format, container) = FILE_FORMATS.iter().find(|f| f.0 == name)?;
+        Some(ExportSettings {
+            container,
+            ..ExportSettings::new(format)
+        })
+    }
+
+    /// The samples as written: FLAC has no float, so float goes as 24 bits.
+    pub fn written_format(&self) -> SampleFormat {
+        match (self.container, self.format) {
+            (Container::Flac, SampleFormat::Float32) => SampleFormat::Int24,
+            (_, format) => format,
+        }
+    }
+
     pub fn new(format: SampleFormat) -> Self {
         ExportSettings {
             format,
@@ -167,6 +252,43 @@ impl ExportReport {
     pub fn duration_seconds(&self) -> f64 {
         self.frames as f64 / f64::from(self.sample_rate)
     }
+
+    /// "name: 3:12.4, 48000 Hz, 24-bit WAV".
+    pub fn file_line(&self, name: &str) -> String {
+        let seconds = self.duration_seconds();
+        format!(
+            "{name}: {}:{:04.1}, {} Hz, {}",
+            (seconds / 60.0).floor(),
+            seconds % 60.0,
+            self.sample_rate,
+            format_name(self.format, self.container)
+        )
+    }
+
+    /// "Integrated −14.0 LUFS · range 5.2 LU · true peak −1.0 dBTP · sample peak −1.3 dBFS".
+    pub fn loudness_line(&self) -> String {
+        let l = &self.loudness;
+        format!(
+            "Integrated {:.1} LUFS · range {:.1} LU · true peak {:.1} dBTP · sample peak {:.1} dBFS",
+            l.integrated_lufs, l.range_lu, l.true_peak_dbtp, l.sample_peak_dbfs
+        )
+    }
+
+    /// "Gain before the limiter +4.2 dB (the mix measured −18.2 LUFS)",
+    /// when a target was met.
+    pub fn gain_line(&self) -> Option<String> {
+        (self.passes > 0).then(|| {
+            format!(
+                "Gain before the limiter {:+.1} dB (the mix measured {:.1} LUFS)",
+                self.gain_db, self.rendered.integrated_lufs
+            )
+        })
+    }
+
+    /// What each platform's normalisation will do to this file.
+    pub fn platforms(&self) -> Vec<PlatformGain> {
+        platform_gains(self.loudness.integrated_lufs, self.loudness.true_peak_dbtp)
+    }
 }
 
 /// Why an export stopped.
@@ -187,8 +309,8 @@ impl std::fmt::Display for ExportError {
 
 impl std::error::Error for ExportError {}
 
-/// Renders `frames` of `project` from frame `start` as interleaved stereo,
-/// in steps. `progress` gets the fraction done and returns false to cancel.
+/// Renders `frames` of `project` from frame `start` as interleaved stereo.
+/// `progress` gets the fraction done and returns false to cancel.
 pub fn render_mix(
     project: &ProjectDesc,
     start: u64,
@@ -196,18 +318,14 @@ pub fn render_mix(
     parallel: bool,
     progress: &mut dyn FnMut(f64) -> bool,
 ) -> Result<Vec<f32>, ExportError> {
-    let mut mixer = Mixer::new(project);
-    mixer.transport.playing = true;
-    mixer.transport.position = start;
     let mut out = Vec::with_capacity(frames * CHANNELS);
-    while out.len() < frames * CHANNELS {
-        if !progress(out.len() as f64 / (frames * CHANNELS) as f64) {
-            return Err(ExportError::Cancelled);
-        }
-        let n = (frames - out.len() / CHANNELS).min(STEP);
-        let block = mixer.render_offline(n, parallel);
-        out.extend_from_slice(&block[..n * CHANNELS]);
+    if !progress(0.0) {
+        return Err(ExportError::Cancelled);
     }
+    render_steps(project, start, frames, parallel, &mut |block, done| {
+        out.extend_from_slice(block);
+        progress(done)
+    })?;
     Ok(out)
 }
 
@@ -377,10 +495,7 @@ pub fn export_mix<W: Write + Seek>(
     Ok(ExportReport {
         sample_rate: rate,
         frames: delivered.len() / CHANNELS,
-        format: match (settings.container, settings.format) {
-            (Container::Flac, SampleFormat::Float32) => SampleFormat::Int24,
-            (_, format) => format,
-        },
+        format: settings.written_format(),
         container: settings.container,
         loudness: measure(rate, &written),
         gain_db,
@@ -483,10 +598,7 @@ pub fn write_flac<W: Write>(
 ) -> Result<Vec<f32>, ExportError> {
     use flacenc::component::BitRepr;
     use flacenc::error::Verify;
-    let format = match settings.format {
-        SampleFormat::Float32 => SampleFormat::Int24,
-        f => f,
-    };
+    let format = settings.written_format();
     let failed = |e: &dyn std::fmt::Debug| ExportError::Write(format!("FLAC: {e:?}"));
     let (ints, written) = quantise(samples, format, settings.dither, settings.seed);
     let config = flacenc::config::Encoder::default()
@@ -543,6 +655,11 @@ const PLATFORMS: [(&str, f64, bool); 5] = [
     ("Tidal", -14.0, false),
     ("Amazon Music", -14.0, false),
 ];
+
+/// The platforms whose normalisation is known, by name.
+pub fn platform_names() -> impl Iterator<Item = &'static str> {
+    PLATFORMS.iter().map(|p| p.0)
+}
 
 /// What each platform will do to a file of this loudness and true peak.
 pub fn platform_gains(integrated_lufs: f64, true_peak_dbtp: f64) -> Vec<PlatformGain> {

@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use stemroom_engine::bounce::{
-    self, Container, ExportReport, ExportSettings, LoudnessTarget, SampleFormat, platform_gains,
-};
+use stemroom_engine::bounce::{self, ExportReport, ExportSettings, LoudnessTarget, SampleFormat};
 use stemroom_engine::project::AudioAsset;
 use stemroom_model::DocKind;
 use stemroom_model::project::Project;
@@ -24,48 +22,22 @@ use yrs::{Doc, Transact, Update, updates::decoder::Decode};
 use crate::assets::stored_path;
 use crate::store::{DB_FILE, DocumentLog, Store};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// 16-bit WAV, TPDF-dithered.
-    Wav16,
-    /// 24-bit WAV.
-    Wav24,
-    /// 32-bit float WAV.
-    Wav32f,
-    /// 16-bit FLAC, TPDF-dithered.
-    Flac16,
-    /// 24-bit FLAC.
-    Flac24,
-}
-
-impl Format {
-    fn settings(self) -> ExportSettings {
-        let (format, container) = match self {
-            Format::Wav16 => (SampleFormat::Int16, Container::Wav),
-            Format::Wav24 => (SampleFormat::Int24, Container::Wav),
-            Format::Wav32f => (SampleFormat::Float32, Container::Wav),
-            Format::Flac16 => (SampleFormat::Int16, Container::Flac),
-            Format::Flac24 => (SampleFormat::Int24, Container::Flac),
-        };
-        ExportSettings {
-            container,
-            ..ExportSettings::new(format)
-        }
-    }
-}
-
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
     /// The server's data directory.
     #[arg(long, env = "STEMROOM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// The project's id (as in its address, /p/ID).
+    /// The project's id (as in its address, /p/ID; ids may start with "-").
+    #[arg(allow_hyphen_values = true)]
     pub project: String,
     /// The file to write.
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, value_enum, default_value = "wav24")]
-    pub format: Format,
+    /// wav16 and flac16 are TPDF-dithered.
+    #[arg(long, default_value = "wav24", value_parser = clap::builder::PossibleValuesParser::new(
+        bounce::FILE_FORMATS.map(|f| f.0)
+    ))]
+    pub format: String,
     /// Bring the mix to this integrated loudness (LUFS).
     #[arg(long, allow_negative_numbers = true)]
     pub target_lufs: Option<f64>,
@@ -96,7 +68,8 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let rate = project.meta.sample_rate;
     let desc = project.to_engine(rate, |sha| assets.get(sha).cloned());
     let frames = bounce::song_frames(project.end(), rate);
-    let mut settings = args.format.settings();
+    let mut settings = ExportSettings::named(&args.format)
+        .with_context(|| format!("no file format {}", args.format))?;
     settings.target = args.target_lufs.map(|integrated_lufs| LoudnessTarget {
         integrated_lufs,
         ceiling_dbtp: args.ceiling_dbtp,
@@ -230,46 +203,23 @@ fn load_audio(
     (assets, missing)
 }
 
-fn format_name(report: &ExportReport) -> String {
-    bounce::format_name(report.format, report.container)
-}
-
 fn to_text(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> String {
-    let l = &report.loudness;
-    let seconds = report.duration_seconds();
-    let mut text = format!(
-        "{name}: {}:{:04.1}, {} Hz, {}\n\
-         integrated {:.1} LUFS, range {:.1} LU, true peak {:.1} dBTP, sample peak {:.1} dBFS\n",
-        (seconds / 60.0).floor(),
-        seconds % 60.0,
-        report.sample_rate,
-        format_name(report),
-        l.integrated_lufs,
-        l.range_lu,
-        l.true_peak_dbtp,
-        l.sample_peak_dbfs,
+    let mut lines = vec![report.file_line(name), report.loudness_line()];
+    lines.extend(
+        report
+            .gain_line()
+            .map(|line| format!("{line}; {}", plural(report.passes, "pass", "passes"))),
     );
-    if report.passes > 0 {
-        text += &format!(
-            "gain before the limiter {:+.1} dB (the mix measured {:.1} LUFS; {})\n",
-            report.gain_db,
-            report.rendered.integrated_lufs,
-            plural(report.passes, "pass", "passes")
-        );
-    }
-    for p in platform_gains(l.integrated_lufs, l.true_peak_dbtp) {
-        text += &p.sentence();
-        text.push('\n');
-    }
-    for m in missing {
-        text += &format!(
-            "missing audio {} ({}; {} silent)\n",
+    lines.extend(report.platforms().iter().map(|p| p.sentence()));
+    lines.extend(missing.iter().map(|m| {
+        format!(
+            "missing audio {} ({}; {} silent)",
             m.sha256,
             m.reason,
             plural(m.clips, "clip", "clips")
-        );
-    }
-    text
+        )
+    }));
+    lines.join("\n") + "\n"
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -301,7 +251,8 @@ fn to_json(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> serde
         "gain_db": report.gain_db,
         "rendered_lufs": finite(report.rendered.integrated_lufs),
         "passes": report.passes,
-        "platforms": platform_gains(l.integrated_lufs, l.true_peak_dbtp)
+        "platforms": report
+            .platforms()
             .iter()
             .map(|p| json!({ "platform": p.platform, "gain_db": p.gain_db, "says": p.sentence() }))
             .collect::<Vec<_>>(),

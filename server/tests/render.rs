@@ -196,7 +196,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     );
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains(", 48000 Hz, 24-bit WAV\nintegrated -1"),
+        text.contains(", 48000 Hz, 24-bit WAV\nIntegrated -1"),
         "{text}"
     );
     assert!(text.contains("Spotify will"), "{text}");
@@ -246,6 +246,9 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     let bad = dir.path().join("bad.wav");
     let bad_str = bad.to_str().unwrap();
     let unknown = render(&server.data_dir, &["nosuchproject", "--out", bad_str]);
+    // Ids may start with a dash, and are still ids.
+    let dashed = render(&server.data_dir, &["-cNoSuchProject", "--out", bad_str]);
+    assert!(String::from_utf8_lossy(&dashed.stderr).contains("no project -cNoSuchProject"));
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no project nosuchproject"));
     let no_version = render(

@@ -102,12 +102,15 @@ describe('versions', () => {
       assert.equal(await strip(a, 'tone').locator('.insert').count(), 0);
       assert.ok(await strip(a, 'tone').locator('.fader').isDisabled(), 'the version is read-only');
       assert.ok(await a.locator('.track-mute').first().isDisabled());
+      // With a clip selected, M would mute its track, were edits allowed.
+      await a.locator('.track .clip').first().click();
       await a.locator('body').press('KeyM');
       await a.locator('body').press('Control+KeyZ');
       await a.locator('body').press('KeyB');
       await a.waitForSelector('.ab-bar[data-side="current"]');
       await strip(a, 'tone').locator('.fader-db', { hasText: '-6.0 dB' }).waitFor();
       assert.equal(await strip(a, 'tone').locator('.insert').count(), 1, 'M and Ctrl+Z changed nothing');
+      assert.equal(await a.locator('.track-mute.active').count(), 0, 'no track muted');
       assert.ok(await strip(a, 'tone').locator('.fader').isEnabled());
       await a.click('.ab-exit');
       await a.waitForSelector('.ab-bar', { state: 'detached' });

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use leptos::prelude::*;
 use stemroom_engine::bounce::{
-    self, Container, ExportError, ExportReport, ExportSettings, LoudnessTarget, SampleFormat,
+    self, Container, ExportError, ExportReport, ExportSettings, LoudnessTarget,
 };
 
 use super::workspace::Workspace;
@@ -26,31 +26,13 @@ enum Stage {
     Failed(String),
 }
 
-/// The settings a format choice ("wav16", "flac24", …) starts from.
-fn settings_of(value: &str) -> ExportSettings {
-    let (format, container) = match value {
-        "wav16" => (SampleFormat::Int16, Container::Wav),
-        "wav32f" => (SampleFormat::Float32, Container::Wav),
-        "flac16" => (SampleFormat::Int16, Container::Flac),
-        "flac24" => (SampleFormat::Int24, Container::Flac),
-        _ => (SampleFormat::Int24, Container::Wav),
-    };
-    ExportSettings {
-        container,
-        ..ExportSettings::new(format)
-    }
-}
-
 fn target_of(value: &str, lufs: f64, ceiling: f64) -> Option<LoudnessTarget> {
     match value {
-        "streaming" => Some(LoudnessTarget::STREAMING),
-        "apple" => Some(LoudnessTarget::APPLE_MUSIC),
-        "ebu" => Some(LoudnessTarget::EBU_R128),
         "custom" => Some(LoudnessTarget {
             integrated_lufs: lufs,
             ceiling_dbtp: ceiling,
         }),
-        _ => None,
+        preset => LoudnessTarget::preset(preset),
     }
 }
 
@@ -123,12 +105,11 @@ pub fn ExportPanel() -> impl IntoView {
         else {
             return;
         };
-        let preset = match (lufs, ceiling) {
-            (-14.0, -1.0) => "streaming",
-            (-16.0, -1.0) => "apple",
-            (-23.0, -1.0) => "ebu",
-            _ => "custom",
+        let target = LoudnessTarget {
+            integrated_lufs: lufs,
+            ceiling_dbtp: ceiling,
         };
+        let preset = target.preset_key().unwrap_or("custom");
         loudness.set(preset.to_string());
         custom_lufs.set(lufs);
         custom_ceiling.set(ceiling);
@@ -141,7 +122,9 @@ pub fn ExportPanel() -> impl IntoView {
             return;
         };
         let rate = song.meta.sample_rate;
-        let mut settings = settings_of(&format.get_untracked());
+        let Some(mut settings) = ExportSettings::named(&format.get_untracked()) else {
+            return;
+        };
         settings.target = target_of(
             &loudness.get_untracked(),
             custom_lufs.get_untracked(),
@@ -241,19 +224,13 @@ pub fn ExportPanel() -> impl IntoView {
                 </label>
                 <label>"Format "
                     <select class="export-format" prop:value=move || format.get() on:change=move |e| format.set(event_target_value(&e)) disabled=running>
-                        <option value="wav16">"WAV 16-bit (dithered)"</option>
-                        <option value="wav24">"WAV 24-bit"</option>
-                        <option value="wav32f">"WAV 32-bit float"</option>
-                        <option value="flac16">"FLAC 16-bit (dithered)"</option>
-                        <option value="flac24">"FLAC 24-bit"</option>
+                        {bounce::FILE_FORMATS.iter().map(|f| view! { <option value=f.0>{f.1}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>"Loudness "
                     <select class="export-loudness" prop:value=move || loudness.get() on:change=move |e| loudness.set(event_target_value(&e)) disabled=running>
                         <option value="none">"As mixed"</option>
-                        <option value="streaming">"Streaming: −14 LUFS, −1 dBTP"</option>
-                        <option value="apple">"Apple Music: −16 LUFS, −1 dBTP"</option>
-                        <option value="ebu">"EBU R128: −23 LUFS, −1 dBTP"</option>
+                        {bounce::TARGET_PRESETS.iter().map(|p| view! { <option value=p.0>{format!("{}, −1 dBTP", p.1)}</option> }).collect_view()}
                         <option value="custom">"Custom"</option>
                     </select>
                 </label>
@@ -271,12 +248,14 @@ pub fn ExportPanel() -> impl IntoView {
                     <button class="export-start" disabled=running on:click=move |_| start()>"Export"</button>
                     <Show when=running>
                         <progress class="export-progress" max="1" value=move || match stage.get() { Stage::Running(f) => f, _ => 0.0 }></progress>
-                        <button class="export-cancel" on:click=move |_| {
-                            if let Some(flag) = cancel.get_value() {
-                                flag.store(true, Ordering::Relaxed);
-                            }
-                        }>"Cancel"</button>
                     </Show>
+                    // Always in the page (hidden when idle), so a Cancel
+                    // right after Export reaches the flag the job checks.
+                    <button class="export-cancel" hidden=move || !running() on:click=move |_| {
+                        if let Some(flag) = cancel.get_value() {
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    }>"Cancel"</button>
                 </div>
                 {move || match stage.get() {
                     Stage::Done(report, name, missing) => Some(view! { <ExportReportView report=*report name=name missing=missing /> }.into_any()),
@@ -297,20 +276,13 @@ fn ExportReportView(
     missing: Vec<(String, usize)>,
 ) -> impl IntoView {
     let l = &report.loudness;
-    let seconds = report.duration_seconds();
-    let platforms = bounce::platform_gains(l.integrated_lufs, l.true_peak_dbtp);
     view! {
         <div class="export-report" role="status" data-integrated=format!("{:.2}", l.integrated_lufs) data-true-peak=format!("{:.2}", l.true_peak_dbtp)>
-            <p class="export-file">{format!("{name}: {}:{:04.1}, {} Hz, {}", (seconds / 60.0).floor(), seconds % 60.0, report.sample_rate, bounce::format_name(report.format, report.container))}</p>
-            <p>{format!(
-                "Integrated {:.1} LUFS · range {:.1} LU · true peak {:.1} dBTP · sample peak {:.1} dBFS",
-                l.integrated_lufs, l.range_lu, l.true_peak_dbtp, l.sample_peak_dbfs
-            )}</p>
-            {(report.passes > 0).then(|| view! {
-                <p>{format!("Gain before the limiter {:+.1} dB (the mix measured {:.1} LUFS)", report.gain_db, report.rendered.integrated_lufs)}</p>
-            })}
+            <p class="export-file">{report.file_line(&name)}</p>
+            <p>{report.loudness_line()}</p>
+            {report.gain_line().map(|line| view! { <p>{line}</p> })}
             <ul class="export-platforms">
-                {platforms.into_iter().map(|p| view! { <li>{p.sentence()}</li> }).collect_view()}
+                {report.platforms().into_iter().map(|p| view! { <li>{p.sentence()}</li> }).collect_view()}
             </ul>
             {(!missing.is_empty()).then(|| view! {
                 <ul class="export-missing" role="alert">

@@ -3,6 +3,7 @@
 //! master also shows loudness (EBU R128).
 
 use leptos::prelude::*;
+use stemroom_engine::bounce::{LoudnessTarget, TARGET_PRESETS, platform_gains, platform_names};
 use stemroom_engine::device::DeviceKind;
 use stemroom_engine::{Command, amplitude_to_db};
 use stemroom_model::project::{Device, LaneTarget, MASTER, Send, Strip};
@@ -760,13 +761,6 @@ fn Loudness() -> impl IntoView {
     }
 }
 
-/// Presets of the project's loudness target: (value, label, LUFS, dBTP).
-const TARGETS: [(&str, &str, f64, f64); 3] = [
-    ("streaming", "Streaming −14", -14.0, -1.0),
-    ("apple", "Apple Music −16", -16.0, -1.0),
-    ("ebu", "EBU R128 −23", -23.0, -1.0),
-];
-
 /// The master's delivery view: the project's loudness target (in the
 /// document, so the whole team works to it) and the gap to it, live; and
 /// "preview as streamed": this listener hears the mix with the gain the
@@ -780,11 +774,13 @@ fn Delivery() -> impl IntoView {
             .with(|p| p.as_ref().and_then(|p| p.meta.loudness_target))
     });
     let target_value = move || match target.get() {
-        None => "none".to_string(),
-        Some((lufs, ceiling)) => TARGETS
-            .iter()
-            .find(|t| t.2 == lufs && t.3 == ceiling)
-            .map_or_else(|| "custom".to_string(), |t| t.0.to_string()),
+        None => "none",
+        Some((integrated_lufs, ceiling_dbtp)) => LoudnessTarget {
+            integrated_lufs,
+            ceiling_dbtp,
+        }
+        .preset_key()
+        .unwrap_or("custom"),
     };
     let m = ui.readout(|m, _| (m.short_term_lufs, m.integrated_lufs, m.true_peak_dbtp));
     let running = move || ui.state.get() == EngineState::Running;
@@ -811,7 +807,7 @@ fn Delivery() -> impl IntoView {
         if !integrated.is_finite() || integrated < -70.0 {
             return Some(0.0);
         }
-        stemroom_engine::bounce::platform_gains(f64::from(integrated), f64::from(true_peak))
+        platform_gains(f64::from(integrated), f64::from(true_peak))
             .into_iter()
             .find(|p| p.platform == platform)
             .map(|p| p.gain_db)
@@ -827,14 +823,14 @@ fn Delivery() -> impl IntoView {
                     disabled=move || !ws.can_edit()
                     on:change=move |e| {
                         let chosen = event_target_value(&e);
-                        let value = TARGETS.iter().find(|t| t.0 == chosen).map(|t| (t.2, t.3));
+                        let value = LoudnessTarget::preset(&chosen).map(|t| (t.integrated_lufs, t.ceiling_dbtp));
                         if chosen != "custom" {
                             project::edit(|p, txn| p.set_loudness_target(txn, value));
                         }
                     }
                 >
                     <option value="none">"None"</option>
-                    {TARGETS.iter().map(|t| view! { <option value=t.0>{t.1}</option> }).collect_view()}
+                    {TARGET_PRESETS.iter().map(|p| view! { <option value=p.0>{p.1}</option> }).collect_view()}
                     <option value="custom" disabled=true>"Custom"</option>
                 </select>
             </label>
@@ -843,7 +839,7 @@ fn Delivery() -> impl IntoView {
                 "Preview "
                 <select class="stream-preview" prop:value=move || preview.get() on:change=move |e| preview.set(event_target_value(&e))>
                     <option value="off">"Off"</option>
-                    {["Spotify", "Apple Music", "YouTube", "Tidal", "Amazon Music"].into_iter().map(|p| view! { <option value=p>{p}</option> }).collect_view()}
+                    {platform_names().map(|p| view! { <option value=p>{p}</option> }).collect_view()}
                 </select>
             </label>
             <span class="preview-gain">{move || preview_gain.get().map(|g| format!("{g:+.1} dB")).unwrap_or_default()}</span>
