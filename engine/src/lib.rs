@@ -36,6 +36,7 @@ pub mod mixer;
 pub mod project;
 pub mod queue;
 pub mod realtime;
+pub mod resample;
 pub mod signal;
 pub mod tempo;
 pub mod wire;
