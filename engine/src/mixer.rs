@@ -462,6 +462,9 @@ pub(crate) struct Strip {
     pan: f32,
     /// Pan gains reached at the end of the last quantum (left, right).
     pub(crate) pan_gains: (f32, f32),
+    /// How the pan gains moved over the last quantum routed (a stem tap
+    /// applies them again to this strip's lanes alone).
+    pan_motion: PanMotion,
     mute: bool,
     solo: bool,
     polarity_invert: bool,
@@ -507,6 +510,15 @@ impl Strip {
             }
         })
     }
+}
+
+/// The pan gains (left, right) of one quantum as routing applied them.
+#[derive(Clone, Copy, Debug)]
+enum PanMotion {
+    /// A linear ramp over the quantum, from the first to the second.
+    Ramp((f32, f32), (f32, f32)),
+    /// At each 32-frame boundary, linear between them.
+    Steps([(f32, f32); PAN_STEPS + 1]),
 }
 
 /// Mono: constant power (−3 dB in the centre). Stereo: balance (0 dB centre).
@@ -556,6 +568,9 @@ pub struct Mixer {
     /// Buses in an order where each comes after everything feeding it.
     bus_order: Vec<usize>,
     sums: Vec<StereoQuantum>,
+    /// Each track's and bus's output as it leaves its strip, panned (what
+    /// it adds to its output), when stems are asked for.
+    stem_taps: Option<Vec<StereoQuantum>>,
     /// Per-quantum coefficient of the strips' 300 ms RMS average.
     meter_smoothing: f32,
     /// The transport segments of the quantum being mixed, and its tempo.
@@ -761,6 +776,7 @@ impl Mixer {
             buses,
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
+            stem_taps: None,
             meter_smoothing: crate::meter::window_smoothing(sample_rate),
             segments_now: ([(0, 0, 0); 8], 0),
             bpm_now: desc.tempo.bpm_at_frame(0.0),
@@ -1029,6 +1045,18 @@ impl Mixer {
     /// pool), then phase 2 runs quantum by quantum in the usual order. The
     /// result is bit-identical to the same quanta from [`Mixer::process`].
     pub fn render_offline(&mut self, frames: usize, parallel: bool) -> Vec<f32> {
+        self.render_offline_with(frames, parallel, &mut |_| {})
+    }
+
+    /// [`Mixer::render_offline`], calling `each` after every quantum is
+    /// mixed (to read its stems). The last call may be for a quantum that
+    /// runs past `frames`.
+    pub fn render_offline_with(
+        &mut self,
+        frames: usize,
+        parallel: bool,
+        each: &mut dyn FnMut(&Mixer),
+    ) -> Vec<f32> {
         use rayon::prelude::*;
         let quanta = frames.div_ceil(QUANTUM);
         let mut out = Vec::with_capacity(quanta * QUANTUM * CHANNELS);
@@ -1091,6 +1119,7 @@ impl Mixer {
                     out.push(self.out[0][i]);
                     out.push(self.out[1][i]);
                 }
+                each(self);
             }
             done += n;
         }
@@ -1165,6 +1194,7 @@ impl Mixer {
             let strip = &mut self.strips[s];
             let (f, t) = (strip.pan_gains, strip.pan_law());
             strip.pan_gains = t;
+            strip.pan_motion = PanMotion::Ramp(f, t);
             let o = output_slot(&mut outputs, &mut used, strip.output);
             let lane = strip.first_lane;
             if strip.channels == 1 {
@@ -1219,6 +1249,7 @@ impl Mixer {
             let strip = &mut self.strips[s];
             let points = strip.pan_steps(segments);
             strip.pan_gains = points[STEPS];
+            strip.pan_motion = PanMotion::Steps(points);
             let o = output_slot(&mut outputs, &mut used, strip.output);
             let lane = strip.first_lane;
             for (k, &(left, right)) in points.iter().enumerate() {
@@ -1303,6 +1334,9 @@ impl Mixer {
             if !strip.sends.is_empty() {
                 self.feed_sends(s);
             }
+            if self.stem_taps.is_some() {
+                self.tap_stem(s);
+            }
         }
     }
 
@@ -1359,6 +1393,103 @@ impl Mixer {
                 }
             }
         }
+    }
+
+    /// Strip `s`'s lanes, panned as routing just panned them, into its stem
+    /// tap: the same products as in the sums, so the stems of what feeds
+    /// the master add up to the master's input (up to rounding).
+    fn tap_stem(&mut self, s: usize) {
+        let Some(taps) = &mut self.stem_taps else {
+            return;
+        };
+        let strip = &self.strips[s];
+        let block = &self.groups[strip.group].block;
+        let (first, mono) = (strip.first_lane, strip.channels == 1);
+        let tap = &mut taps[s];
+        let mut put = |i: usize, frame: &[f32; LANES], (gl, gr): (f32, f32)| {
+            let (l, r) = if mono {
+                (frame[first], frame[first])
+            } else {
+                (frame[first], frame[first + 1])
+            };
+            tap[0][i] = l * gl;
+            tap[1][i] = r * gr;
+        };
+        match strip.pan_motion {
+            PanMotion::Ramp(from, to) => {
+                let step = (
+                    (to.0 - from.0) / QUANTUM as f32,
+                    (to.1 - from.1) / QUANTUM as f32,
+                );
+                for (i, frame) in block.iter().enumerate() {
+                    let k = (i + 1) as f32;
+                    put(i, frame, (from.0 + step.0 * k, from.1 + step.1 * k));
+                }
+            }
+            PanMotion::Steps(points) => {
+                for (i, frame) in block.iter().enumerate() {
+                    let (k, j) = (i / AUTOMATION_FRAMES, i % AUTOMATION_FRAMES);
+                    let (from, to) = (points[k], points[k + 1]);
+                    let step = (
+                        (to.0 - from.0) / AUTOMATION_FRAMES as f32,
+                        (to.1 - from.1) / AUTOMATION_FRAMES as f32,
+                    );
+                    let t = (j + 1) as f32;
+                    put(i, frame, (from.0 + step.0 * t, from.1 + step.1 * t));
+                }
+            }
+        }
+    }
+
+    /// Keeps every track's and bus's panned output from now on (see
+    /// [`Mixer::stem`]). Control thread: allocates.
+    pub fn keep_stems(&mut self) {
+        self.stem_taps = Some(vec![[[0.0; QUANTUM]; CHANNELS]; self.tracks + self.buses]);
+    }
+
+    /// The last quantum's output of strip `index` (tracks, then buses) as
+    /// it left the strip, panned, if [`Mixer::keep_stems`] was called.
+    pub fn stem(&self, index: usize) -> Option<&StereoQuantum> {
+        self.stem_taps.as_ref()?.get(index)
+    }
+
+    /// Renders one quantum with each track fed `input[t]` (stereo) in
+    /// place of its clips, at the transport `segments` and tempo `bpm` of
+    /// another mixer: a plan of stereo tracks that each carry a copy of
+    /// one strip runs that strip over many signals (the master chain over
+    /// every stem).
+    pub(crate) fn process_fed(
+        &mut self,
+        segments: (Segments, usize),
+        bpm: f64,
+        input: &[StereoQuantum],
+    ) -> &StereoQuantum {
+        self.segments_now = segments;
+        self.bpm_now = bpm;
+        for group in &mut self.groups[..self.track_groups] {
+            *group.block = SILENT_BLOCK;
+        }
+        for t in 0..self.tracks {
+            let strip = &self.strips[t];
+            let (group, lane) = (strip.group, strip.first_lane);
+            let fed = &input[t];
+            for (i, frame) in self.groups[group].block.iter_mut().enumerate() {
+                frame[lane] = fed[0][i];
+                frame[lane + 1] = fed[1][i];
+            }
+        }
+        let list = &segments.0[..segments.1];
+        for group in &mut self.groups[..self.track_groups] {
+            group.set_tempo(bpm);
+            group.process_automated(list);
+        }
+        self.mix();
+        &self.out
+    }
+
+    /// The transport segments and tempo of the last quantum rendered.
+    pub(crate) fn last_segments(&self) -> ((Segments, usize), f64) {
+        (self.segments_now, self.bpm_now)
     }
 
     /// Strips in [`Mixer::peak_of`] order: tracks, buses, master.
@@ -1633,6 +1764,7 @@ impl Strip {
                 desc.pan.clamp(-1.0, 1.0)
             },
             pan_gains: (1.0, 1.0),
+            pan_motion: PanMotion::Ramp((1.0, 1.0), (1.0, 1.0)),
             mute: desc.mute,
             solo: desc.solo,
             polarity_invert: desc.polarity_invert,

@@ -226,7 +226,12 @@ mod tests {
             assert!(alias < -100.0, "{hz} Hz at {alias:.1} dBFS");
         }
         // Up: 44.1 → 96 kHz, no image of 1 kHz at 44.1 ± 1 kHz.
-        let up = convert(&tones(44_100, 2.0, &[(1_000.0, amplitude)]), 2, 44_100, 96_000);
+        let up = convert(
+            &tones(44_100, 2.0, &[(1_000.0, amplitude)]),
+            2,
+            44_100,
+            96_000,
+        );
         assert_eq!(up.len() / 2, 192_000);
         let level = db(component(&up, 2, 96_000, 1_000.0) / amplitude);
         assert!(level.abs() < 0.01, "{level:+.4} dB");

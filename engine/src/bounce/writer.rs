@@ -1,0 +1,345 @@
+//! Export files: sample formats, TPDF dither, and WAV (hound) and FLAC
+//! (flacenc) writers that take the samples a block at a time, so a long
+//! song or sixty stems stream out as they are rendered.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use super::ExportError;
+use crate::CHANNELS;
+
+/// How the samples are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFormat {
+    Int16,
+    Int24,
+    Float32,
+}
+
+impl SampleFormat {
+    pub fn bits(self) -> u16 {
+        match self {
+            SampleFormat::Int16 => 16,
+            SampleFormat::Int24 => 24,
+            SampleFormat::Float32 => 32,
+        }
+    }
+
+    /// Dither is on by default for 16 bits only.
+    pub fn dithered_by_default(self) -> bool {
+        self == SampleFormat::Int16
+    }
+}
+
+/// The file's container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Wav,
+    /// FLAC (lossless; 16 or 24 bits only).
+    Flac,
+}
+
+impl Container {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Wav => "wav",
+            Container::Flac => "flac",
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            Container::Wav => "audio/wav",
+            Container::Flac => "audio/flac",
+        }
+    }
+}
+
+/// The file formats offered, by the name the dialog and `stemroom render
+/// --format` use: (name, label, samples, container).
+pub const FILE_FORMATS: [(&str, &str, SampleFormat, Container); 5] = [
+    (
+        "wav16",
+        "WAV 16-bit (dithered)",
+        SampleFormat::Int16,
+        Container::Wav,
+    ),
+    ("wav24", "WAV 24-bit", SampleFormat::Int24, Container::Wav),
+    (
+        "wav32f",
+        "WAV 32-bit float",
+        SampleFormat::Float32,
+        Container::Wav,
+    ),
+    (
+        "flac16",
+        "FLAC 16-bit (dithered)",
+        SampleFormat::Int16,
+        Container::Flac,
+    ),
+    (
+        "flac24",
+        "FLAC 24-bit",
+        SampleFormat::Int24,
+        Container::Flac,
+    ),
+];
+
+/// "24-bit WAV", "16-bit FLAC", "32-bit float WAV".
+pub fn format_name(format: SampleFormat, container: Container) -> String {
+    let container = match container {
+        Container::Wav => "WAV",
+        Container::Flac => "FLAC",
+    };
+    match format {
+        SampleFormat::Float32 => format!("32-bit float {container}"),
+        f => format!("{}-bit {container}", f.bits()),
+    }
+}
+
+/// TPDF dither: the sum of two uniform variables in [−½, ½) LSB, from a
+/// seeded xorshift64* generator (the same sequence on every machine).
+pub struct Dither {
+    state: u64,
+}
+
+impl Dither {
+    pub fn new(seed: u64) -> Self {
+        Dither { state: seed | 1 }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let x = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+
+    /// The next dither value, in LSB.
+    pub fn sample(&mut self) -> f64 {
+        self.uniform() + self.uniform()
+    }
+}
+
+/// A file being written: where to, in what format, and the quantiser's
+/// state (its dither carries on from block to block).
+pub struct FileWriter<W: Write + Seek> {
+    format: SampleFormat,
+    dither: Option<Dither>,
+    body: Body<W>,
+    ints: Vec<i32>,
+}
+
+enum Body<W: Write + Seek> {
+    Wav(hound::WavWriter<W>),
+    Flac(Box<FlacStream<W>>),
+}
+
+impl<W: Write + Seek> FileWriter<W> {
+    /// Starts a file of interleaved stereo at `sample_rate`. FLAC has no
+    /// float, so float goes to FLAC as 24 bits.
+    pub fn new(
+        out: W,
+        container: Container,
+        format: SampleFormat,
+        dither: bool,
+        seed: u64,
+        sample_rate: u32,
+    ) -> Result<Self, ExportError> {
+        let format = match (container, format) {
+            (Container::Flac, SampleFormat::Float32) => SampleFormat::Int24,
+            (_, format) => format,
+        };
+        let body = match container {
+            Container::Wav => {
+                let spec = hound::WavSpec {
+                    channels: CHANNELS as u16,
+                    sample_rate,
+                    bits_per_sample: format.bits(),
+                    sample_format: match format {
+                        SampleFormat::Float32 => hound::SampleFormat::Float,
+                        _ => hound::SampleFormat::Int,
+                    },
+                };
+                Body::Wav(hound::WavWriter::new(out, spec).map_err(wav_error)?)
+            }
+            Container::Flac => Body::Flac(Box::new(FlacStream::new(out, format, sample_rate)?)),
+        };
+        Ok(FileWriter {
+            format,
+            dither: (dither && format != SampleFormat::Float32).then(|| Dither::new(seed)),
+            body,
+            ints: Vec::new(),
+        })
+    }
+
+    /// Writes `samples` (interleaved stereo); `written` gets them as
+    /// written, back in floats (what a report measures).
+    pub fn write(&mut self, samples: &[f32], written: &mut Vec<f32>) -> Result<(), ExportError> {
+        written.clear();
+        if self.format == SampleFormat::Float32 {
+            written.extend_from_slice(samples);
+            if let Body::Wav(w) = &mut self.body {
+                for &x in samples {
+                    w.write_sample(x).map_err(wav_error)?;
+                }
+            }
+            return Ok(());
+        }
+        let full = f64::from(1u32 << (self.format.bits() - 1));
+        self.ints.clear();
+        for &x in samples {
+            let d = self.dither.as_mut().map_or(0.0, Dither::sample);
+            let q = (f64::from(x) * full + d).round().clamp(-full, full - 1.0);
+            self.ints.push(q as i32);
+            written.push((q / full) as f32);
+        }
+        match &mut self.body {
+            Body::Wav(w) => {
+                for &q in &self.ints {
+                    w.write_sample(q).map_err(wav_error)?;
+                }
+                Ok(())
+            }
+            Body::Flac(f) => f.write(&self.ints),
+        }
+    }
+
+    /// Completes the file (its header's lengths and checksum).
+    pub fn finish(self) -> Result<(), ExportError> {
+        match self.body {
+            Body::Wav(w) => w.finalize().map_err(wav_error),
+            Body::Flac(f) => f.finish(),
+        }
+    }
+
+    /// The samples as written.
+    pub fn format(&self) -> SampleFormat {
+        self.format
+    }
+}
+
+fn wav_error(e: hound::Error) -> ExportError {
+    ExportError::Write(e.to_string())
+}
+
+/// A FLAC stream written frame by frame: the header is written first with
+/// what is known, and again (same size) at the end with the length and
+/// MD5 of the audio.
+struct FlacStream<W: Write + Seek> {
+    out: W,
+    config: flacenc::error::Verified<flacenc::config::Encoder>,
+    stream: flacenc::component::Stream,
+    buffer: (flacenc::source::FrameBuf, flacenc::source::Context),
+    pending: Vec<i32>,
+    header_len: usize,
+}
+
+impl<W: Write + Seek> FlacStream<W> {
+    fn new(mut out: W, format: SampleFormat, sample_rate: u32) -> Result<Self, ExportError> {
+        use flacenc::error::Verify;
+        let bits = usize::from(format.bits());
+        let config = flacenc::config::Encoder::default()
+            .into_verified()
+            .map_err(|(_, e)| flac_error(&e))?;
+        let mut stream = flacenc::component::Stream::new(sample_rate as usize, CHANNELS, bits)
+            .map_err(|e| flac_error(&e))?;
+        // Fixed-size blocks. The minimum excludes the last (shorter) block,
+        // as the format says: a decoder reads a stream whose minimum and
+        // maximum differ as variable-blocked, and symphonia then rejects
+        // every frame (set again at the end, after the last frame).
+        stream
+            .stream_info_mut()
+            .set_block_sizes(config.block_size, config.block_size)
+            .map_err(|e| flac_error(&e))?;
+        let buffer = (
+            flacenc::source::FrameBuf::with_size(CHANNELS, config.block_size)
+                .map_err(|e| flac_error(&e))?,
+            flacenc::source::Context::new(bits, CHANNELS),
+        );
+        let header = header_bytes(&stream)?;
+        out.write_all(&header).map_err(io_error)?;
+        Ok(FlacStream {
+            out,
+            pending: Vec::with_capacity(config.block_size * CHANNELS),
+            config,
+            stream,
+            buffer,
+            header_len: header.len(),
+        })
+    }
+
+    fn write(&mut self, ints: &[i32]) -> Result<(), ExportError> {
+        let block = self.config.block_size * CHANNELS;
+        let mut rest = ints;
+        while !rest.is_empty() {
+            let take = (block - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == block {
+                self.encode()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes what is pending as one frame.
+    fn encode(&mut self) -> Result<(), ExportError> {
+        use flacenc::component::BitRepr;
+        use flacenc::source::Fill;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.buffer
+            .fill_interleaved(&self.pending)
+            .map_err(|e| flac_error(&e))?;
+        self.pending.clear();
+        let number = self.buffer.1.current_frame_number().unwrap_or(0);
+        let frame = flacenc::encode_fixed_size_frame(
+            &self.config,
+            &self.buffer.0,
+            number,
+            self.stream.stream_info(),
+        )
+        .map_err(|e| flac_error(&e))?;
+        self.stream.stream_info_mut().update_frame_info(&frame);
+        let mut sink = flacenc::bitsink::ByteSink::new();
+        frame.write(&mut sink).map_err(|e| flac_error(&e))?;
+        self.out.write_all(sink.as_slice()).map_err(io_error)
+    }
+
+    fn finish(mut self) -> Result<(), ExportError> {
+        self.encode()?;
+        let context = &self.buffer.1;
+        let block = self.config.block_size;
+        let info = self.stream.stream_info_mut();
+        info.set_md5_digest(&context.md5_digest());
+        info.set_total_samples(context.total_samples());
+        // The last frame's shorter block is not the stream's minimum.
+        info.set_block_sizes(block, block)
+            .map_err(|e| flac_error(&e))?;
+        let header = header_bytes(&self.stream)?;
+        debug_assert_eq!(header.len(), self.header_len);
+        let end = self.out.stream_position().map_err(io_error)?;
+        self.out.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        self.out.write_all(&header).map_err(io_error)?;
+        self.out.seek(SeekFrom::Start(end)).map_err(io_error)?;
+        self.out.flush().map_err(io_error)
+    }
+}
+
+/// "fLaC" and the STREAMINFO block (a stream with no frames yet).
+fn header_bytes(stream: &flacenc::component::Stream) -> Result<Vec<u8>, ExportError> {
+    use flacenc::component::BitRepr;
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream.write(&mut sink).map_err(|e| flac_error(&e))?;
+    Ok(sink.as_slice().to_vec())
+}
+
+fn flac_error(e: &dyn std::fmt::Debug) -> ExportError {
+    ExportError::Write(format!("FLAC: {e:?}"))
+}
+
+fn io_error(e: std::io::Error) -> ExportError {
+    ExportError::Write(e.to_string())
+}
