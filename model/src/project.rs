@@ -1271,6 +1271,18 @@ impl Project {
         desc
     }
 
+    /// The name of strip `index` in the engine's order (tracks, then
+    /// buses, as [`Project::to_engine`] lays them out): a stem's name.
+    pub fn strip_name(&self, index: usize) -> &str {
+        match self.tracks.get(index) {
+            Some(track) => &track.name,
+            None => self
+                .buses
+                .get(index - self.tracks.len())
+                .map_or("", |bus| bus.name.as_str()),
+        }
+    }
+
     /// Where the last clip ends (frames): the song's length before tails.
     pub fn end(&self) -> u64 {
         self.clips

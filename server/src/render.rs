@@ -1,6 +1,7 @@
 //! `stemroom render`: a stored project rendered by the same engine as the
-//! browser, brought to a loudness target and written as a file — for
-//! engineers at a shell and for automation. It reads the database as a
+//! browser, the mix brought to a loudness target and written as a file,
+//! and stems written beside it in the same pass — for engineers at a
+//! shell and for automation. It reads the database as a
 //! second reader (one read transaction per document), so it works while
 //! the server runs and sees a consistent state.
 
@@ -11,7 +12,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use stemroom_engine::bounce::{self, ExportReport, ExportSettings, LoudnessTarget, SampleFormat};
+use stemroom_engine::bounce::{
+    self, ExportFile, ExportJob, ExportReport, ExportSettings, ExportTarget, LoudnessTarget,
+    SampleFormat, StemReport, StemSettings,
+};
 use stemroom_engine::project::AudioAsset;
 use stemroom_model::DocKind;
 use stemroom_model::project::Project;
@@ -30,9 +34,22 @@ pub struct RenderArgs {
     /// The project's id (as in its address, /p/ID; ids may start with "-").
     #[arg(allow_hyphen_values = true)]
     pub project: String,
-    /// The file to write.
+    /// The mix's file.
+    #[arg(long, required_unless_present = "stems")]
+    pub out: Option<PathBuf>,
+    /// Write every track and bus as a stem into this directory (made if
+    /// missing), named after the project, the version and the stem.
     #[arg(long)]
-    pub out: PathBuf,
+    pub stems: Option<PathBuf>,
+    /// Stems through their own copies of the master strip.
+    #[arg(long, requires = "stems")]
+    pub stems_master: bool,
+    /// Dry stems: no stems of return buses (those fed by sends only).
+    #[arg(long, requires = "stems")]
+    pub stems_dry: bool,
+    /// The files' sample rate (Hz); the project's by default.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<u32>,
     /// wav16 and flac16 are TPDF-dithered.
     #[arg(long, default_value = "wav24", value_parser = clap::builder::PossibleValuesParser::new(
         bounce::FILE_FORMATS.map(|f| f.0)
@@ -60,30 +77,72 @@ pub struct MissingAudio {
     pub reason: String,
 }
 
-/// Renders and writes the file; prints the report to `out`, progress to
+fn parse_rate(value: &str) -> Result<u32, String> {
+    let rates = stemroom_engine::resample::EXPORT_RATES;
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|r| rates.contains(r))
+        .ok_or_else(|| format!("the rate is one of {rates:?} Hz"))
+}
+
+/// Renders and writes the files; prints the report to `out`, progress to
 /// `err` when it is a terminal.
 pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let project = load_project(&args.data_dir, &args.project, args.version.as_deref())?;
     let (assets, missing) = load_audio(&args.data_dir, &project);
     let rate = project.meta.sample_rate;
     let desc = project.to_engine(rate, |sha| assets.get(sha).cloned());
-    let frames = bounce::song_frames(project.end(), rate);
     let mut settings = ExportSettings::named(&args.format)
         .with_context(|| format!("no file format {}", args.format))?;
     settings.target = args.target_lufs.map(|integrated_lufs| LoudnessTarget {
         integrated_lufs,
         ceiling_dbtp: args.ceiling_dbtp,
     });
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    settings.rate = args.rate;
+    let job = ExportJob {
+        project: &desc,
+        frames: bounce::song_frames(project.end(), rate),
+        settings,
+        mix: args.out.is_some(),
+        stems: args.stems.as_ref().map(|_| StemSettings {
+            master_chain: args.stems_master,
+            sends: !args.stems_dry,
+        }),
+        parallel: true,
+    };
+    if let Some(dir) = &args.stems {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut stem_names = Vec::new();
+    let mut number = 0;
     let terminal = std::io::stderr().is_terminal();
     let mut shown = -1i64;
-    let result = bounce::export_mix(
-        &desc,
-        frames,
-        &settings,
-        true,
-        std::io::BufWriter::new(file),
+    let result = bounce::export(
+        &job,
+        &mut |file| {
+            let path = match file {
+                ExportFile::Mix => args.out.clone().expect("a mix is written with --out"),
+                ExportFile::Stem(stem) => {
+                    number += 1;
+                    let title = bounce::stem_title(number, project.strip_name(stem.strip));
+                    let name = bounce::file_name(
+                        &project.meta.name,
+                        args.version.as_deref(),
+                        &title,
+                        settings.container,
+                    );
+                    stem_names.push(title);
+                    args.stems.as_ref().expect("stems go to --stems").join(name)
+                }
+            };
+            let file = std::fs::File::create(&path).map_err(|e| {
+                bounce::ExportError::Write(format!("cannot create {}: {e}", path.display()))
+            })?;
+            written.push(path);
+            Ok(Box::new(std::io::BufWriter::new(file)) as Box<dyn ExportTarget>)
+        },
         &mut |done| {
             let percent = (done * 100.0) as i64;
             if terminal && percent != shown {
@@ -96,22 +155,35 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if terminal {
         eprintln!();
     }
-    let report = match result {
-        Ok(report) => report,
+    let outcome = match result {
+        Ok(outcome) => outcome,
         Err(e) => {
-            let _ = std::fs::remove_file(&args.out);
+            // Nothing half-written is left behind.
+            for path in &written {
+                let _ = std::fs::remove_file(path);
+            }
             bail!("{e}");
         }
     };
-    let name = args.out.display().to_string();
+    let stems: Vec<(String, String, StemReport)> = outcome
+        .stems
+        .into_iter()
+        .zip(stem_names)
+        .zip(written.iter().filter(|p| Some(*p) != args.out.as_ref()))
+        .map(|((report, title), path)| (path.display().to_string(), title, report))
+        .collect();
+    let mix = outcome
+        .mix
+        .zip(args.out.as_ref())
+        .map(|(report, path)| (path.display().to_string(), report));
     if args.json {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&to_json(&name, &report, &missing))?
+            serde_json::to_string_pretty(&to_json(mix.as_ref(), &stems, &missing))?
         )?;
     } else {
-        write!(out, "{}", to_text(&name, &report, &missing))?;
+        write!(out, "{}", to_text(mix.as_ref(), &stems, &missing))?;
     }
     Ok(())
 }
@@ -203,14 +275,30 @@ fn load_audio(
     (assets, missing)
 }
 
-fn to_text(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> String {
-    let mut lines = vec![report.file_line(name), report.loudness_line()];
+/// A stem written: its file, its title ("03 Bass"), its report.
+type StemLine = (String, String, StemReport);
+
+fn to_text(
+    mix: Option<&(String, ExportReport)>,
+    stems: &[StemLine],
+    missing: &[MissingAudio],
+) -> String {
+    let mut lines = Vec::new();
+    if let Some((name, report)) = mix {
+        lines.push(report.file_line(name));
+        lines.push(report.loudness_line());
+        lines.extend(
+            report
+                .gain_line()
+                .map(|line| format!("{line}; {}", plural(report.passes, "pass", "passes"))),
+        );
+        lines.extend(report.platforms().iter().map(|p| p.sentence()));
+    }
     lines.extend(
-        report
-            .gain_line()
-            .map(|line| format!("{line}; {}", plural(report.passes, "pass", "passes"))),
+        stems
+            .iter()
+            .map(|(file, _, r)| format!("stem {file}: sample peak {:.1} dBFS", r.sample_peak_dbfs)),
     );
-    lines.extend(report.platforms().iter().map(|p| p.sentence()));
     lines.extend(missing.iter().map(|m| {
         format!(
             "missing audio {} ({}; {} silent)",
@@ -234,8 +322,35 @@ fn finite(x: f64) -> serde_json::Value {
     }
 }
 
-/// The report as JSON, in the words of `stemroom measure --json`.
-fn to_json(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> serde_json::Value {
+/// The report as JSON: the mix's fields in the words of `stemroom
+/// measure --json` (absent without a mix), then the stems and what was
+/// missing.
+fn to_json(
+    mix: Option<&(String, ExportReport)>,
+    stems: &[StemLine],
+    missing: &[MissingAudio],
+) -> serde_json::Value {
+    let mut value = mix.map_or_else(|| json!({}), |(name, report)| mix_json(name, report));
+    value["stems"] = stems
+        .iter()
+        .map(|(file, title, r)| {
+            json!({
+                "file": file,
+                "stem": title,
+                "bus": r.stem.bus,
+                "frames": r.frames,
+                "sample_peak_dbfs": finite(r.sample_peak_dbfs),
+            })
+        })
+        .collect();
+    value["missing_audio"] = missing
+        .iter()
+        .map(|m| json!({ "sha256": m.sha256, "clips": m.clips, "reason": m.reason }))
+        .collect();
+    value
+}
+
+fn mix_json(name: &str, report: &ExportReport) -> serde_json::Value {
     let l = &report.loudness;
     json!({
         "file": name,
@@ -255,10 +370,6 @@ fn to_json(name: &str, report: &ExportReport, missing: &[MissingAudio]) -> serde
             .platforms()
             .iter()
             .map(|p| json!({ "platform": p.platform, "gain_db": p.gain_db, "says": p.sentence() }))
-            .collect::<Vec<_>>(),
-        "missing_audio": missing
-            .iter()
-            .map(|m| json!({ "sha256": m.sha256, "clips": m.clips, "reason": m.reason }))
             .collect::<Vec<_>>(),
     })
 }

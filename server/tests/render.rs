@@ -242,6 +242,89 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
         "version {then} LUFS, now {now} LUFS"
     );
 
+    // Stems beside the mix, in one pass: the take through a delay on a
+    // return bus. They sum to the mix (its master has no chain).
+    client
+        .edit(|txn| {
+            let bus = project.add_bus(txn, "Delay/return");
+            project.add_device(txn, &bus, stemroom_engine::device::DeviceKind::Delay);
+            project.add_send(txn, &track, &bus, -6.0, false);
+        })
+        .await;
+    client.saved().await;
+    let stems_dir = dir.path().join("stems");
+    let mix_path = dir.path().join("with-stems.wav");
+    let r = report(&render(
+        &server.data_dir,
+        &[
+            &id,
+            "--out",
+            mix_path.to_str().unwrap(),
+            "--stems",
+            stems_dir.to_str().unwrap(),
+            "--format",
+            "wav32f",
+            "--json",
+        ],
+    ));
+    let stems = r["stems"].as_array().unwrap();
+    let names: Vec<&str> = stems.iter().map(|s| s["stem"].as_str().unwrap()).collect();
+    assert_eq!(names, ["01 take", "02 lost", "03 Delay/return"]);
+    let files: Vec<String> = stems
+        .iter()
+        .map(|s| s["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        files[2].ends_with("stems/Render me - 03 Delay_return.wav"),
+        "{files:?}"
+    );
+    let read = |path: &Path| -> Vec<f32> {
+        hound::WavReader::open(path)
+            .unwrap()
+            .samples::<f32>()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let mix = read(&mix_path);
+    let mut sum = vec![0.0f64; mix.len()];
+    for file in &files {
+        let stem = read(Path::new(file));
+        assert_eq!(stem.len(), mix.len(), "{file}");
+        for (acc, x) in sum.iter_mut().zip(stem) {
+            *acc += f64::from(x);
+        }
+    }
+    let worst = sum
+        .iter()
+        .zip(&mix)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(20.0 * worst.log10() < -90.0, "the stems null to {worst}");
+    let wet: f32 = read(Path::new(&files[2])).iter().map(|x| x.abs()).sum();
+    assert!(wet > 1.0, "the return carries the delay");
+
+    // At 44.1 kHz: the song's length at that rate.
+    let rated = dir.path().join("rated.wav");
+    report(&render(
+        &server.data_dir,
+        &[
+            &id,
+            "--out",
+            rated.to_str().unwrap(),
+            "--rate",
+            "44100",
+            "--json",
+        ],
+    ));
+    let rated = measure_file(&rated).unwrap();
+    assert_eq!((rated.sample_rate, rated.frames), (44_100, 9 * 44_100));
+    let odd = render(
+        &server.data_dir,
+        &[&id, "--out", "x.wav", "--rate", "12345"],
+    );
+    assert!(!odd.status.success());
+    assert!(String::from_utf8_lossy(&odd.stderr).contains("44100"));
+
     // Clear failures, nothing written.
     let bad = dir.path().join("bad.wav");
     let bad_str = bad.to_str().unwrap();

@@ -36,7 +36,9 @@ pub use delivery::{
     deliver, platform_gains, platform_names,
 };
 pub use stems::{Stem, StemSettings, stems_of};
-pub use writer::{Container, Dither, FILE_FORMATS, FileWriter, SampleFormat, format_name};
+pub use writer::{
+    Container, Dither, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name, stem_title,
+};
 
 use crate::loudness::{LoudnessMeter, LoudnessReport, channel_weights};
 use crate::mixer::Mixer;

@@ -343,3 +343,40 @@ fn flac_error(e: &dyn std::fmt::Debug) -> ExportError {
 fn io_error(e: std::io::Error) -> ExportError {
     ExportError::Write(e.to_string())
 }
+
+/// "Song - Mix v2 - mix.wav": the project, the version when it is one, and
+/// what the file holds. Characters file systems refuse become "_".
+pub fn file_name(project: &str, version: Option<&str>, what: &str, container: Container) -> String {
+    let clean = |s: &str| -> String {
+        let cleaned: String = s
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || " -_.()".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        cleaned.trim().trim_start_matches('.').to_string()
+    };
+    let project = clean(project);
+    let mut parts = vec![if project.is_empty() {
+        "Untitled".to_string()
+    } else {
+        project
+    }];
+    parts.extend(version.map(clean).filter(|v| !v.is_empty()));
+    parts.push(clean(what));
+    format!("{}.{}", parts.join(" - "), container.extension())
+}
+
+/// "03 Bass": a stem's title, numbered in mixer order (tracks, then
+/// buses), so the files sort as the mixer shows them and never collide.
+pub fn stem_title(number: usize, name: &str) -> String {
+    let name = name.trim();
+    format!(
+        "{number:02} {}",
+        if name.is_empty() { "Untitled" } else { name }
+    )
+}
