@@ -13,6 +13,7 @@ pub mod api;
 pub mod audio;
 pub mod background;
 pub mod compare;
+pub mod export_files;
 pub mod project;
 pub mod ride;
 pub mod session;

@@ -263,18 +263,28 @@ pub async fn complete_desc(sample_rate: u32, timeout_ms: f64) -> Result<ProjectD
     }
 }
 
-/// The engine's description once every fetch of the project's audio has
-/// ended, arrived or failed (an export goes on without what cannot be
-/// had: those clips play silent), with the hashes still missing and how
-/// many clips use each. Fails after `timeout_ms` of fetching.
+/// The engine's description of the document (or of `of`, a saved
+/// version's read) once every fetch of its audio has ended, arrived or
+/// failed (an export goes on without what cannot be had: those clips play
+/// silent), with the hashes still missing and how many clips use each.
+/// Fails after `timeout_ms` of fetching.
 pub async fn settled_desc(
     sample_rate: u32,
+    of: Option<Arc<Project>>,
     timeout_ms: f64,
 ) -> Result<(ProjectDesc, Vec<(String, usize)>), String> {
     let started = js_sys::Date::now();
     loop {
-        let desc = engine_desc(sample_rate, || {}, |_| true).ok_or("no project is open")?;
-        let project = snapshot().ok_or("no project is open")?;
+        let (desc, project) = match &of {
+            Some(version) => (
+                with(|p| p.describe(version, sample_rate)).ok_or("no project is open")?,
+                version.clone(),
+            ),
+            None => (
+                engine_desc(sample_rate, || {}, |_| true).ok_or("no project is open")?,
+                snapshot().ok_or("no project is open")?,
+            ),
+        };
         let missing = with(|p| {
             if !p.loading.is_empty() {
                 return None;

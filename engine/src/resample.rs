@@ -4,7 +4,11 @@
 //! The interpolator is pinned to rubato's scalar one. Left to choose,
 //! rubato takes AVX or SSE on x86 and the scalar code on wasm; they sum in
 //! different orders, so the server and the browser would write different
-//! bits. Pinned, both do the same arithmetic.
+//! bits. Pinned, both do the same arithmetic. It runs in f64: the filter's
+//! tables come from `sin` and `cos`, whose last bit can differ between
+//! the platform's maths library (native) and Rust's (wasm); in f32 that
+//! changed the written files, in f64 it stays far below what a float
+//! sample can hold.
 //!
 //! Runs on a worker or natively, never on the audio thread: it allocates.
 
@@ -32,7 +36,7 @@ const CUTOFF: f32 = 0.91;
 /// at the new rate (rounded up).
 pub struct RateConverter {
     /// `None` when the rates are equal: samples pass through untouched.
-    inner: Option<Async<f32>>,
+    inner: Option<Async<f64>>,
     channels: usize,
     ratio: f64,
     /// The rates, for exact frame counts.
@@ -43,7 +47,9 @@ pub struct RateConverter {
     frames_out: u64,
     /// Output frames still to drop: the filter's delay.
     delay: usize,
-    buffer: Vec<f32>,
+    /// The chunk in f64, and the converter's output.
+    input: Vec<f64>,
+    buffer: Vec<f64>,
 }
 
 impl RateConverter {
@@ -85,6 +91,7 @@ impl RateConverter {
             frames_in: 0,
             frames_out: 0,
             delay,
+            input: vec![0.0; CHUNK * channels],
             buffer,
         }
     }
@@ -141,7 +148,10 @@ impl RateConverter {
         let Some(inner) = &mut self.inner else {
             return;
         };
-        let input = InterleavedSlice::new(&self.pending, channels, CHUNK).expect("chunk sized");
+        for (x, &y) in self.input.iter_mut().zip(&self.pending) {
+            *x = f64::from(y);
+        }
+        let input = InterleavedSlice::new(&self.input, channels, CHUNK).expect("chunk sized");
         let frames = self.buffer.len() / channels;
         let mut output =
             InterleavedSlice::new_mut(&mut self.buffer, channels, frames).expect("buffer sized");
@@ -151,7 +161,11 @@ impl RateConverter {
             .expect("buffers are sized by the resampler");
         let skip = self.delay.min(written);
         self.delay -= skip;
-        out.extend_from_slice(&self.buffer[skip * channels..written * channels]);
+        out.extend(
+            self.buffer[skip * channels..written * channels]
+                .iter()
+                .map(|&x| x as f32),
+        );
         self.frames_out += (written - skip) as u64;
     }
 }

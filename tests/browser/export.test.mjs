@@ -6,11 +6,15 @@
 // `stemroom render` of the same stored project, run beside the server,
 // gives the same bytes. The loudness target is the project's; the
 // streaming preview puts a platform's gain on this listener's output.
+// Stems and the mix at 44.1 kHz stream into a picked folder (the File
+// System Access API; the origin-private file system stands in for the
+// folder a person would pick) and equal `stemroom render --stems`, byte
+// for byte; a cancelled export leaves nothing in the folder.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serverAndBrowser, openApp, keep, createProject, importTone, waitSaved } from './harness.mjs';
@@ -25,6 +29,10 @@ describe('export', () => {
     const { server, browser } = suite;
     const dir = mkdtempSync(path.join(tmpdir(), 'stemroom-export-'));
     const a = await openApp(browser, server.url);
+    // No pickers at first: the files download.
+    const noPickers = () => { window.showSaveFilePicker = undefined; window.showDirectoryPicker = undefined; };
+    await a.addInitScript(noPickers);
+    await a.evaluate(noPickers);
     try {
       await createProject(a, 'Deliver me');
       await importTone(a, 6);
@@ -113,6 +121,57 @@ describe('export', () => {
       await a.selectOption('.stream-preview', 'off');
       await a.waitForFunction(() => Math.abs(window.stemroom.listening_gain() - 1) < 0.01, null, { timeout: 5_000 });
       await a.click('.transport-play');
+
+      // Stems and the mix in one pass at 44.1 kHz, streamed into a folder.
+      const pickFolder = (name) => a.evaluate((name) => {
+        window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle(name, { create: true });
+      }, name);
+      const folder = (name) => a.evaluate(async (name) => {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle(name, { create: true });
+        const files = {};
+        for await (const [file, handle] of dir.entries()) {
+          const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+          let text = '';
+          for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+          files[file] = btoa(text);
+        }
+        return files;
+      }, name);
+      await pickFolder('picked');
+      await a.click('.export-toggle');
+      await a.selectOption('.export-what', 'both');
+      await a.selectOption('.export-format', 'wav16');
+      await a.selectOption('.export-rate', '44100');
+      await a.selectOption('.export-loudness', 'streaming');
+      await a.click('.export-start');
+      await a.locator('.export-report[data-stems="2"]').waitFor({ timeout: 60_000 });
+      assert.match(await a.textContent('.export-place'), /Saved in the folder “picked”/);
+      const picked = await folder('picked');
+      const stemsDir = path.join(dir, 'stems');
+      stemroom('render', '--data-dir', server.dataDir, id, '--out', path.join(stemsDir, 'Deliver me - mix.wav'), '--stems', stemsDir,
+        '--format', 'wav16', '--rate', '44100', '--target-lufs', '-14', '--ceiling-dbtp', '-1');
+      const rendered = readdirSync(stemsDir).sort();
+      assert.deepEqual(Object.keys(picked).sort(), rendered, 'the same files, named after the project and each stem');
+      assert.ok(rendered.includes('Deliver me - 01 tone.wav'), rendered.join(', '));
+      const differing = rendered.filter((name) => {
+        const [fromBrowser, fromServer] = [Buffer.from(picked[name], 'base64'), readFileSync(path.join(stemsDir, name))];
+        assert.ok(fromServer.length > 44, name);
+        return !fromBrowser.equals(fromServer);
+      });
+      assert.deepEqual(differing, [], "the browser's files and the server's are the same bytes");
+      const [mix44] = JSON.parse(stemroom('measure', '--json', path.join(stemsDir, 'Deliver me - mix.wav')));
+      assert.equal(mix44.sample_rate, 44_100);
+      assert.ok(Math.abs(mix44.integrated_lufs + 14) <= 0.3, `${mix44.integrated_lufs} LUFS at 44.1 kHz`);
+      assert.ok(mix44.true_peak_dbtp <= -1.0, `${mix44.true_peak_dbtp} dBTP at 44.1 kHz`);
+
+      // Cancelled: nothing is left in the folder.
+      await pickFolder('cancelled');
+      await a.evaluate(() => {
+        document.querySelector('.export-start').click();
+        document.querySelector('.export-cancel').click();
+      });
+      await a.locator('.export-error', { hasText: 'Cancelled: nothing was written.' }).waitFor({ timeout: 30_000 });
+      assert.deepEqual(Object.keys(await folder('cancelled')), []);
       await keep(a, 'export');
     } catch (e) {
       await keep(a, 'export');

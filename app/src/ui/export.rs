@@ -1,17 +1,23 @@
-//! Export: the song (or the loop range) bounced to a WAV or FLAC file at a
-//! loudness target, on the worker pool, with progress, Cancel and a report
-//! measured from the written samples (`engine::bounce::export_mix`, the
-//! same code as `stemroom render`).
+//! Export: the song (the loop range, or the selected clip's span) bounced
+//! to a mix at a loudness target, stems of every track and bus, or both
+//! in one pass, on the worker pool, with progress, Cancel and a report
+//! measured from the written samples (`engine::bounce::export`, the same
+//! code as `stemroom render`). The files stream to a file or folder the
+//! user picks where the browser allows it, otherwise they download
+//! (`crate::export_files`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use leptos::prelude::*;
 use stemroom_engine::bounce::{
-    self, Container, ExportError, ExportReport, ExportSettings, LoudnessTarget,
+    self, ExportError, ExportFile, ExportJob, ExportReport, ExportSettings, ExportTarget,
+    LoudnessTarget, StemReport, StemSettings,
 };
+use stemroom_engine::resample::EXPORT_RATES;
 
 use super::workspace::Workspace;
+use crate::export_files::{self, ChannelFile, Destination, Writer};
 use crate::project;
 
 /// What the dialog shows.
@@ -20,10 +26,21 @@ enum Stage {
     Setting,
     /// Fraction done.
     Running(f64),
-    /// The report, the file's name, and the audio that could not be had
-    /// (hash, clips using it).
-    Done(Box<ExportReport>, String, Vec<(String, usize)>),
+    Done(Box<Written>),
     Failed(String),
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, PartialEq)]
+struct Written {
+    /// The mix's report and file name.
+    mix: Option<(ExportReport, String)>,
+    /// Each stem's report and file name.
+    stems: Vec<(StemReport, String)>,
+    /// Where the files went.
+    place: String,
+    /// Audio that could not be had: (hash, clips using it).
+    missing: Vec<(String, usize)>,
 }
 
 fn target_of(value: &str, lufs: f64, ceiling: f64) -> Option<LoudnessTarget> {
@@ -36,55 +53,29 @@ fn target_of(value: &str, lufs: f64, ceiling: f64) -> Option<LoudnessTarget> {
     }
 }
 
-/// A file name from the project's name: letters, digits, spaces and dashes.
-fn file_name(project: &str, what: &str, container: Container) -> String {
-    let clean: String = project
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let clean = clean.trim();
-    let extension = match container {
-        Container::Wav => "wav",
-        Container::Flac => "flac",
-    };
-    format!(
-        "{} - {what}.{extension}",
-        if clean.is_empty() { "Untitled" } else { clean }
-    )
+/// Everything an export needs, read when Export is pressed.
+struct Plan {
+    settings: ExportSettings,
+    frames: usize,
+    mix: bool,
+    stems: Option<StemSettings>,
+    /// The version on show, if one is: it is what is exported.
+    version: Option<Arc<stemroom_model::project::Project>>,
+    project_name: String,
+    version_name: Option<String>,
+    /// "mix", "loop" or "selection".
+    what: &'static str,
 }
 
-/// Hands `bytes` to the browser as a download named `name`.
-fn download(bytes: &[u8], name: &str, mime: &str) -> Result<(), String> {
-    use wasm_bindgen::JsCast;
-    // A copy out of wasm memory (a shared memory cannot back a Blob).
-    let array = js_sys::Uint8Array::new_with_length(bytes.len() as u32);
-    array.copy_from(bytes);
-    let parts = js_sys::Array::of1(&array);
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(mime);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-        .map_err(crate::js_error)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(crate::js_error)?;
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .ok_or("no document")?;
-    let anchor: web_sys::HtmlAnchorElement = document
-        .create_element("a")
-        .map_err(crate::js_error)?
-        .dyn_into()
-        .map_err(|_| "not an anchor")?;
-    anchor.set_href(&url);
-    anchor.set_download(name);
-    anchor.click();
-    // The download has its own reference by now.
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
+impl Plan {
+    fn file_name(&self, what: &str) -> String {
+        bounce::file_name(
+            &self.project_name,
+            self.version_name.as_deref(),
+            what,
+            self.settings.container,
+        )
+    }
 }
 
 #[component]
@@ -92,7 +83,11 @@ pub fn ExportPanel() -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let open = RwSignal::new(false);
     let stage = RwSignal::new(Stage::Setting);
+    let what = RwSignal::new("mix".to_string());
+    let stems_master = RwSignal::new(false);
+    let stems_sends = RwSignal::new(true);
     let format = RwSignal::new("wav24".to_string());
+    let rate = RwSignal::new("project".to_string());
     let loudness = RwSignal::new("streaming".to_string());
     let custom_lufs = RwSignal::new(-14.0f64);
     let custom_ceiling = RwSignal::new(-1.0f64);
@@ -117,31 +112,64 @@ pub fn ExportPanel() -> impl IntoView {
     let range = RwSignal::new("song".to_string());
     let cancel: StoredValue<Option<Arc<AtomicBool>>> = StoredValue::new(None);
 
-    let start = move || {
-        let Some(song) = ws.project.get_untracked() else {
-            return;
-        };
-        let rate = song.meta.sample_rate;
-        let Some(mut settings) = ExportSettings::named(&format.get_untracked()) else {
-            return;
-        };
+    // What Export would do, read from the dialog and the workspace.
+    let plan = move || -> Option<Plan> {
+        let song = ws.project.get_untracked()?;
+        let project_rate = song.meta.sample_rate;
+        let mut settings = ExportSettings::named(&format.get_untracked())?;
         settings.target = target_of(
             &loudness.get_untracked(),
             custom_lufs.get_untracked(),
             custom_ceiling.get_untracked(),
         );
+        settings.rate = rate.get_untracked().parse().ok();
+        let selected_span = ws.selected.get_untracked().and_then(|id| {
+            song.clips
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| (c.start, c.start + c.length))
+        });
         let (from, to) = ws.loop_range.get_untracked();
-        let (what, frames) = if range.get_untracked() == "loop" && to > from {
-            settings.start = from;
-            ("loop", (to - from) as usize)
-        } else {
-            ("mix", bounce::song_frames(song.end(), rate))
+        let (what_label, frames) = match range.get_untracked().as_str() {
+            "loop" if to > from => {
+                settings.start = from;
+                ("loop", (to - from) as usize)
+            }
+            "selection" if selected_span.is_some() => {
+                let (from, to) = selected_span.unwrap_or_default();
+                settings.start = from;
+                ("selection", (to - from) as usize)
+            }
+            _ => ("mix", bounce::song_frames(song.end(), project_rate)),
         };
-        let name = file_name(&song.meta.name, what, settings.container);
-        let mime = match settings.container {
-            Container::Wav => "audio/wav",
-            Container::Flac => "audio/flac",
+        let kind = what.get_untracked();
+        let version_name = crate::compare::showing_version()
+            .then(|| crate::compare::view().get_untracked().map(|v| v.name))
+            .flatten();
+        Some(Plan {
+            settings,
+            frames,
+            mix: kind != "stems",
+            stems: (kind != "mix").then(|| StemSettings {
+                master_chain: stems_master.get_untracked(),
+                sends: stems_sends.get_untracked(),
+            }),
+            version: version_name.is_some().then(|| song.clone()),
+            project_name: song.meta.name.clone(),
+            version_name,
+            what: what_label,
+        })
+    };
+
+    let start = move || {
+        let Some(plan) = plan() else {
+            return;
         };
+        let Some(song) = ws.project.get_untracked() else {
+            return;
+        };
+        // The pickers need the click: asked now, awaited below.
+        let picking = export_files::pick(plan.stems.is_some(), &plan.file_name(plan.what));
         let progress = Arc::new(AtomicU32::new(0));
         let cancelled = Arc::new(AtomicBool::new(false));
         cancel.set_value(Some(cancelled.clone()));
@@ -160,49 +188,23 @@ pub fn ExportPanel() -> impl IntoView {
         )
         .ok();
         leptos::task::spawn_local(async move {
-            let mut missing = Vec::new();
-            let result = match project::settled_desc(rate, 60_000.0).await {
-                Err(e) => Err(e),
-                Ok((desc, lost)) => {
-                    missing = lost;
-                    crate::background::run(move |parallel| {
-                        let mut file = std::io::Cursor::new(Vec::new());
-                        let report = bounce::export_mix(
-                            &desc,
-                            frames,
-                            &settings,
-                            parallel,
-                            &mut file,
-                            &mut |done| {
-                                progress.store((done * 1000.0) as u32, Ordering::Relaxed);
-                                !cancelled.load(Ordering::Relaxed)
-                            },
-                        );
-                        report.map(|r| (r, file.into_inner()))
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        ExportError::Cancelled => "Cancelled: nothing was written.".to_string(),
-                        e => e.to_string(),
-                    })
-                }
-            };
+            let finished = run_export(plan, song, picking, progress, cancelled).await;
             if let Some(ticker) = ticker {
                 ticker.clear();
             }
             cancel.set_value(None);
-            stage.set(match result {
-                Ok((report, bytes)) => match download(&bytes, &name, mime) {
-                    Ok(()) => Stage::Done(Box::new(report), name, missing),
-                    Err(e) => Stage::Failed(e),
-                },
+            stage.set(match finished {
+                Ok(Some(written)) => Stage::Done(Box::new(written)),
+                // The picker was dismissed: back to the settings.
+                Ok(None) => Stage::Setting,
                 Err(e) => Stage::Failed(e),
             });
         });
     };
     let running = move || matches!(stage.get(), Stage::Running(_));
+    let has_selection = move || ws.selected.get().is_some();
     view! {
-        <button class="export-toggle" class:active=move || open.get() title="Export the song as a file" on:click=move |_| {
+        <button class="export-toggle" class:active=move || open.get() title="Export the song as files" on:click=move |_| {
             open.update(|o| *o = !*o);
             if open.get_untracked() && !running() {
                 from_target();
@@ -216,10 +218,28 @@ pub fn ExportPanel() -> impl IntoView {
                     <h2>"Export"</h2>
                     <button class="export-close" aria-label="Close" on:click=move |_| open.set(false)>"×"</button>
                 </header>
+                <label>"What "
+                    <select class="export-what" prop:value=move || what.get() on:change=move |e| what.set(event_target_value(&e)) disabled=running>
+                        <option value="mix">"Mix"</option>
+                        <option value="stems">"Stems (every track and bus)"</option>
+                        <option value="both">"Mix and stems"</option>
+                    </select>
+                </label>
+                <Show when=move || what.get() != "mix">
+                    <label class="export-check">
+                        <input class="export-stems-master" type="checkbox" prop:checked=move || stems_master.get() on:change=move |e| stems_master.set(event_target_checked(&e)) disabled=running />
+                        "Stems through the master chain"
+                    </label>
+                    <label class="export-check">
+                        <input class="export-stems-sends" type="checkbox" prop:checked=move || stems_sends.get() on:change=move |e| stems_sends.set(event_target_checked(&e)) disabled=running />
+                        "Effect returns as stems"
+                    </label>
+                </Show>
                 <label>"Range "
                     <select class="export-range" prop:value=move || range.get() on:change=move |e| range.set(event_target_value(&e)) disabled=running>
                         <option value="song">"Whole song (with tails)"</option>
                         <option value="loop">"Loop range"</option>
+                        <option value="selection" disabled=move || !has_selection()>"Selected clip"</option>
                     </select>
                 </label>
                 <label>"Format "
@@ -227,14 +247,23 @@ pub fn ExportPanel() -> impl IntoView {
                         {bounce::FILE_FORMATS.iter().map(|f| view! { <option value=f.0>{f.1}</option> }).collect_view()}
                     </select>
                 </label>
+                <label>"Sample rate "
+                    <select class="export-rate" prop:value=move || rate.get() on:change=move |e| rate.set(event_target_value(&e)) disabled=running>
+                        <option value="project">{move || format!("As the project ({:.1} kHz)", ws.rate.get() / 1000.0)}</option>
+                        {EXPORT_RATES.iter().map(|r| view! { <option value=r.to_string()>{format!("{:.1} kHz", f64::from(*r) / 1000.0)}</option> }).collect_view()}
+                    </select>
+                </label>
                 <label>"Loudness "
-                    <select class="export-loudness" prop:value=move || loudness.get() on:change=move |e| loudness.set(event_target_value(&e)) disabled=running>
+                    <select class="export-loudness" prop:value=move || loudness.get() on:change=move |e| loudness.set(event_target_value(&e)) disabled=move || running() || what.get() == "stems">
                         <option value="none">"As mixed"</option>
                         {bounce::TARGET_PRESETS.iter().map(|p| view! { <option value=p.0>{format!("{}, −1 dBTP", p.1)}</option> }).collect_view()}
                         <option value="custom">"Custom"</option>
                     </select>
                 </label>
-                <Show when=move || loudness.get() == "custom">
+                <Show when=move || what.get() != "mix">
+                    <p class="export-note">"Stems are written as mixed; a loudness target is the mix's."</p>
+                </Show>
+                <Show when=move || loudness.get() == "custom" && what.get() != "stems">
                     <label>"LUFS "
                         <input class="export-lufs" type="number" step="0.1" min="-40" max="-5" prop:value=move || custom_lufs.get().to_string()
                             on:change=move |e| { if let Ok(v) = event_target_value(&e).parse::<f64>() { custom_lufs.set(v.clamp(-40.0, -5.0)) } } />
@@ -258,7 +287,7 @@ pub fn ExportPanel() -> impl IntoView {
                     }>"Cancel"</button>
                 </div>
                 {move || match stage.get() {
-                    Stage::Done(report, name, missing) => Some(view! { <ExportReportView report=*report name=name missing=missing /> }.into_any()),
+                    Stage::Done(written) => Some(view! { <ExportReportView written=*written /> }.into_any()),
                     Stage::Failed(e) => Some(view! { <p class="export-error" role="alert">{e}</p> }.into_any()),
                     _ => None,
                 }}
@@ -267,23 +296,157 @@ pub fn ExportPanel() -> impl IntoView {
     }
 }
 
+/// Runs one export: the place picked (`picking`), the audio settled, the
+/// render on the pool, the files written as it goes. `Ok(None)`: the
+/// picker was dismissed. A cancelled or failed export leaves no file.
+async fn run_export(
+    plan: Plan,
+    song: Arc<stemroom_model::project::Project>,
+    picking: Option<js_sys::Promise>,
+    progress: Arc<AtomicU32>,
+    cancelled: Arc<AtomicBool>,
+) -> Result<Option<Written>, String> {
+    let destination = match picking {
+        None => Destination::Download,
+        Some(promise) => match wasm_bindgen_futures::JsFuture::from(promise).await {
+            Ok(handle) if plan.stems.is_some() => Destination::Folder(handle),
+            Ok(handle) => Destination::File(handle),
+            Err(_) => return Ok(None),
+        },
+    };
+    let mut writer = Writer::new(destination);
+    let project_rate = song.meta.sample_rate;
+    let (desc, missing) =
+        project::settled_desc(project_rate, plan.version.clone(), 60_000.0).await?;
+    // Names, made here (the worker has no project): one per stem, in the
+    // order the engine writes them, then the mix.
+    let stems = plan
+        .stems
+        .map(|s| bounce::stems_of(&desc, &s))
+        .unwrap_or_default();
+    let mut names: Vec<String> = stems
+        .iter()
+        .enumerate()
+        .map(|(n, stem)| plan.file_name(&bounce::stem_title(n + 1, song.strip_name(stem.strip))))
+        .collect();
+    names.push(plan.file_name(plan.what));
+    let (tx, rx) = export_files::channel(crate::background::parallel());
+    let job = ExportJob {
+        project: &desc,
+        frames: plan.frames,
+        settings: plan.settings,
+        mix: plan.mix,
+        stems: plan.stems,
+        parallel: false,
+    };
+    let (settings, frames, mix, stem_settings) = (job.settings, job.frames, job.mix, job.stems);
+    let job_names = names.clone();
+    let flag = cancelled.clone();
+    let outcome: std::rc::Rc<std::cell::RefCell<Option<_>>> = Default::default();
+    let slot = outcome.clone();
+    leptos::task::spawn_local(async move {
+        let result = crate::background::run(move |parallel| {
+            let job = ExportJob {
+                project: &desc,
+                frames,
+                settings,
+                mix,
+                stems: stem_settings,
+                parallel,
+            };
+            let mut next = 0;
+            bounce::export(
+                &job,
+                &mut |file| {
+                    let index = match file {
+                        ExportFile::Stem(_) => {
+                            next += 1;
+                            next - 1
+                        }
+                        ExportFile::Mix => job_names.len() - 1,
+                    };
+                    let opened = ChannelFile::open(index, job_names[index].clone(), tx.clone())
+                        .map_err(|e| ExportError::Write(e.to_string()))?;
+                    Ok(Box::new(opened) as Box<dyn ExportTarget>)
+                },
+                &mut |done| {
+                    progress.store((done * 1000.0) as u32, Ordering::Relaxed);
+                    !flag.load(Ordering::Relaxed)
+                },
+            )
+        })
+        .await;
+        *slot.borrow_mut() = Some(result);
+    });
+    let drained =
+        export_files::drain(rx, &mut writer, || cancelled.store(true, Ordering::Relaxed)).await;
+    // The worker lets go of the channel as it finishes; its result follows.
+    let result = loop {
+        if let Some(result) = outcome.borrow_mut().take() {
+            break result;
+        }
+        crate::background::sleep(4).await;
+    };
+    let outcome = match (result, drained) {
+        (Ok(outcome), Ok(())) => outcome,
+        (result, drained) => {
+            writer.discard().await;
+            return Err(match (result, drained) {
+                (Err(ExportError::Cancelled), Ok(())) => "Cancelled: nothing was written.".into(),
+                (_, Err(e)) => format!("The files could not be written: {e}"),
+                (Err(e), _) => e.to_string(),
+                (Ok(_), Ok(())) => unreachable!("handled above"),
+            });
+        }
+    };
+    let mime = plan.settings.container.mime();
+    writer.deliver(mime)?;
+    Ok(Some(Written {
+        mix: outcome.mix.map(|r| (r, names[names.len() - 1].clone())),
+        stems: outcome.stems.into_iter().zip(names).collect(),
+        place: writer.place(),
+        missing,
+    }))
+}
+
 /// What was written, measured from the written samples, and what each
-/// streaming platform will do to it.
+/// streaming platform will do to the mix.
 #[component]
-fn ExportReportView(
-    report: ExportReport,
-    name: String,
-    missing: Vec<(String, usize)>,
-) -> impl IntoView {
-    let l = &report.loudness;
+fn ExportReportView(written: Written) -> impl IntoView {
+    let Written {
+        mix,
+        stems,
+        place,
+        missing,
+    } = written;
+    let integrated = mix
+        .as_ref()
+        .map(|(r, _)| format!("{:.2}", r.loudness.integrated_lufs));
+    let true_peak = mix
+        .as_ref()
+        .map(|(r, _)| format!("{:.2}", r.loudness.true_peak_dbtp));
+    let stem_count = stems.len().to_string();
     view! {
-        <div class="export-report" role="status" data-integrated=format!("{:.2}", l.integrated_lufs) data-true-peak=format!("{:.2}", l.true_peak_dbtp)>
-            <p class="export-file">{report.file_line(&name)}</p>
-            <p>{report.loudness_line()}</p>
-            {report.gain_line().map(|line| view! { <p>{line}</p> })}
-            <ul class="export-platforms">
-                {report.platforms().into_iter().map(|p| view! { <li>{p.sentence()}</li> }).collect_view()}
-            </ul>
+        <div class="export-report" role="status" data-integrated=integrated data-true-peak=true_peak data-stems=stem_count>
+            <p class="export-place">{place}</p>
+            {mix.map(|(report, name)| view! {
+                <p class="export-file">{report.file_line(&name)}</p>
+                <p>{report.loudness_line()}</p>
+                {report.gain_line().map(|line| view! { <p>{line}</p> })}
+                <ul class="export-platforms">
+                    {report.platforms().into_iter().map(|p| view! { <li>{p.sentence()}</li> }).collect_view()}
+                </ul>
+            })}
+            {(!stems.is_empty()).then(|| view! {
+                <details class="export-stems">
+                    <summary>{format!("{} stems", stems.len())}</summary>
+                    <ul>
+                        {stems.into_iter().map(|(r, name)| view! {
+                            <li>{format!("{name}: sample peak {:.1} dBFS", r.sample_peak_dbfs)}</li>
+                        }).collect_view()}
+                    </ul>
+                </details>
+            })}
             {(!missing.is_empty()).then(|| view! {
                 <ul class="export-missing" role="alert">
                     {missing.into_iter().map(|(sha, clips)| view! {
