@@ -74,23 +74,7 @@ fn main() {
             seconds / took.as_secs_f64()
         );
     }
-    // Export (what `stemroom render` does): the render, the delivery stage
-    // to −14 LUFS / −1 dBTP and a 24-bit WAV, of the same project.
-    {
-        use stemroom_engine::bounce::{ExportSettings, LoudnessTarget, SampleFormat, export_mix};
-        let mut settings = ExportSettings::new(SampleFormat::Int24);
-        settings.target = Some(LoudnessTarget::STREAMING);
-        let mut file = std::io::Cursor::new(Vec::new());
-        let start = Instant::now();
-        let report =
-            export_mix(&project, frames, &settings, true, &mut file, &mut |_| true).unwrap();
-        let took = start.elapsed().as_secs_f64();
-        println!(
-            "export at −14 LUFS / −1 dBTP, 24-bit WAV, 64 tracks × 180 s, parallel on {threads} threads: {took:.2} s = {:.0}× real time ({} delivery passes; target ≥ 50×)",
-            seconds / took,
-            report.passes
-        );
-    }
+    exports(&project, frames, seconds, threads);
 
     edits_while_playing();
 }
@@ -172,5 +156,96 @@ fn edits_while_playing() {
         median(structural),
         median(fresh),
         median(installs)
+    );
+}
+
+/// A file that keeps nothing: what the export of many stems costs without
+/// the disk.
+#[derive(Default)]
+struct NullFile {
+    pos: u64,
+    len: u64,
+}
+
+impl std::io::Write for NullFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for NullFile {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            std::io::SeekFrom::Start(p) => p,
+            std::io::SeekFrom::End(d) => self.len.saturating_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
+
+/// Issue 14: exports of 64 tracks × 3 min, as `stemroom render` runs them
+/// (all cores): the mix at −14 LUFS / −1 dBTP, the mix and every stem in
+/// one pass, and the mix at 44.1 kHz.
+fn exports(
+    project: &stemroom_engine::project::ProjectDesc,
+    frames: usize,
+    seconds: f64,
+    threads: usize,
+) {
+    use stemroom_engine::bounce::{
+        self, ExportJob, ExportSettings, ExportTarget, LoudnessTarget, SampleFormat, StemSettings,
+    };
+    let run = |mix: bool, stems: Option<StemSettings>, rate: Option<u32>| {
+        let mut settings = ExportSettings::new(SampleFormat::Int24);
+        settings.target = Some(LoudnessTarget::STREAMING);
+        settings.rate = rate;
+        let job = ExportJob {
+            project,
+            frames,
+            settings,
+            mix,
+            stems,
+            parallel: true,
+        };
+        let start = Instant::now();
+        let outcome = bounce::export(
+            &job,
+            &mut |_| Ok(Box::new(NullFile::default()) as Box<dyn ExportTarget>),
+            &mut |_| true,
+        )
+        .unwrap();
+        (start.elapsed().as_secs_f64(), outcome)
+    };
+    println!();
+    println!("export, 64 tracks × 180 s, 24-bit WAV, parallel on {threads} threads:");
+    let (mix, outcome) = run(true, None, None);
+    println!(
+        "  mix at −14 LUFS / −1 dBTP: {mix:.2} s = {:.0}× real time ({} delivery passes; target ≥ 50×)",
+        seconds / mix,
+        outcome.mix.map_or(0, |m| m.passes)
+    );
+    let (both, outcome) = run(true, Some(StemSettings::default()), None);
+    println!(
+        "  mix and {} stems in one pass: {both:.2} s = {:.0}× real time, {:.2}× the mix's time (target ≤ 1.5×)",
+        outcome.stems.len(),
+        seconds / both,
+        both / mix
+    );
+    let (stems, _) = run(false, Some(StemSettings::default()), None);
+    println!(
+        "  stems alone: {stems:.2} s = {:.0}× real time, {:.2}× the mix's time",
+        seconds / stems,
+        stems / mix
+    );
+    let (resampled, _) = run(true, None, Some(44_100));
+    println!(
+        "  mix at 44.1 kHz (rubato, scalar f64): {resampled:.2} s = {:.0}× real time",
+        seconds / resampled
     );
 }

@@ -293,6 +293,38 @@ impl TruePeakMeter {
     }
 }
 
+/// The true peak of interleaved audio of `channels` channels, as one
+/// [`TruePeakMeter`] over all of it would measure it, in stretches on the
+/// rayon pool when `parallel`: the interpolator is an FIR, so a stretch
+/// started [`TRUE_PEAK_TAPS`] frames early gives exactly the same points.
+/// Offline only (allocates).
+pub fn true_peak_of(samples: &[f32], channels: usize, sample_rate: f64, parallel: bool) -> f32 {
+    use rayon::prelude::*;
+    const STRETCH: usize = 1 << 16;
+    let channels = channels.max(1);
+    let frames = samples.len() / channels;
+    let stretch = |start: usize| {
+        let mut meter = TruePeakMeter::new(sample_rate, channels);
+        for f in start.saturating_sub(TRUE_PEAK_TAPS)..(start + STRETCH).min(frames) {
+            if f == start {
+                meter.peak.fill(0.0);
+            }
+            meter.push_frame(samples[f * channels..(f + 1) * channels].iter().copied());
+        }
+        meter.peak()
+    };
+    let starts = (0..frames).step_by(STRETCH);
+    if parallel {
+        starts
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(stretch)
+            .reduce(|| 0.0, f32::max)
+    } else {
+        starts.map(stretch).fold(0.0, f32::max)
+    }
+}
+
 /// A 4-phase windowed-sinc interpolator (Kaiser, β = 6), centred on a
 /// sample so phase 0 is exact and phase 2 lands halfway between samples.
 /// Taps are stored oldest-first to match the history window.
@@ -368,6 +400,8 @@ pub struct LoudnessMeter {
     integrated: GatedHistogram,
     range: GatedHistogram,
     true_peak: TruePeakMeter,
+    /// Whether the true peak is measured (most of the meter's cost).
+    true_peak_on: bool,
     sample_peak: Box<[f32]>,
 }
 
@@ -395,10 +429,18 @@ impl LoudnessMeter {
             integrated: GatedHistogram::new(),
             range: GatedHistogram::new(),
             true_peak: TruePeakMeter::new(fs, weights.len()),
+            true_peak_on: true,
             sample_peak: vec![0.0; weights.len()].into_boxed_slice(),
         };
         meter.sub_length = meter.subblock_length(0);
         meter
+    }
+
+    /// This meter without the true peak (its report says −∞ dBTP): for
+    /// loudness alone, at a fraction of the cost.
+    pub fn without_true_peak(mut self) -> Self {
+        self.true_peak_on = false;
+        self
     }
 
     /// Starts a new measurement (keeps the allocation).
@@ -463,7 +505,9 @@ impl LoudnessMeter {
             let y = filters[1].process(&self.k[1], shelved);
             energy += weight * y * y;
         }
-        self.true_peak.push_frame(frame);
+        if self.true_peak_on {
+            self.true_peak.push_frame(frame);
+        }
         self.sub_energy += energy;
         self.sub_frames += 1;
         if self.sub_frames == self.sub_length {

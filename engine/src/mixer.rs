@@ -450,6 +450,10 @@ pub(crate) struct Send {
     pub(crate) level_now: f32,
 }
 
+/// Per batched quantum of an offline render: a group's rendered block
+/// and its pre-fader block.
+type Rendered = (Box<LaneBlock>, Option<Box<LaneBlock>>);
+
 /// A route from a strip to a bus while the plan is built: (sum, linear
 /// level, pre-fader, the level's curve).
 type SendRoute = (usize, f32, bool, Option<Curve>);
@@ -571,6 +575,8 @@ pub struct Mixer {
     /// Each track's and bus's output as it leaves its strip, panned (what
     /// it adds to its output), when stems are asked for.
     stem_taps: Option<Vec<StereoQuantum>>,
+    /// Blocks an offline render keeps between calls (empty until one runs).
+    offline_batches: Vec<Vec<Rendered>>,
     /// Per-quantum coefficient of the strips' 300 ms RMS average.
     meter_smoothing: f32,
     /// The transport segments of the quantum being mixed, and its tempo.
@@ -777,6 +783,7 @@ impl Mixer {
             bus_order,
             sums: vec![[[0.0; QUANTUM]; CHANNELS]; buses + 1],
             stem_taps: None,
+            offline_batches: Vec::new(),
             meter_smoothing: crate::meter::window_smoothing(sample_rate),
             segments_now: ([(0, 0, 0); 8], 0),
             bpm_now: desc.tempo.bpm_at_frame(0.0),
@@ -1062,20 +1069,22 @@ impl Mixer {
         let mut out = Vec::with_capacity(quanta * QUANTUM * CHANNELS);
         let track_groups = self.track_groups;
         // Per group, per batched quantum: the rendered block and pre-fader block.
-        type Rendered = (Box<LaneBlock>, Option<Box<LaneBlock>>);
-        let mut batches: Vec<Vec<Rendered>> = self.groups[..track_groups]
-            .iter()
-            .map(|g| {
-                (0..OFFLINE_BATCH)
-                    .map(|_| {
-                        (
-                            Box::new(SILENT_BLOCK),
-                            g.pre_fader.as_ref().map(|_| Box::new(SILENT_BLOCK)),
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
+        let mut batches = std::mem::take(&mut self.offline_batches);
+        if batches.len() != track_groups {
+            batches = self.groups[..track_groups]
+                .iter()
+                .map(|g| {
+                    (0..OFFLINE_BATCH)
+                        .map(|_| {
+                            (
+                                Box::new(SILENT_BLOCK),
+                                g.pre_fader.as_ref().map(|_| Box::new(SILENT_BLOCK)),
+                            )
+                        })
+                        .collect()
+                })
+                .collect();
+        }
         let mut segments = vec![([(0, 0, 0); 8], 0, 0.0, None); OFFLINE_BATCH];
         let mut done = 0;
         while done < quanta {
@@ -1123,6 +1132,7 @@ impl Mixer {
             }
             done += n;
         }
+        self.offline_batches = batches;
         out.truncate(frames * CHANNELS);
         out
     }

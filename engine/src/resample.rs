@@ -96,6 +96,11 @@ impl RateConverter {
         }
     }
 
+    /// Whether the rates are equal (samples pass through untouched).
+    pub fn is_identity(&self) -> bool {
+        self.inner.is_none()
+    }
+
     /// Frames the whole input makes at the new rate.
     fn frames_due(&self) -> u64 {
         (self.frames_in * self.rates.1).div_ceil(self.rates.0)

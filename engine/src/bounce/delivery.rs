@@ -3,10 +3,9 @@
 //! normalisation will do to the result.
 
 use super::ExportError;
-use crate::device::{DeviceDesc, DeviceKind, LaneDevice, limiter};
-use crate::lanes::LANES;
-use crate::loudness::{LoudnessMeter, LoudnessReport, channel_weights};
-use crate::{CHANNELS, QUANTUM};
+use crate::CHANNELS;
+use crate::device::limiter;
+use crate::loudness::{LoudnessMeter, PeakInterpolator, TRUE_PEAK_TAPS, channel_weights};
 
 /// An export lands within this many LU of its loudness target.
 pub const TARGET_TOLERANCE_LU: f64 = 0.2;
@@ -56,95 +55,113 @@ impl LoudnessTarget {
     };
 }
 
-/// The delivery stage: `gain_db`, then the true-peak limiter at
-/// `ceiling_dbtp` (its latency compensated: the output lines up with the
-/// input, frame for frame), run over the kept mix a chunk at a time.
-struct Delivery<'a> {
-    mix: &'a [f32],
-    device: LaneDevice,
-    latency: usize,
-    gain: f32,
-    /// Frames fed to the limiter, and samples it has given back.
-    fed: usize,
-    emitted: usize,
+/// The delivery stage: a gain, then the engine's true-peak limiter (its
+/// default release and look-ahead) at a ceiling, latency compensated: the
+/// output lines up with the input, frame for frame.
+///
+/// The limiter's detector sees the mix times the gain, so its peaks are
+/// the mix's peaks times the gain: they are found once (in stretches on
+/// the pool: the interpolator is an FIR, so stretches started early give
+/// exactly the sequential peaks), and each pass of the loudness search
+/// only runs the gain computer the real-time limiter uses.
+pub struct DeliveryLimiter {
+    /// Per frame (the mix, then the look-ahead's worth of silence), the
+    /// larger interpolated peak of the two channels.
+    peaks: Vec<f32>,
+    lookahead: usize,
+    release: f32,
 }
 
-impl<'a> Delivery<'a> {
-    fn new(mix: &'a [f32], sample_rate: u32, gain_db: f64, ceiling_dbtp: f64) -> Self {
-        let desc = DeviceDesc::new(DeviceKind::Limiter).with(limiter::CEILING, ceiling_dbtp as f32);
-        let mut descs: [Option<&DeviceDesc>; LANES] = [None; LANES];
-        descs[..CHANNELS].fill(Some(&desc));
-        // Both channels on one link: one gain, the stereo image kept.
-        let device = LaneDevice::new(DeviceKind::Limiter, sample_rate as f32, descs, [0; LANES]);
-        let latency = device
-            .as_limiter()
-            .map_or(0, limiter::LimiterLanes::latency);
-        Delivery {
-            mix,
-            device,
-            latency,
-            gain: crate::db_to_amplitude(gain_db as f32),
-            fed: 0,
-            emitted: 0,
+/// Frames per stretch of the peak detection.
+const STRETCH: usize = 1 << 16;
+
+impl DeliveryLimiter {
+    /// Detects the peaks of `mix` (interleaved stereo).
+    pub fn new(mix: &[f32], sample_rate: u32, parallel: bool) -> Self {
+        use rayon::prelude::*;
+        let fs = sample_rate as f32;
+        let lookahead = limiter::lookahead_frames(limiter::PARAMS[limiter::LOOKAHEAD].default, fs);
+        let release = limiter::release_coefficient(limiter::PARAMS[limiter::RELEASE].default, fs);
+        let frames = mix.len() / CHANNELS;
+        let total = frames + lookahead + limiter::detector_delay();
+        let interpolator = PeakInterpolator::new(f64::from(sample_rate));
+        let sample = |f: usize, ch: usize| {
+            if f < frames {
+                mix[f * CHANNELS + ch]
+            } else {
+                0.0
+            }
+        };
+        let stretch = |(k, out): (usize, &mut [f32])| {
+            let start = k * STRETCH;
+            let mut windows = [[0.0f32; TRUE_PEAK_TAPS]; CHANNELS];
+            for (i, peak) in out.iter_mut().enumerate() {
+                let f = start + i;
+                *peak = 0.0;
+                for (ch, window) in windows.iter_mut().enumerate() {
+                    // The last TRUE_PEAK_TAPS samples, oldest first (silence
+                    // before the start, as the limiter begins).
+                    for (t, x) in window.iter_mut().enumerate() {
+                        let at = (f + t + 1).checked_sub(TRUE_PEAK_TAPS);
+                        *x = at.map_or(0.0, |at| sample(at, ch));
+                    }
+                    *peak = peak.max(interpolator.peak(window));
+                }
+            }
+        };
+        let mut peaks = vec![0.0f32; total];
+        if parallel {
+            peaks.par_chunks_mut(STRETCH).enumerate().for_each(stretch);
+        } else {
+            peaks.chunks_mut(STRETCH).enumerate().for_each(stretch);
+        }
+        DeliveryLimiter {
+            peaks,
+            lookahead,
+            release,
         }
     }
 
-    /// The next `samples` of output at most (fewer at the end; empty when done).
-    fn next(&mut self, samples: usize) -> Vec<f32> {
-        let frames = self.mix.len() / CHANNELS;
-        let end = (self.emitted + samples).min(self.mix.len());
-        let mut out = Vec::with_capacity(end - self.emitted);
-        let mut block = [[0.0f32; LANES]; QUANTUM];
-        while self.emitted < end {
-            for (i, frame) in block.iter_mut().enumerate() {
-                let at = self.fed + i;
-                *frame = [0.0; LANES];
-                if at < frames {
-                    for ch in 0..CHANNELS {
-                        frame[ch] = self.mix[at * CHANNELS + ch] * self.gain;
-                    }
+    /// `mix` × `gain_db`, limited at `ceiling_dbtp`.
+    pub fn run(&self, mix: &[f32], gain_db: f64, ceiling_dbtp: f64) -> Vec<f32> {
+        let gain = crate::db_to_amplitude(gain_db as f32);
+        let ceiling = limiter::ceiling_amplitude(ceiling_dbtp as f32);
+        let span = limiter::Span::new(self.lookahead);
+        let mut computer = limiter::GainComputer::new(self.lookahead + 2);
+        computer.restart(span);
+        let out_delay = self.lookahead + limiter::detector_delay();
+        let mut out = vec![0.0f32; mix.len()];
+        let mut w = 0;
+        for (f, &peak) in self.peaks.iter().enumerate() {
+            let peak = peak * gain;
+            let required = if peak > ceiling { ceiling / peak } else { 1.0 };
+            let applied = computer
+                .next(f as u64, required, self.release, span, w)
+                .min(1.0);
+            w = if w + 1 == self.lookahead + 1 {
+                0
+            } else {
+                w + 1
+            };
+            // The frame leaving the look-ahead now.
+            if let Some(at) = f.checked_sub(out_delay)
+                && at * CHANNELS < mix.len()
+            {
+                for ch in 0..CHANNELS {
+                    out[at * CHANNELS + ch] = mix[at * CHANNELS + ch] * gain * applied;
                 }
             }
-            self.device.process(&mut block);
-            for (i, frame) in block.iter().enumerate() {
-                // The first `latency` frames out are the limiter's delay line.
-                if self.fed + i >= self.latency && self.emitted < self.mix.len() {
-                    out.extend_from_slice(&frame[..CHANNELS]);
-                    self.emitted += CHANNELS;
-                }
-            }
-            self.fed += QUANTUM;
         }
         out
     }
 }
 
-/// The delivery stage over `mix` (see [`Delivery`]), and the result's
-/// measurement. `parallel`: the meter measures each second on the rayon
-/// pool while the limiter makes the next (the two cost about the same).
-pub fn deliver(
-    mix: &[f32],
-    sample_rate: u32,
-    gain_db: f64,
-    ceiling_dbtp: f64,
-    parallel: bool,
-) -> (Vec<f32>, LoudnessReport) {
-    let mut stage = Delivery::new(mix, sample_rate, gain_db, ceiling_dbtp);
-    let mut meter = LoudnessMeter::new(sample_rate, &channel_weights(CHANNELS));
-    let chunk = sample_rate as usize * CHANNELS;
-    let mut out = Vec::with_capacity(mix.len());
-    let mut last = stage.next(chunk);
-    while !last.is_empty() {
-        let next = if parallel {
-            rayon::join(|| meter.process_interleaved(&last), || stage.next(chunk)).1
-        } else {
-            meter.process_interleaved(&last);
-            stage.next(chunk)
-        };
-        out.extend_from_slice(&last);
-        last = next;
-    }
-    (out, meter.report())
+/// Integrated loudness of interleaved stereo (no true peak: the search
+/// needs only this).
+fn integrated_of(samples: &[f32], sample_rate: u32) -> f64 {
+    let mut meter = LoudnessMeter::new(sample_rate, &channel_weights(CHANNELS)).without_true_peak();
+    meter.process_interleaved(samples);
+    meter.integrated()
 }
 
 /// What a streaming platform's loudness normalisation does to a file.
@@ -227,10 +244,10 @@ pub(super) fn reach_target(
     let Some(target) = target else {
         return Ok((mix, 0.0, 0));
     };
+    let limiter = DeliveryLimiter::new(&mix, sample_rate, parallel);
     if !rendered_lufs.is_finite() {
         // Silence has no loudness to move; the ceiling still holds.
-        let (delivered, _) = deliver(&mix, sample_rate, 0.0, target.ceiling_dbtp, parallel);
-        return Ok((delivered, 0.0, 1));
+        return Ok((limiter.run(&mix, 0.0, target.ceiling_dbtp), 0.0, 1));
     }
     let mut gain_db = (target.integrated_lufs - rendered_lufs).clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
     // The mix as rendered is the curve's point at no gain (exact where the
@@ -242,10 +259,9 @@ pub(super) fn reach_target(
         if !progress(passes as f64 / MAX_PASSES as f64) {
             return Err(ExportError::Cancelled);
         }
-        let (delivered, measured) =
-            deliver(&mix, sample_rate, gain_db, target.ceiling_dbtp, parallel);
+        let delivered = limiter.run(&mix, gain_db, target.ceiling_dbtp);
         passes += 1;
-        let lufs = measured.integrated_lufs;
+        let lufs = integrated_of(&delivered, sample_rate);
         let missed = target.integrated_lufs - lufs;
         if missed.abs() <= TARGET_TOLERANCE_LU || passes == MAX_PASSES {
             return Ok((delivered, gain_db, passes));
@@ -259,5 +275,91 @@ pub(super) fn reach_target(
         };
         last = (gain_db, lufs);
         gain_db = (gain_db + missed / slope).clamp(-MAX_GAIN_DB, MAX_GAIN_DB);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DeviceDesc, DeviceKind, LaneDevice};
+    use crate::lanes::LANES;
+    use crate::{QUANTUM, db_to_amplitude};
+
+    /// The delivery stage is the engine's limiter: run as a device over the
+    /// mix times the gain (latency removed), it gives the same samples, up
+    /// to float rounding, and never passes the ceiling.
+    #[test]
+    fn the_delivery_limiter_is_the_engine_limiter() {
+        let rate = 48_000;
+        let mut seed = 0x9e37_79b9u32;
+        let mix: Vec<f32> = (0..3 * rate as usize)
+            .flat_map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let noise = seed as f32 / u32::MAX as f32 - 0.5;
+                let burst = if i % 12_000 < 300 { 1.5 } else { 0.2 };
+                let tone = (i as f32 * 0.05).sin();
+                [burst * (tone + noise), burst * (tone - noise)]
+            })
+            .collect();
+        let (gain_db, ceiling) = (6.0, -1.0);
+        let offline = DeliveryLimiter::new(&mix, rate, true).run(&mix, gain_db, ceiling);
+        let serial = DeliveryLimiter::new(&mix, rate, false).run(&mix, gain_db, ceiling);
+        assert_eq!(offline, serial, "stretches on the pool are exact");
+
+        let desc = DeviceDesc::new(DeviceKind::Limiter).with(limiter::CEILING, ceiling as f32);
+        let mut descs: [Option<&DeviceDesc>; LANES] = [None; LANES];
+        descs[..CHANNELS].fill(Some(&desc));
+        let mut device = LaneDevice::new(DeviceKind::Limiter, rate as f32, descs, [0; LANES]);
+        let latency = device.as_limiter().map_or(0, |l| l.latency());
+        let gain = db_to_amplitude(gain_db as f32);
+        let frames = mix.len() / CHANNELS;
+        let mut device_out = Vec::new();
+        let mut fed = 0;
+        while device_out.len() < mix.len() {
+            let mut block = [[0.0f32; LANES]; QUANTUM];
+            for (i, frame) in block.iter_mut().enumerate() {
+                if fed + i < frames {
+                    frame[0] = mix[(fed + i) * CHANNELS] * gain;
+                    frame[1] = mix[(fed + i) * CHANNELS + 1] * gain;
+                }
+            }
+            device.process(&mut block);
+            for (i, frame) in block.iter().enumerate() {
+                if fed + i >= latency && device_out.len() < mix.len() {
+                    device_out.extend_from_slice(&frame[..CHANNELS]);
+                }
+            }
+            fed += QUANTUM;
+        }
+        let worst = offline
+            .iter()
+            .zip(&device_out)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "the two limiters differ by {worst}");
+        let reduced = offline
+            .iter()
+            .zip(&mix)
+            .any(|(y, x)| (y - x * gain).abs() > 0.1);
+        assert!(reduced, "the limiter worked");
+        let peak = crate::loudness::true_peak_of(&offline, CHANNELS, f64::from(rate), false);
+        assert!(20.0 * peak.log10() <= ceiling as f32, "{peak}");
+    }
+
+    /// The true peak measured in stretches is the one meter's, exactly.
+    #[test]
+    fn true_peak_in_stretches_is_the_sequential_figure() {
+        use crate::loudness::{TruePeakMeter, true_peak_of};
+        let signal: Vec<f32> = (0..300_000)
+            .map(|i| (i as f32 * 0.7).sin() * (1.0 + (i % 65_536) as f32 / 65_536.0))
+            .collect();
+        let mut meter = TruePeakMeter::new(48_000.0, 2);
+        for frame in signal.chunks_exact(2) {
+            meter.push_frame(frame.iter().copied());
+        }
+        assert_eq!(true_peak_of(&signal, 2, 48_000.0, true), meter.peak());
+        assert_eq!(true_peak_of(&signal, 2, 48_000.0, false), meter.peak());
     }
 }

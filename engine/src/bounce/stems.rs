@@ -129,24 +129,32 @@ impl StemTaps {
 
     /// Takes the quantum `mixer` just mixed, its first `frames` frames.
     pub(super) fn take(&mut self, mixer: &Mixer, frames: usize) {
+        let interleave = |buffer: &mut Vec<f32>, tap: &StereoQuantum| {
+            let at = buffer.len();
+            buffer.resize(at + CHANNELS * frames, 0.0);
+            for (i, frame) in buffer[at..].chunks_exact_mut(CHANNELS).enumerate() {
+                frame[0] = tap[0][i];
+                frame[1] = tap[1][i];
+            }
+        };
+        let Some(chain) = &mut self.chain else {
+            for (buffer, stem) in self.buffers.iter_mut().zip(&self.stems) {
+                if let Some(tap) = mixer.stem(stem.strip) {
+                    interleave(buffer, tap);
+                }
+            }
+            return;
+        };
         for (k, stem) in self.stems.iter().enumerate() {
             if let Some(tap) = mixer.stem(stem.strip) {
                 self.fed[k] = *tap;
             }
         }
-        if let Some(chain) = &mut self.chain {
-            let (segments, bpm) = mixer.last_segments();
-            chain.process_fed(segments, bpm, &self.fed);
-            for k in 0..self.stems.len() {
-                if let Some(tap) = chain.stem(k) {
-                    self.fed[k] = *tap;
-                }
-            }
-        }
-        for (buffer, tap) in self.buffers.iter_mut().zip(&self.fed) {
-            for i in 0..frames {
-                buffer.push(tap[0][i]);
-                buffer.push(tap[1][i]);
+        let (segments, bpm) = mixer.last_segments();
+        chain.process_fed(segments, bpm, &self.fed);
+        for (k, buffer) in self.buffers.iter_mut().enumerate() {
+            if let Some(tap) = chain.stem(k) {
+                interleave(buffer, tap);
             }
         }
     }

@@ -35,6 +35,16 @@ const SAFETY_DB: f32 = 0.02;
 /// Per-lane state: the algorithm is sequential, so lanes run one by one.
 struct Lane {
     history: [f32; 2 * TRUE_PEAK_TAPS],
+    gain: GainComputer,
+    /// The audio, delayed by the look-ahead plus the detector's delay.
+    delay: Box<[f32]>,
+}
+
+/// From the gain each frame needs to the gain applied to the frame leaving
+/// the look-ahead: the running minimum over the look-ahead, a release, and
+/// a moving average. Shared by the real-time limiter and the export's
+/// delivery stage (which detects once and runs this on every pass).
+pub(crate) struct GainComputer {
     /// Sliding minimum: a monotonic queue of (frame, required gain).
     queue: Box<[(u64, f32)]>,
     queue_head: usize,
@@ -43,8 +53,121 @@ struct Lane {
     /// Moving average of the released gain.
     window: Box<[f32]>,
     window_sum: f64,
-    /// The audio, delayed by the look-ahead plus the detector's delay.
-    delay: Box<[f32]>,
+}
+
+/// A look-ahead of `span - 1` frames: the gain computer's fixed terms.
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    span: usize,
+    min_span: u64,
+    inverse_span: f64,
+}
+
+impl Span {
+    pub(crate) fn new(lookahead: usize) -> Self {
+        Span {
+            span: lookahead + 1,
+            min_span: (lookahead + 2) as u64,
+            inverse_span: 1.0 / (lookahead + 1) as f64,
+        }
+    }
+}
+
+impl GainComputer {
+    /// Room for a look-ahead of up to `max` frames.
+    pub(crate) fn new(max: usize) -> Self {
+        GainComputer {
+            queue: vec![(0, 1.0); max].into_boxed_slice(),
+            queue_head: 0,
+            queue_len: 0,
+            released: 1.0,
+            window: vec![1.0; max].into_boxed_slice(),
+            window_sum: 0.0,
+        }
+    }
+
+    /// Starts over at unity gain for a look-ahead of `span`.
+    pub(crate) fn restart(&mut self, span: Span) {
+        self.window.fill(1.0);
+        self.window_sum = span.span as f64;
+        self.queue_len = 0;
+    }
+
+    /// The gain for frame `frame`, which needs `required`; `w` is the
+    /// moving average's slot (`frame` modulo the span), `release` the
+    /// per-frame release coefficient.
+    #[inline]
+    pub(crate) fn next(
+        &mut self,
+        frame: u64,
+        required: f32,
+        release: f32,
+        span: Span,
+        w: usize,
+    ) -> f32 {
+        let wrap = |i: usize, len: usize| if i >= len { i - len } else { i };
+        // Sliding minimum over the last `min_span` requirements.
+        while self.queue_len > 0 {
+            let last = wrap(self.queue_head + self.queue_len - 1, self.queue.len());
+            if self.queue[last].1 >= required {
+                self.queue_len -= 1;
+            } else {
+                break;
+            }
+        }
+        let tail = wrap(self.queue_head + self.queue_len, self.queue.len());
+        self.queue[tail] = (frame, required);
+        self.queue_len += 1;
+        // Wrapping: a lane taken over from another limiter keeps frames
+        // counted back from this one's clock.
+        while frame.wrapping_sub(self.queue[self.queue_head].0) >= span.min_span {
+            self.queue_head = wrap(self.queue_head + 1, self.queue.len());
+            self.queue_len -= 1;
+        }
+        let held = self.queue[self.queue_head].1;
+        // Release: fall at once, recover exponentially.
+        self.released = if held < self.released {
+            held
+        } else {
+            held + release * (self.released - held)
+        };
+        // Moving average over `span` frames.
+        self.window_sum += f64::from(self.released) - f64::from(self.window[w]);
+        self.window[w] = self.released;
+        (self.window_sum * span.inverse_span) as f32
+    }
+}
+
+/// The ceiling the detector holds to (linear): `ceiling_db` less the
+/// interpolation's safety margin.
+pub(crate) fn ceiling_amplitude(ceiling_db: f32) -> f32 {
+    crate::db_to_amplitude(ceiling_db - SAFETY_DB)
+}
+
+/// The per-frame release coefficient of a release of `ms`.
+pub(crate) fn release_coefficient(ms: f32, sample_rate: f32) -> f32 {
+    (-1.0 / f64::from(ms / 1000.0 * sample_rate)).exp() as f32
+}
+
+/// Look-ahead frames of `ms`, within what a limiter holds.
+pub(crate) fn lookahead_frames(ms: f32, sample_rate: f32) -> usize {
+    ((ms / 1000.0 * sample_rate).round() as usize).clamp(1, max_lookahead_frames(sample_rate))
+}
+
+/// Frames a limiter's buffers hold: the longest look-ahead, the
+/// detector's delay, and a margin.
+fn buffer_frames(sample_rate: f32) -> usize {
+    (MAX_LOOKAHEAD_MS / 1000.0 * sample_rate).ceil() as usize + DETECTOR_DELAY + 4
+}
+
+fn max_lookahead_frames(sample_rate: f32) -> usize {
+    buffer_frames(sample_rate) - DETECTOR_DELAY - 4
+}
+
+/// The detector's delay (frames): a frame's interpolated peaks are known
+/// this long after it came in.
+pub(crate) const fn detector_delay() -> usize {
+    DETECTOR_DELAY
 }
 
 pub struct LimiterLanes {
@@ -68,15 +191,10 @@ pub struct LimiterLanes {
 
 impl LimiterLanes {
     pub fn new(sample_rate: f32, links: LaneLinks) -> Self {
-        let max = (MAX_LOOKAHEAD_MS / 1000.0 * sample_rate).ceil() as usize + DETECTOR_DELAY + 4;
+        let max = buffer_frames(sample_rate);
         let lane = || Lane {
             history: [0.0; 2 * TRUE_PEAK_TAPS],
-            queue: vec![(0, 1.0); max].into_boxed_slice(),
-            queue_head: 0,
-            queue_len: 0,
-            released: 1.0,
-            window: vec![1.0; max].into_boxed_slice(),
-            window_sum: 0.0,
+            gain: GainComputer::new(max),
             delay: vec![0.0; max].into_boxed_slice(),
         };
         let mut limiter = LimiterLanes {
@@ -105,14 +223,12 @@ impl LimiterLanes {
     }
 
     fn set_lookahead(&mut self, ms: f32) {
-        let max = self.lanes[0].window.len() - DETECTOR_DELAY - 4;
-        self.lookahead = ((ms / 1000.0 * self.sample_rate).round() as usize).clamp(1, max);
+        self.lookahead = lookahead_frames(ms, self.sample_rate);
         self.window_at = 0;
         // The window is restarted full of unity gain: its sum is its length.
+        let span = Span::new(self.lookahead);
         for lane in &mut self.lanes {
-            lane.window.fill(1.0);
-            lane.window_sum = (self.lookahead + 1) as f64;
-            lane.queue_len = 0;
+            lane.gain.restart(span);
         }
     }
 
@@ -135,22 +251,23 @@ impl LimiterLanes {
             dst.history[at + TRUE_PEAK_TAPS] = v;
         }
         copy_ring(&mut dst.delay, delay_at, &src.delay, other.delay_at);
+        let (dst_gain, src_gain) = (&mut dst.gain, &src.gain);
         copy_ring(
-            &mut dst.window[..span],
+            &mut dst_gain.window[..span],
             window_at,
-            &src.window[..other_span],
+            &src_gain.window[..other_span],
             other.window_at,
         );
-        dst.window_sum = dst.window[..span].iter().map(|&g| f64::from(g)).sum();
+        dst_gain.window_sum = dst_gain.window[..span].iter().map(|&g| f64::from(g)).sum();
         // The sliding minimum, its frames counted on this device's clock.
-        let len = src.queue_len.min(dst.queue.len());
+        let len = src_gain.queue_len.min(dst_gain.queue.len());
         for i in 0..len {
-            let (f, g) = src.queue[(src.queue_head + i) % src.queue.len()];
-            dst.queue[i] = (frame.wrapping_add(f.wrapping_sub(other_frame)), g);
+            let (f, g) = src_gain.queue[(src_gain.queue_head + i) % src_gain.queue.len()];
+            dst_gain.queue[i] = (frame.wrapping_add(f.wrapping_sub(other_frame)), g);
         }
-        dst.queue_head = 0;
-        dst.queue_len = len;
-        dst.released = src.released;
+        dst_gain.queue_head = 0;
+        dst_gain.queue_len = len;
+        dst_gain.released = src_gain.released;
         self.active[to] = other.active[from];
         self.ceiling[to] = other.ceiling[from];
         self.release[to] = other.release[from];
@@ -161,11 +278,8 @@ impl LimiterLanes {
     pub fn set_param(&mut self, lane: usize, index: usize, value: f32, ramp: Option<u32>) {
         self.active[lane] = true;
         match index {
-            CEILING => self.ceiling[lane] = crate::db_to_amplitude(value - SAFETY_DB),
-            RELEASE => {
-                self.release[lane] =
-                    (-1.0 / f64::from(value / 1000.0 * self.sample_rate)).exp() as f32
-            }
+            CEILING => self.ceiling[lane] = ceiling_amplitude(value),
+            RELEASE => self.release[lane] = release_coefficient(value, self.sample_rate),
             // Latency is one per device, not per lane: the last write wins.
             LOOKAHEAD => self.set_lookahead(value),
             INPUT_GAIN => self
@@ -186,11 +300,9 @@ impl LimiterLanes {
 
     pub fn process(&mut self, block: &mut [Lanes]) {
         let input_gain = self.input_gain.advance(block.len());
-        let span = self.lookahead + 1;
-        let min_span = self.lookahead + 2;
+        let span = Span::new(self.lookahead);
         let delay_len = self.lanes[0].delay.len();
         let out_delay = self.lookahead + DETECTOR_DELAY;
-        let inverse_span = 1.0 / span as f64;
         let wrap = |i: usize, len: usize| if i >= len { i - len } else { i };
         let mut deepest = [1.0f32; LANES];
         for frame in block.iter_mut() {
@@ -229,35 +341,9 @@ impl LimiterLanes {
                     continue;
                 }
                 let lane = &mut self.lanes[l];
-                // Sliding minimum over the last `min_span` requirements.
-                while lane.queue_len > 0 {
-                    let last = wrap(lane.queue_head + lane.queue_len - 1, lane.queue.len());
-                    if lane.queue[last].1 >= required[l] {
-                        lane.queue_len -= 1;
-                    } else {
-                        break;
-                    }
-                }
-                let tail = wrap(lane.queue_head + lane.queue_len, lane.queue.len());
-                lane.queue[tail] = (self.frame, required[l]);
-                lane.queue_len += 1;
-                // Wrapping: a lane taken over from another limiter keeps
-                // frames counted back from this one's clock.
-                while self.frame.wrapping_sub(lane.queue[lane.queue_head].0) >= min_span as u64 {
-                    lane.queue_head = wrap(lane.queue_head + 1, lane.queue.len());
-                    lane.queue_len -= 1;
-                }
-                let held = lane.queue[lane.queue_head].1;
-                // Release: fall at once, recover exponentially.
-                lane.released = if held < lane.released {
-                    held
-                } else {
-                    held + self.release[l] * (lane.released - held)
-                };
-                // Moving average over `span` frames.
-                lane.window_sum += f64::from(lane.released) - f64::from(lane.window[w]);
-                lane.window[w] = lane.released;
-                let gain = (lane.window_sum * inverse_span) as f32;
+                let gain = lane
+                    .gain
+                    .next(self.frame, required[l], self.release[l], span, w);
                 deepest[l] = deepest[l].min(gain);
                 let delayed = lane.delay[read];
                 frame[l] = delayed * gain.min(1.0);
@@ -265,7 +351,7 @@ impl LimiterLanes {
             self.frame += 1;
             self.delay_at = wrap(at + 1, delay_len);
             self.history_at = wrap(slot + 1, TRUE_PEAK_TAPS);
-            self.window_at = wrap(w + 1, span);
+            self.window_at = wrap(w + 1, span.span);
         }
         self.deepest = deepest;
     }
