@@ -159,36 +159,6 @@ fn edits_while_playing() {
     );
 }
 
-/// A file that keeps nothing: what the export of many stems costs without
-/// the disk.
-#[derive(Default)]
-struct NullFile {
-    pos: u64,
-    len: u64,
-}
-
-impl std::io::Write for NullFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pos += buf.len() as u64;
-        self.len = self.len.max(self.pos);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl std::io::Seek for NullFile {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.pos = match to {
-            std::io::SeekFrom::Start(p) => p,
-            std::io::SeekFrom::End(d) => self.len.saturating_add_signed(d),
-            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
-        };
-        Ok(self.pos)
-    }
-}
-
 /// Issue 14: exports of 64 tracks × 3 min, as `stemroom render` runs them
 /// (all cores): the mix at −14 LUFS / −1 dBTP, the mix and every stem in
 /// one pass, and the mix at 44.1 kHz.
@@ -216,7 +186,7 @@ fn exports(
         let start = Instant::now();
         let outcome = bounce::export(
             &job,
-            &mut |_| Ok(Box::new(NullFile::default()) as Box<dyn ExportTarget>),
+            &mut |_| Ok(Box::new(bounce::Discard::default()) as Box<dyn ExportTarget>),
             &mut |_| true,
         )
         .unwrap();

@@ -76,3 +76,25 @@ pub fn mixing_project(sample_rate: u32, tracks: usize, seconds: f64) -> ProjectD
     }
     project
 }
+
+/// [`mixing_project`] with `tracks` tracks playing `recordings` distinct
+/// signals between them (takes and loops are shared so): the same DSP
+/// work, a fraction of the decoded audio. What the export benchmarks use
+/// where memory is bounded (a wasm page) or measured.
+pub fn shared_mixing_project(
+    sample_rate: u32,
+    tracks: usize,
+    recordings: usize,
+    seconds: f64,
+) -> ProjectDesc {
+    let recordings = recordings.clamp(1, tracks.max(1));
+    let mut project = mixing_project(sample_rate, recordings, seconds);
+    let first = project.tracks.clone();
+    for t in recordings..tracks {
+        let mut track = first[t % recordings].clone();
+        track.id = t as u64 + 1;
+        track.strip.pan = ((t % 9) as f32 - 4.0) / 4.0;
+        project.tracks.push(track);
+    }
+    project
+}

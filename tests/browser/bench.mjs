@@ -90,6 +90,18 @@ try {
   const bounceSeconds = 30;
   const bounceMs = await page.evaluate(async ([s, sr]) => (await window.stemroom.bounce_workload(64, s, sr)).renderMs, [bounceSeconds, SAMPLE_RATE]);
   console.log(`\noffline bounce in the browser (rayon on ${threads} workers), 64 tracks × ${bounceSeconds} s: ${(bounceMs / 1000).toFixed(2)} s = ${((bounceSeconds * 1000) / bounceMs).toFixed(0)}× real time`);
+  // Export in the browser (issue 14): bounce::export on the workers, as the
+  // dialog runs it, 24-bit WAV, the mix at −14 LUFS / −1 dBTP; files dropped.
+  const exportSeconds = 180;
+  const exportRun = (mix, stems) => page.evaluate(async ([s, sr, m, st]) => window.stemroom.export_workload(64, s, sr, m, st), [exportSeconds, SAMPLE_RATE, mix, stems]);
+  const mixRun = await exportRun(true, false);
+  const stemsRun = await exportRun(false, true);
+  const bothRun = await exportRun(true, true);
+  const rt = (ms) => ((exportSeconds * 1000) / ms).toFixed(0);
+  console.log(`export in the browser (${threads} workers), 64 tracks × ${exportSeconds} s:`);
+  console.log(`  mix at −14 LUFS: ${(mixRun.exportMs / 1000).toFixed(2)} s = ${rt(mixRun.exportMs)}× real time (${mixRun.passes} delivery passes; target ≥ 40×)`);
+  console.log(`  ${stemsRun.stems} stems in one pass: ${(stemsRun.exportMs / 1000).toFixed(2)} s = ${rt(stemsRun.exportMs)}× real time, ${(stemsRun.exportMs / mixRun.exportMs).toFixed(2)}× the mix's time (target ≤ 1.5×)`);
+  console.log(`  mix and stems in one pass: ${(bothRun.exportMs / 1000).toFixed(2)} s = ${rt(bothRun.exportMs)}× real time, ${(bothRun.exportMs / mixRun.exportMs).toFixed(2)}× the mix's time`);
 } finally {
   await browser.close();
   await server.stop();

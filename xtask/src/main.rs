@@ -194,6 +194,14 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
 fn bench(root: &Path) -> Result<()> {
     util::step("engine (native)");
     run(util::cargo().args(["bench", "--package", "stemroom-engine", "--bench", "engine"]))?;
+    util::step("export memory (native, a process of its own)");
+    run(util::cargo().args([
+        "bench",
+        "--package",
+        "stemroom-engine",
+        "--bench",
+        "export_memory",
+    ]))?;
     util::step("sync server (release binary, real WebSocket clients)");
     run(util::cargo().args(["bench", "--package", "stemroom-server", "--bench", "sync"]))?;
     util::step("app build");

@@ -37,7 +37,8 @@ pub use delivery::{
 };
 pub use stems::{Stem, StemSettings, stems_of};
 pub use writer::{
-    Container, Dither, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name, stem_title,
+    Container, Discard, Dither, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name,
+    stem_title,
 };
 
 use crate::loudness::{LoudnessMeter, LoudnessReport, channel_weights};
@@ -472,13 +473,20 @@ fn deliver_mix<'w>(
         settings.seed,
         rate,
     )?;
-    let mut written = Vec::new();
-    writer.write(&delivered, Some(&mut written))?;
+    // A second at a time: the quantiser's buffers stay small.
+    let mut written = Vec::with_capacity(delivered.len());
+    let mut part = Vec::new();
+    for chunk in delivered.chunks(rate as usize * CHANNELS) {
+        writer.write(chunk, Some(&mut part))?;
+        written.extend_from_slice(&part);
+    }
+    let frames = delivered.len() / CHANNELS;
+    drop(delivered);
     let format = writer.format();
     writer.finish()?;
     Ok(ExportReport {
         sample_rate: rate,
-        frames: delivered.len() / CHANNELS,
+        frames,
         format,
         container: settings.container,
         loudness: measure(rate, &written, job.parallel),

@@ -482,3 +482,34 @@ pub fn stem_title(number: usize, name: &str) -> String {
         if name.is_empty() { "Untitled" } else { name }
     )
 }
+
+/// A file that keeps nothing (it counts its length): what an export costs
+/// without a disk, for benchmarks.
+#[derive(Debug, Default)]
+pub struct Discard {
+    pos: u64,
+    pub len: u64,
+}
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Discard {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::End(d) => self.len.saturating_add_signed(d),
+            SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
+}
