@@ -164,7 +164,7 @@ describe('export', () => {
       assert.ok(Math.abs(mix44.integrated_lufs + 14) <= 0.3, `${mix44.integrated_lufs} LUFS at 44.1 kHz`);
       assert.ok(mix44.true_peak_dbtp <= -1.0, `${mix44.true_peak_dbtp} dBTP at 44.1 kHz`);
 
-      // Cancelled: nothing is left in the folder.
+      // Cancelled at once: nothing is left in the folder.
       await pickFolder('cancelled');
       await a.evaluate(() => {
         document.querySelector('.export-start').click();
@@ -172,6 +172,50 @@ describe('export', () => {
       });
       await a.locator('.export-error', { hasText: 'Cancelled: nothing was written.' }).waitFor({ timeout: 30_000 });
       assert.deepEqual(Object.keys(await folder('cancelled')), []);
+
+      // Cancelled midway, with every stem file made and the first block
+      // being written (the folder's writes wait on the test; 32-bit float
+      // at 96 kHz is more than the channel to the page holds, so the
+      // render waits too): the streams are aborted and the files removed.
+      await a.evaluate(() => {
+        window.gate = {};
+        window.gate.opened = new Promise((resolve) => { window.gate.resolveOpened = resolve; });
+        window.gate.release = new Promise((resolve) => { window.gate.resolveRelease = resolve; });
+        window.showDirectoryPicker = async () => {
+          const real = await (await navigator.storage.getDirectory()).getDirectoryHandle('midway', { create: true });
+          return {
+            name: 'midway',
+            removeEntry: (name) => real.removeEntry(name),
+            getFileHandle: async (name, options) => {
+              const handle = await real.getFileHandle(name, options);
+              return {
+                createWritable: async () => {
+                  const stream = await handle.createWritable();
+                  return {
+                    write: async (params) => { window.gate.resolveOpened(); await window.gate.release; return stream.write(params); },
+                    close: () => stream.close(),
+                    abort: () => stream.abort(),
+                  };
+                },
+              };
+            },
+          };
+        };
+      });
+      await a.selectOption('.export-format', 'wav32f');
+      await a.selectOption('.export-rate', '96000');
+      await a.click('.export-start');
+      await a.evaluate(() => window.gate.opened);
+      assert.ok(Object.keys(await folder('midway')).length > 0, 'the stems were made');
+      await a.click('.export-cancel');
+      await a.evaluate(() => window.gate.resolveRelease());
+      await a.locator('.export-error', { hasText: 'Cancelled: nothing was written.' }).waitFor({ timeout: 30_000 });
+      assert.deepEqual(Object.keys(await folder('midway')), [], 'no partial file is left');
+      // And nothing of it stays behind: the next export runs as before.
+      await pickFolder('after');
+      await a.click('.export-start');
+      await a.locator('.export-report[data-stems="2"]').waitFor({ timeout: 60_000 });
+      assert.equal(Object.keys(await folder('after')).length, 3);
       await keep(a, 'export');
     } catch (e) {
       await keep(a, 'export');
