@@ -91,7 +91,7 @@ pub struct TokenQuery {
 }
 
 /// The token of a request: the bearer header, else the query.
-fn token<'a>(headers: &'a HeaderMap, query: &'a TokenQuery) -> Option<&'a str> {
+pub(crate) fn token<'a>(headers: &'a HeaderMap, query: &'a TokenQuery) -> Option<&'a str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

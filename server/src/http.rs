@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::ServeConfig;
 use crate::assets::AssetStore;
+use crate::recordings::{self, Recordings};
 use crate::room::{RoomConfig, Rooms};
 use crate::store::Store;
 use crate::sync::{ConnectionCounts, SyncConfig};
@@ -39,6 +40,7 @@ struct Shared {
     store: Store,
     rooms: Rooms,
     assets: Arc<dyn AssetStore>,
+    recordings: Arc<Recordings>,
     sync: SyncConfig,
     connections: ConnectionCounts,
     max_upload_bytes: u64,
@@ -48,6 +50,7 @@ impl AppState {
     pub fn new(
         store: Store,
         assets: Arc<dyn AssetStore>,
+        recordings: Arc<Recordings>,
         rooms: RoomConfig,
         sync: SyncConfig,
         max_upload_bytes: u64,
@@ -58,6 +61,7 @@ impl AppState {
                 store,
                 rooms,
                 assets,
+                recordings,
                 sync,
                 connections: ConnectionCounts::default(),
                 max_upload_bytes,
@@ -75,6 +79,10 @@ impl AppState {
 
     pub fn assets(&self) -> &Arc<dyn AssetStore> {
         &self.inner.assets
+    }
+
+    pub fn recordings(&self) -> &Arc<Recordings> {
+        &self.inner.recordings
     }
 
     pub fn sync_config(&self) -> &SyncConfig {
@@ -116,6 +124,23 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         .route(
             "/api/projects/{project}/assets/{sha256}",
             get(api::fetch_asset),
+        )
+        .route(
+            "/api/projects/{project}/recordings",
+            post(recordings::start),
+        )
+        .route(
+            "/api/projects/{project}/recordings/{recording}",
+            get(recordings::status).delete(recordings::abandon),
+        )
+        .route(
+            "/api/projects/{project}/recordings/{recording}/chunks/{n}",
+            put(recordings::put_chunk)
+                .layer(DefaultBodyLimit::max(recordings::MAX_CHUNK_BYTES + 1)),
+        )
+        .route(
+            "/api/projects/{project}/recordings/{recording}/finish",
+            post(recordings::finish),
         )
         .route("/sync/{project}/{doc}", get(sync::upgrade))
         // Project links open the app; the token stays in the fragment.

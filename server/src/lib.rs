@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod http;
 pub mod measure;
+pub mod recordings;
 pub mod render;
 pub mod room;
 pub mod store;
@@ -45,6 +46,9 @@ pub struct ServeConfig {
     /// Seconds between pings (and link re-checks) on sync connections.
     #[arg(long, env = "STEMROOM_PING_SECS", default_value_t = 15, hide = true)]
     pub ping_secs: u64,
+    /// Seconds an unfinished recording is kept untouched before it is removed.
+    #[arg(long, env = "STEMROOM_RECORDING_TTL_SECS", default_value_t = recordings::DEFAULT_TTL_SECS, hide = true)]
+    pub recording_ttl_secs: i64,
 }
 
 impl ServeConfig {
@@ -59,6 +63,7 @@ impl ServeConfig {
             max_message_mib: 16,
             max_connections_per_ip: 64,
             ping_secs: 15,
+            recording_ttl_secs: recordings::DEFAULT_TTL_SECS,
         }
     }
 
@@ -75,9 +80,14 @@ impl ServeConfig {
             dead_after: std::time::Duration::from_secs(self.ping_secs.max(1) * 3),
             ..sync::SyncConfig::default()
         };
+        let recordings = recordings::Recordings::open(&self.data_dir, self.recording_ttl_secs)
+            .with_context(|| {
+                format!("cannot open the recordings in {}", self.data_dir.display())
+            })?;
         Ok(http::AppState::new(
             store,
             std::sync::Arc::new(assets),
+            std::sync::Arc::new(recordings),
             room::RoomConfig::default(),
             sync,
             self.max_upload_mib << 20,
@@ -97,6 +107,23 @@ pub async fn serve(
         );
     }
     let state = config.state()?;
+    // Abandoned recordings go after their time to live: swept at start and
+    // every quarter of it (at most hourly).
+    let sweeper = state.recordings().clone();
+    let every = (config.recording_ttl_secs / 4).clamp(1, 3600) as u64;
+    tokio::spawn(async move {
+        loop {
+            let recordings = sweeper.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let removed = recordings.sweep(access::now());
+                if removed > 0 {
+                    tracing::info!(removed, "abandoned recordings removed");
+                }
+            })
+            .await;
+            tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+        }
+    });
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;

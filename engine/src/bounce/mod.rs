@@ -38,7 +38,7 @@ pub use delivery::{
 pub use stems::{Stem, StemSettings, stems_of};
 pub use writer::{
     Container, Discard, Dither, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name,
-    stem_title,
+    stem_title, wav_header,
 };
 
 use crate::loudness::{LoudnessMeter, LoudnessReport, channel_weights};

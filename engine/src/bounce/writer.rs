@@ -151,18 +151,7 @@ impl<W: Write + Seek> FileWriter<W> {
             (_, format) => format,
         };
         let body = match container {
-            Container::Wav => {
-                let spec = hound::WavSpec {
-                    channels: CHANNELS as u16,
-                    sample_rate,
-                    bits_per_sample: format.bits(),
-                    sample_format: match format {
-                        SampleFormat::Float32 => hound::SampleFormat::Float,
-                        _ => hound::SampleFormat::Int,
-                    },
-                };
-                Body::Wav(WavStream::new(out, spec)?)
-            }
+            Container::Wav => Body::Wav(WavStream::new(out, sample_rate, format)?),
             Container::Flac => Body::Flac(Box::new(FlacStream::new(out, format, sample_rate)?)),
         };
         Ok(FileWriter {
@@ -270,32 +259,64 @@ fn wav_error(e: hound::Error) -> ExportError {
     ExportError::Write(e.to_string())
 }
 
-/// A WAV file written a block at a time: hound makes the header (the
-/// format's fields, as a file of no samples), the samples go in after it
-/// as bytes, and the two lengths in the header are set at the end.
+/// The header of a WAV file of `data_bytes` of interleaved samples (as
+/// hound writes it: the format's fields, then the data chunk's size last),
+/// so a file can be written a block at a time and its header again at the
+/// end, the same length.
+pub fn wav_header(
+    sample_rate: u32,
+    channels: u16,
+    format: SampleFormat,
+    data_bytes: u64,
+) -> Result<Vec<u8>, ExportError> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: format.bits(),
+        sample_format: match format {
+            SampleFormat::Float32 => hound::SampleFormat::Float,
+            _ => hound::SampleFormat::Int,
+        },
+    };
+    let mut header = std::io::Cursor::new(Vec::new());
+    hound::WavWriter::new(&mut header, spec)
+        .and_then(hound::WavWriter::finalize)
+        .map_err(wav_error)?;
+    let mut header = header.into_inner();
+    let len = header.len();
+    debug_assert_eq!(&header[len - 8..len - 4], b"data");
+    let total = len as u64 - 8 + data_bytes;
+    let (Ok(riff), Ok(data)) = (u32::try_from(total), u32::try_from(data_bytes)) else {
+        return Err(ExportError::Write(
+            "a WAV file holds 4 GiB at most: export FLAC, or a shorter range".into(),
+        ));
+    };
+    header[4..8].copy_from_slice(&riff.to_le_bytes());
+    header[len - 4..].copy_from_slice(&data.to_le_bytes());
+    Ok(header)
+}
+
+/// A WAV file written a block at a time: the header first, the samples in
+/// blocks after it, and the header again at the end with the lengths.
 struct WavStream<W: Write + Seek> {
     out: std::io::BufWriter<W>,
-    header_len: u64,
+    sample_rate: u32,
+    format: SampleFormat,
     data_bytes: u64,
     /// The block being written, as bytes.
     bytes: Vec<u8>,
 }
 
 impl<W: Write + Seek> WavStream<W> {
-    fn new(out: W, spec: hound::WavSpec) -> Result<Self, ExportError> {
-        let mut header = std::io::Cursor::new(Vec::new());
-        hound::WavWriter::new(&mut header, spec)
-            .and_then(hound::WavWriter::finalize)
-            .map_err(wav_error)?;
-        let header = header.into_inner();
-        // The data chunk comes last: its size field ends the header.
-        debug_assert_eq!(&header[header.len() - 8..header.len() - 4], b"data");
+    fn new(out: W, sample_rate: u32, format: SampleFormat) -> Result<Self, ExportError> {
         // Blocks larger than the buffer go straight through.
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        out.write_all(&header).map_err(io_error)?;
+        out.write_all(&wav_header(sample_rate, CHANNELS as u16, format, 0)?)
+            .map_err(io_error)?;
         Ok(WavStream {
             out,
-            header_len: header.len() as u64,
+            sample_rate,
+            format,
             data_bytes: 0,
             bytes: Vec::new(),
         })
@@ -304,7 +325,7 @@ impl<W: Write + Seek> WavStream<W> {
     /// Writes `bytes`.
     fn write(&mut self) -> Result<(), ExportError> {
         self.data_bytes += self.bytes.len() as u64;
-        if self.header_len + self.data_bytes > u64::from(u32::MAX) {
+        if self.data_bytes > u64::from(u32::MAX) - 100 {
             return Err(ExportError::Write(
                 "a WAV file holds 4 GiB at most: export FLAC, or a shorter range".into(),
             ));
@@ -313,13 +334,15 @@ impl<W: Write + Seek> WavStream<W> {
     }
 
     fn finish(mut self) -> Result<(), ExportError> {
-        let riff = (self.header_len - 8 + self.data_bytes) as u32;
-        let data = self.data_bytes as u32;
-        let end = self.header_len + self.data_bytes;
-        for (at, value) in [(4, riff), (self.header_len - 4, data)] {
-            self.out.seek(SeekFrom::Start(at)).map_err(io_error)?;
-            self.out.write_all(&value.to_le_bytes()).map_err(io_error)?;
-        }
+        let header = wav_header(
+            self.sample_rate,
+            CHANNELS as u16,
+            self.format,
+            self.data_bytes,
+        )?;
+        let end = header.len() as u64 + self.data_bytes;
+        self.out.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        self.out.write_all(&header).map_err(io_error)?;
         self.out.seek(SeekFrom::Start(end)).map_err(io_error)?;
         self.out.flush().map_err(io_error)
     }

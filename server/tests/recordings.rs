@@ -1,0 +1,297 @@
+//! Recordings uploaded while they are made, against a real server: chunks
+//! out of order and twice, a conflicting chunk, an oversized one, a wrong
+//! role, a finish with chunks missing, a recording that is not whole
+//! frames, an acknowledged chunk surviving kill -9, and an abandoned
+//! recording swept away.
+
+mod common;
+
+use common::{HttpResponse, Server, http};
+
+const RATE: u32 = 48_000;
+
+/// `n` frames of a stereo 24-bit ramp-and-tone, as a recorder sends them:
+/// raw little-endian samples.
+fn take(frames: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(frames * 6);
+    for i in 0..frames {
+        let x = (std::f64::consts::TAU * 440.0 * i as f64 / f64::from(RATE)).sin() * 0.5;
+        let left = (x * 8_388_607.0) as i32;
+        // A ramp that never repeats a second: no two chunks are alike.
+        let right = (i as i32 * 37) % 2_000_000 - 1_000_000;
+        for s in [left, right] {
+            bytes.extend_from_slice(&s.to_le_bytes()[..3]);
+        }
+    }
+    bytes
+}
+
+async fn call(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
+    http(
+        &server.addr,
+        method,
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+        body,
+    )
+    .await
+}
+
+async fn start(server: &Server, project: &str, token: &str) -> HttpResponse {
+    let body = serde_json::json!({ "name": "Vocal take 1", "sampleRate": RATE, "channels": 2, "format": "s24" });
+    call(
+        server,
+        "POST",
+        &format!("/api/projects/{project}/recordings"),
+        token,
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_uploaded_in_chunks_becomes_an_asset_and_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let (project, owner) = server.create_project("Session").await;
+    let r = start(&server, &project, &owner).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let base = format!("/api/projects/{project}/recordings/{id}");
+
+    // Three seconds in one-second chunks, sent 2, 0, 1, with 0 twice.
+    let audio = take(3 * RATE as usize);
+    let chunks: Vec<&[u8]> = audio.chunks(RATE as usize * 6).collect();
+    for n in [2usize, 0] {
+        let r = call(
+            &server,
+            "PUT",
+            &format!("{base}/chunks/{n}"),
+            &owner,
+            chunks[n],
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let again = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/0"),
+        &owner,
+        chunks[0],
+    )
+    .await;
+    assert_eq!(again.status, 200, "the same chunk again is fine");
+    assert_eq!(again.json()["duplicate"], true);
+    let other = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/0"),
+        &owner,
+        chunks[1],
+    )
+    .await;
+    assert_eq!(other.status, 409, "other bytes under a number already used");
+    assert!(other.text().contains("chunk 0"), "{}", other.text());
+
+    // Finishing with a chunk missing says which.
+    let finish = |count: u32| serde_json::json!({ "chunks": count }).to_string();
+    let r = call(
+        &server,
+        "POST",
+        &format!("{base}/finish"),
+        &owner,
+        finish(3).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text().contains("chunks 1 have not arrived"),
+        "{}",
+        r.text()
+    );
+
+    // Chunk 1 is acknowledged, then the server dies without a word: what
+    // it acknowledged is there when it comes back.
+    let r = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/1"),
+        &owner,
+        chunks[1],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    server.kill9();
+    server.restart();
+    let r = call(&server, "GET", &base, &owner, b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["chunks"], serde_json::json!([0, 1, 2]));
+
+    // Finished: a WAV asset of exactly the samples sent, decoded to prove it.
+    let r = call(
+        &server,
+        "POST",
+        &format!("{base}/finish"),
+        &owner,
+        finish(3).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let asset = r.json();
+    assert_eq!(asset["frames"], 3 * RATE);
+    assert_eq!(asset["channels"], 2);
+    let sha = asset["sha256"].as_str().unwrap().to_string();
+    let fetched = call(
+        &server,
+        "GET",
+        &format!("/api/projects/{project}/assets/{sha}"),
+        &owner,
+        b"",
+    )
+    .await;
+    assert_eq!(fetched.status, 200);
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(fetched.body)).unwrap();
+    assert_eq!(reader.spec().bits_per_sample, 24);
+    let samples: Vec<i32> = reader.samples::<i32>().map(Result::unwrap).collect();
+    let sent: Vec<i32> = audio
+        .chunks(3)
+        .map(|b| i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8)
+        .collect();
+    assert_eq!(samples, sent, "the asset holds exactly what was recorded");
+    // Finishing again answers the same asset; the chunks are gone.
+    let r = call(
+        &server,
+        "POST",
+        &format!("{base}/finish"),
+        &owner,
+        finish(3).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.json()["sha256"], sha.as_str());
+    let r = call(&server, "GET", &base, &owner, b"").await;
+    assert_eq!(r.json()["chunks"], serde_json::json!([]));
+    assert_eq!(r.json()["asset"], sha.as_str());
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_chunks_wrong_roles_and_broken_recordings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (project, owner) = server.create_project("Session").await;
+    let (other_project, _) = server.create_project("Elsewhere").await;
+    let r = start(&server, &project, &owner).await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let base = format!("/api/projects/{project}/recordings/{id}");
+
+    // Roles: a commenter or a listener can neither start nor send.
+    for role in ["comment", "listen"] {
+        let token = server.link(&project, &owner, role).await;
+        assert_eq!(start(&server, &project, &token).await.status, 403, "{role}");
+        let r = call(
+            &server,
+            "PUT",
+            &format!("{base}/chunks/0"),
+            &token,
+            &[1, 2, 3],
+        )
+        .await;
+        assert_eq!(r.status, 403, "{role}");
+    }
+    let editor = server.link(&project, &owner, "edit").await;
+    assert_eq!(start(&server, &project, &editor).await.status, 201);
+    // Another project's address does not reach this recording.
+    let r = call(
+        &server,
+        "GET",
+        &format!("/api/projects/{other_project}/recordings/{id}"),
+        &owner,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 403, "the owner's token is this project's only");
+    // Ids are the server's: a path names nothing.
+    let r = call(
+        &server,
+        "GET",
+        &format!("/api/projects/{project}/recordings/..%2Fx"),
+        &owner,
+        b"",
+    )
+    .await;
+    assert!(r.status == 404 || r.status == 400, "{}", r.status);
+
+    // Oversized, numbered out of range, empty.
+    let big = vec![0u8; (4 << 20) + 1];
+    let r = call(&server, "PUT", &format!("{base}/chunks/0"), &owner, &big).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    let r = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/99999"),
+        &owner,
+        &[0; 6],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = call(&server, "PUT", &format!("{base}/chunks/0"), &owner, b"").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // Not whole frames: refused with a reason, nothing stored.
+    let r = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/0"),
+        &owner,
+        &[1, 2, 3, 4, 5, 6, 7],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = call(
+        &server,
+        "POST",
+        &format!("{base}/finish"),
+        &owner,
+        br#"{"chunks": 1}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not whole frames"), "{}", r.text());
+
+    // Abandoned by its recorder: gone.
+    let r = call(&server, "DELETE", &base, &owner, b"").await;
+    assert_eq!(r.status, 204);
+    assert_eq!(call(&server, "GET", &base, &owner, b"").await.status, 404);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_recording_is_removed_after_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--recording-ttl-secs", "2"]);
+    let (project, owner) = server.create_project("Session").await;
+    let id = start(&server, &project, &owner).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/api/projects/{project}/recordings/{id}");
+    let r = call(
+        &server,
+        "PUT",
+        &format!("{base}/chunks/0"),
+        &owner,
+        &take(4800),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let on_disk = server.data_dir.join("recordings").join(&id);
+    assert!(on_disk.join("chunk-00000").is_file());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while on_disk.exists() {
+        assert!(std::time::Instant::now() < deadline, "never swept");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(call(&server, "GET", &base, &owner, b"").await.status, 404);
+    drop(server);
+}
