@@ -31,6 +31,8 @@ pub enum Command {
     MeterBus { bus: Option<u32> },
     /// Click on every beat while playing (heard, not metered).
     SetMetronome { enabled: bool, gain_db: f32 },
+    /// Start or stop capturing the input (see [`crate::capture`]).
+    Record { enabled: bool },
 }
 
 impl Command {
@@ -75,6 +77,7 @@ impl Command {
                 0.0,
                 0.0,
             ],
+            Command::Record { enabled } => [8.0, f64::from(u8::from(enabled)), 0.0, 0.0, 0.0, 0.0],
             Command::Strip { strip, change } => {
                 let (kind, index) = match strip {
                     StripRef::Track(i) => (0.0, f64::from(i)),
@@ -137,6 +140,9 @@ impl Command {
             7 => Command::SetMetronome {
                 enabled: flag(w[1]),
                 gain_db: w[2] as f32,
+            },
+            8 => Command::Record {
+                enabled: flag(w[1]),
             },
             kind @ 10..=12 => {
                 let index = u32::try_from(w[1] as i64).ok()?;
@@ -229,6 +235,8 @@ mod tests {
                 enabled: true,
                 gain_db: -12.0,
             },
+            Command::Record { enabled: true },
+            Command::Record { enabled: false },
         ];
         for strip in strips {
             for change in changes {
@@ -242,7 +250,6 @@ mod tests {
 
     #[test]
     fn malformed_words_decode_to_nothing() {
-        assert_eq!(Command::decode(&[8.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[9.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, f64::NAN, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, -5.0, 0.0, 0.0, 0.0, 0.0]), None);

@@ -23,6 +23,7 @@ pub mod analysis;
 pub mod automation;
 pub mod biquad;
 pub mod bounce;
+pub mod capture;
 pub mod command;
 pub mod control;
 pub mod decode;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::capture::CaptureWriter;
 use crate::command::Command;
 use crate::loudness::LoudnessMeter;
 use crate::meter::{
@@ -61,6 +62,11 @@ pub struct Engine {
     /// two can wait (see `process`), so pushing never allocates.
     parked: Vec<Plan>,
     transport: Transport,
+    /// Where recorded input goes, whether a take is running, and a start or
+    /// stop asked for (taken at the next input).
+    capture: Option<CaptureWriter>,
+    recording: bool,
+    record_pending: Option<bool>,
     tone: SineOscillator,
     /// Output gain of the stop fade, 1 while playing normally.
     fade: f32,
@@ -105,6 +111,9 @@ impl Engine {
             outgoing: None,
             parked: Vec::with_capacity(PARKED_CAPACITY),
             transport: Transport::default(),
+            capture: None,
+            recording: false,
+            record_pending: None,
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
             fade: 1.0,
             fade_step: 0.0,
@@ -131,6 +140,33 @@ impl Engine {
 
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// Gives the engine the audio thread's end of a capture ring (see
+    /// [`crate::capture`]). Control thread, before the engine moves to the
+    /// audio thread.
+    pub fn set_capture(&mut self, writer: CaptureWriter) {
+        self.capture = Some(writer);
+    }
+
+    /// The input of the quantum about to be rendered (one slice per
+    /// channel): metered always, captured while recording. A take starts
+    /// or stops here, at the first frame of this quantum, placed at the
+    /// transport position that frame plays at. Call before
+    /// [`Engine::process`] for the same quantum. Audio thread: no
+    /// allocation, no waiting.
+    pub fn capture_input(&mut self, input: &[&[f32]]) {
+        let Some(capture) = &mut self.capture else {
+            return;
+        };
+        if let Some(enabled) = self.record_pending.take()
+            && enabled != self.recording
+        {
+            self.recording = enabled;
+            let position = self.transport.playing.then_some(self.transport.position);
+            capture.mark(enabled, position);
+        }
+        capture.push(input, self.recording);
     }
 
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
@@ -397,6 +433,7 @@ impl Engine {
                 self.metronome.enabled = enabled;
                 self.metronome.set_gain_db(gain_db);
             }
+            Command::Record { enabled } => self.record_pending = Some(enabled),
             Command::MeterBus { bus } => {
                 if bus != self.metered_bus {
                     self.metered_bus = bus;

@@ -611,3 +611,67 @@ fn play_after_a_seek_while_stopped_starts_at_the_new_position() {
         "no crossfade on Play"
     );
 }
+
+/// Recording: the input of each quantum reaches the capture ring exactly,
+/// the take's start is marked at the transport position its first frame
+/// plays at, the stop is marked where it happens, and none of it
+/// allocates on the audio thread.
+#[test]
+fn capture_takes_the_input_where_it_played_without_allocating() {
+    use stemroom_engine::capture::{Mark, capture_ring};
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    let (writer, mut reader) = capture_ring(1.0, 48_000.0);
+    engine.set_capture(writer);
+    control.send(Command::Seek { frame: 4_800 }).unwrap();
+    control.send(Command::Play).unwrap();
+    let input = |q: usize| -> Vec<f32> {
+        (0..QUANTUM)
+            .map(|i| ((q * QUANTUM + i) as f32).sin())
+            .collect()
+    };
+    for q in 0..10 {
+        let samples = input(q);
+        let (_, allocs) = count_allocations(|| {
+            engine.capture_input(&[&samples]);
+            engine.process();
+        });
+        assert_eq!(allocs, 0, "quantum {q} allocated");
+        if q == 3 {
+            control.send(Command::Record { enabled: true }).unwrap();
+        }
+        if q == 7 {
+            control.send(Command::Record { enabled: false }).unwrap();
+        }
+    }
+    // Record was asked after quantum 3; the engine takes it in quantum 4's
+    // render, so the take starts with quantum 5's input, which plays at
+    // 4 800 + 5 quanta (Seek and Play were taken in quantum 0's), and ends
+    // after quantum 8's.
+    assert_eq!(
+        reader.next_mark(),
+        Some(Mark {
+            frame: 0,
+            position: Some(4_800 + 5 * QUANTUM as u64),
+            starts: true
+        })
+    );
+    let stop = reader.next_mark().unwrap();
+    assert!(!stop.starts);
+    assert_eq!(stop.frame, 4 * QUANTUM as u64);
+    let mut out = vec![0.0; 8 * QUANTUM * 2];
+    let (frames, first) = reader.pop(&mut out);
+    assert_eq!((frames, first), (4 * QUANTUM, 0));
+    for (i, frame) in out[..frames * 2].chunks(2).enumerate() {
+        let expected = ((5 * QUANTUM + i) as f32).sin();
+        assert_eq!(
+            frame,
+            [expected, expected],
+            "frame {i}: mono fills both channels"
+        );
+    }
+    assert_eq!(reader.dropped(), 0);
+    assert!(
+        reader.take_peaks()[0] > 0.9,
+        "the input meter saw the input"
+    );
+}
