@@ -39,6 +39,7 @@ pub mod queue;
 pub mod realtime;
 pub mod resample;
 pub mod signal;
+pub mod take;
 pub mod tempo;
 pub mod wire;
 pub mod workload;
