@@ -18,6 +18,7 @@ pub mod project;
 pub mod ride;
 pub mod session;
 pub mod sync;
+pub mod take_upload;
 pub mod ui;
 pub mod worklet;
 
