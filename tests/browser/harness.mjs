@@ -71,6 +71,13 @@ export async function startServer({ isolation = true, siteDir = siteDirectory() 
         }
       }
     },
+    /** SIGKILL, as a crash would: no shutdown code runs; the data stays. */
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    },
     /** SIGTERM, as a process manager would; resolves to the exit code. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
