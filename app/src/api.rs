@@ -50,18 +50,32 @@ struct ApiError {
     error: String,
 }
 
+/// A JSON request (`body` is JSON text).
 async fn fetch(
     path: &str,
     method: &str,
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<Response, String> {
+    let body = body.map(JsValue::from_str);
+    request(path, method, token, body.as_ref(), "application/json").await
+}
+
+/// A request with a body of `content_type`; `Err` only when the server
+/// could not be reached (a refusal is a response: see [`failure`]).
+pub(crate) async fn request(
+    path: &str,
+    method: &str,
+    token: Option<&str>,
+    body: Option<&JsValue>,
+    content_type: &str,
+) -> Result<Response, String> {
     let window = web_sys::window().ok_or("no window")?;
     let init = RequestInit::new();
     init.set_method(method);
     let headers = Headers::new().map_err(js_error)?;
     headers
-        .set("content-type", "application/json")
+        .set("content-type", content_type)
         .map_err(js_error)?;
     if let Some(token) = token {
         headers
@@ -70,7 +84,7 @@ async fn fetch(
     }
     init.set_headers(&headers);
     if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
+        init.set_body(body);
     }
     let response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await
@@ -78,7 +92,7 @@ async fn fetch(
     Ok(response.unchecked_into())
 }
 
-async fn text(response: &Response) -> Result<String, String> {
+pub(crate) async fn text(response: &Response) -> Result<String, String> {
     let text = JsFuture::from(response.text().map_err(js_error)?)
         .await
         .map_err(js_error)?;
@@ -86,7 +100,7 @@ async fn text(response: &Response) -> Result<String, String> {
 }
 
 /// The error message of a failed response.
-async fn failure(response: &Response) -> String {
+pub(crate) async fn failure(response: &Response) -> String {
     let body = text(response).await.unwrap_or_default();
     serde_json::from_str::<ApiError>(&body)
         .map(|e| e.error)

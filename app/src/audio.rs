@@ -476,9 +476,8 @@ pub async fn bounce_workload(
 }
 
 /// The standard benchmark project exported on the worker pool as the
-/// export dialog does (`bounce::export`, 24-bit WAV at −14 LUFS / −1 dBTP
-/// for the mix), the files counted and dropped: the browser half of the
-/// export benchmark. `mix`: the mix; `stems`: every stem, in the same pass.
+/// export dialog does (`workload::benchmark_export`): the browser half of
+/// the export benchmark. `mix`: the mix; `stems`: every stem, in the same pass.
 #[wasm_bindgen]
 pub async fn export_workload(
     tracks: u32,
@@ -487,37 +486,14 @@ pub async fn export_workload(
     mix: bool,
     stems: bool,
 ) -> Result<Object, JsError> {
-    use stemroom_engine::bounce::{
-        self, ExportJob, ExportSettings, ExportTarget, LoudnessTarget, SampleFormat, StemSettings,
-    };
+    use stemroom_engine::workload::{benchmark_export, shared_mixing_project};
     // Eight recordings between the tracks: 64 of 3 minutes would not fit
     // in a page's memory, and the DSP work is the same.
-    let project = stemroom_engine::workload::shared_mixing_project(
-        sample_rate as u32,
-        tracks as usize,
-        8,
-        seconds,
-    );
+    let project = shared_mixing_project(sample_rate as u32, tracks as usize, 8, seconds);
     let frames = (seconds * f64::from(sample_rate)).round() as usize;
     let started = js_sys::Date::now();
     let outcome = crate::background::run(move |parallel| {
-        let settings = ExportSettings {
-            target: Some(LoudnessTarget::STREAMING),
-            ..ExportSettings::new(SampleFormat::Int24)
-        };
-        let job = ExportJob {
-            project: &project,
-            frames,
-            settings,
-            mix,
-            stems: stems.then(StemSettings::default),
-            parallel,
-        };
-        bounce::export(
-            &job,
-            &mut |_| Ok(Box::new(bounce::Discard::default()) as Box<dyn ExportTarget>),
-            &mut |_| true,
-        )
+        benchmark_export(&project, frames, mix, stems, None, parallel)
     })
     .await
     .map_err(|e| JsError::new(&e.to_string()))?;

@@ -9,13 +9,9 @@ use std::collections::BTreeMap;
 
 use js_sys::Uint8Array;
 use serde::Deserialize;
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, RequestInit, Response};
 
-use crate::api::AssetInfo;
-use crate::js_error;
+use crate::api::{AssetInfo, failure, request, text};
 
 /// Tries of one request before the upload reports the network as lost.
 const ATTEMPTS: u32 = 60;
@@ -44,47 +40,7 @@ struct Status {
     chunks: Vec<u32>,
 }
 
-/// One request; `Err` only when the server could not be reached.
-async fn request(
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&JsValue>,
-    json: bool,
-) -> Result<Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let init = RequestInit::new();
-    init.set_method(method);
-    let headers = Headers::new().map_err(js_error)?;
-    headers
-        .set("authorization", &format!("Bearer {token}"))
-        .map_err(js_error)?;
-    let kind = if json {
-        "application/json"
-    } else {
-        "application/octet-stream"
-    };
-    headers.set("content-type", kind).map_err(js_error)?;
-    init.set_headers(&headers);
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
-        .await
-        .map_err(|e| format!("the server cannot be reached: {}", js_error(e)))?;
-    Ok(response.unchecked_into())
-}
-
-async fn body_text(response: &Response) -> String {
-    match response.text() {
-        Ok(promise) => JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
+const JSON: &str = "application/json";
 
 impl TakeUpload {
     /// Starts a recording on the server: `format` is "f32", "s24" or "s16".
@@ -101,12 +57,12 @@ impl TakeUpload {
         })
         .to_string();
         let path = format!("/api/projects/{project}/recordings");
-        let response = request("POST", &path, token, Some(&body.into()), true).await?;
-        let text = body_text(&response).await;
+        let response = request(&path, "POST", Some(token), Some(&body.into()), JSON).await?;
         if !response.ok() {
-            return Err(text);
+            return Err(failure(&response).await);
         }
-        let started: Started = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let started: Started =
+            serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())?;
         Ok(TakeUpload {
             project: project.into(),
             token: token.into(),
@@ -141,11 +97,19 @@ impl TakeUpload {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match request("PUT", &path, &self.token, Some(&data), false).await {
+                let sent = request(
+                    &path,
+                    "PUT",
+                    Some(&self.token),
+                    Some(&data),
+                    "application/octet-stream",
+                )
+                .await;
+                match sent {
                     Ok(response) if response.ok() => break,
                     // Refused: sending again will not help.
                     Ok(response) if (400..500).contains(&response.status()) => {
-                        return Err(body_text(&response).await);
+                        return Err(failure(&response).await);
                     }
                     // Unreachable, or the server failed: wait and try again.
                     Ok(_) | Err(_) if attempt < ATTEMPTS => {
@@ -153,7 +117,7 @@ impl TakeUpload {
                         crate::background::sleep(wait).await;
                         wait = (wait * 2).min(1_000);
                     }
-                    Ok(response) => return Err(body_text(&response).await),
+                    Ok(response) => return Err(failure(&response).await),
                     Err(e) => return Err(e),
                 }
             }
@@ -167,9 +131,12 @@ impl TakeUpload {
     pub async fn finish(mut self) -> Result<AssetInfo, String> {
         self.flush().await?;
         let base = format!("/api/projects/{}/recordings/{}", self.project, self.id);
-        let response = request("GET", &base, &self.token, None, true).await?;
+        let response = request(&base, "GET", Some(&self.token), None, JSON).await?;
+        if !response.ok() {
+            return Err(failure(&response).await);
+        }
         let status: Status =
-            serde_json::from_str(&body_text(&response).await).map_err(|e| e.to_string())?;
+            serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())?;
         if status.chunks.len() != self.next as usize {
             return Err(format!(
                 "the server holds {} of {} chunks",
@@ -178,19 +145,13 @@ impl TakeUpload {
             ));
         }
         let body = serde_json::json!({ "chunks": self.next }).to_string();
-        let response = request(
-            "POST",
-            &format!("{base}/finish"),
-            &self.token,
-            Some(&body.into()),
-            true,
-        )
-        .await?;
-        let text = body_text(&response).await;
+        let finish = format!("{base}/finish");
+        let response =
+            request(&finish, "POST", Some(&self.token), Some(&body.into()), JSON).await?;
         if !response.ok() {
-            return Err(text);
+            return Err(failure(&response).await);
         }
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())
     }
 }
 

@@ -168,52 +168,35 @@ fn exports(
     seconds: f64,
     threads: usize,
 ) {
-    use stemroom_engine::bounce::{
-        self, ExportJob, ExportSettings, ExportTarget, LoudnessTarget, SampleFormat, StemSettings,
-    };
-    let run = |mix: bool, stems: Option<StemSettings>, rate: Option<u32>| {
-        let mut settings = ExportSettings::new(SampleFormat::Int24);
-        settings.target = Some(LoudnessTarget::STREAMING);
-        settings.rate = rate;
-        let job = ExportJob {
-            project,
-            frames,
-            settings,
-            mix,
-            stems,
-            parallel: true,
-        };
+    let run = |mix: bool, stems: bool, rate: Option<u32>| {
         let start = Instant::now();
-        let outcome = bounce::export(
-            &job,
-            &mut |_| Ok(Box::new(bounce::Discard::default()) as Box<dyn ExportTarget>),
-            &mut |_| true,
-        )
-        .unwrap();
+        let outcome =
+            stemroom_engine::workload::benchmark_export(project, frames, mix, stems, rate, true)
+                .unwrap();
         (start.elapsed().as_secs_f64(), outcome)
     };
     println!();
     println!("export, 64 tracks × 180 s, 24-bit WAV, parallel on {threads} threads:");
-    let (mix, outcome) = run(true, None, None);
+    let (mix, outcome) = run(true, false, None);
     println!(
         "  mix at −14 LUFS / −1 dBTP: {mix:.2} s = {:.0}× real time ({} delivery passes; target ≥ 50×)",
         seconds / mix,
         outcome.mix.map_or(0, |m| m.passes)
     );
-    let (both, outcome) = run(true, Some(StemSettings::default()), None);
+    let (both, outcome) = run(true, true, None);
     println!(
         "  mix and {} stems in one pass: {both:.2} s = {:.0}× real time, {:.2}× the mix's time (target ≤ 1.5×)",
         outcome.stems.len(),
         seconds / both,
         both / mix
     );
-    let (stems, _) = run(false, Some(StemSettings::default()), None);
+    let (stems, _) = run(false, true, None);
     println!(
         "  stems alone: {stems:.2} s = {:.0}× real time, {:.2}× the mix's time",
         seconds / stems,
         stems / mix
     );
-    let (resampled, _) = run(true, None, Some(44_100));
+    let (resampled, _) = run(true, false, Some(44_100));
     println!(
         "  mix at 44.1 kHz (rubato, scalar f64): {resampled:.2} s = {:.0}× real time",
         seconds / resampled

@@ -5,12 +5,8 @@
 
 use std::sync::Arc;
 
-use stemroom_engine::bounce::{
-    self, Discard, ExportJob, ExportSettings, ExportTarget, LoudnessTarget, SampleFormat,
-    StemSettings,
-};
 use stemroom_engine::project::AudioAsset;
-use stemroom_engine::workload::shared_mixing_project;
+use stemroom_engine::workload::{benchmark_export, shared_mixing_project};
 
 const RATE: u32 = 48_000;
 const SECONDS: f64 = 600.0;
@@ -56,25 +52,9 @@ fn main() {
         mib(decoded)
     );
     for (what, mix) in [("stems", false), ("mix and stems", true)] {
-        let settings = ExportSettings {
-            target: Some(LoudnessTarget::STREAMING),
-            ..ExportSettings::new(SampleFormat::Int24)
-        };
-        let job = ExportJob {
-            project: &project,
-            frames,
-            settings,
-            mix,
-            stems: Some(StemSettings::default()),
-            parallel: true,
-        };
         let started = std::time::Instant::now();
-        let outcome = bounce::export(
-            &job,
-            &mut |_| Ok(Box::new(Discard::default()) as Box<dyn ExportTarget>),
-            &mut |_| true,
-        )
-        .expect("the export runs");
+        let outcome =
+            benchmark_export(&project, frames, mix, true, None, true).expect("the export runs");
         let (_, peak) = resident();
         println!(
             "  {what} ({} files, {:.1} s): peak resident {:.0} MiB = {:.2}× the decoded audio (target < 2×); the export's own {:.0} MiB",

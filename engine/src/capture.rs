@@ -45,6 +45,17 @@ struct Ring {
     peak: [AtomicU32; CAPTURE_CHANNELS],
 }
 
+impl Ring {
+    /// `frames` frames from absolute frame `from`, as (start slot, length)
+    /// runs within the ring: the first up to its end, the rest from its
+    /// start (one division per call, none per sample).
+    fn runs(&self, from: u64, frames: usize) -> [(usize, usize); 2] {
+        let at = (from % self.frames) as usize;
+        let first = frames.min(self.frames as usize - at);
+        [(at, first), (0, frames - first)]
+    }
+}
+
 /// The audio thread's end.
 pub struct CaptureWriter {
     ring: Arc<Ring>,
@@ -88,12 +99,15 @@ impl CaptureWriter {
     /// whole ring behind).
     pub fn push(&mut self, input: &[&[f32]], recording: bool) -> bool {
         let ring = &*self.ring;
+        let Some(&first) = input.first() else {
+            return true;
+        };
         let frames = input.iter().map(|c| c.len()).min().unwrap_or(0);
-        for (ch, peak) in ring.peak.iter().enumerate() {
-            let Some(channel) = input.get(ch).or(input.first()) else {
-                continue;
-            };
-            let high = channel[..frames]
+        // A mono input feeds both channels.
+        let channels: [&[f32]; CAPTURE_CHANNELS] =
+            std::array::from_fn(|ch| &input.get(ch).copied().unwrap_or(first)[..frames]);
+        for (peak, channel) in ring.peak.iter().zip(channels) {
+            let high = channel
                 .iter()
                 .fold(f32::from_bits(peak.load(Ordering::Relaxed)), |p, x| {
                     crate::lanes::peak_max(p, x.abs())
@@ -106,12 +120,16 @@ impl CaptureWriter {
         let written = ring.written.load(Ordering::Relaxed);
         let free = ring.frames - (written - ring.read.load(Ordering::Acquire));
         let fits = (frames as u64).min(free) as usize;
-        for i in 0..fits {
-            let at = ((written + i as u64) % ring.frames) as usize * CAPTURE_CHANNELS;
-            for ch in 0..CAPTURE_CHANNELS {
-                let channel = input.get(ch).or(input.first()).map_or(&[][..], |c| *c);
-                ring.samples[at + ch].store(channel[i].to_bits(), Ordering::Relaxed);
+        // At most two runs: to the ring's end, then from its start.
+        let mut done = 0;
+        for (at, len) in ring.runs(written, fits) {
+            let slots = &ring.samples[at * CAPTURE_CHANNELS..(at + len) * CAPTURE_CHANNELS];
+            for (i, frame) in slots.chunks_exact(CAPTURE_CHANNELS).enumerate() {
+                for (slot, channel) in frame.iter().zip(channels) {
+                    slot.store(channel[done + i].to_bits(), Ordering::Relaxed);
+                }
             }
+            done += len;
         }
         ring.written.store(written + fits as u64, Ordering::Release);
         if fits < frames {
@@ -152,12 +170,14 @@ impl CaptureReader {
         let read = ring.read.load(Ordering::Relaxed);
         let available = ring.written.load(Ordering::Acquire) - read;
         let frames = (available as usize).min(out.len() / CAPTURE_CHANNELS);
-        for i in 0..frames {
-            let at = ((read + i as u64) % ring.frames) as usize * CAPTURE_CHANNELS;
-            for ch in 0..CAPTURE_CHANNELS {
-                out[i * CAPTURE_CHANNELS + ch] =
-                    f32::from_bits(ring.samples[at + ch].load(Ordering::Relaxed));
+        let mut done = 0;
+        for (at, len) in ring.runs(read, frames) {
+            let slots = &ring.samples[at * CAPTURE_CHANNELS..(at + len) * CAPTURE_CHANNELS];
+            let to = &mut out[done * CAPTURE_CHANNELS..(done + len) * CAPTURE_CHANNELS];
+            for (x, slot) in to.iter_mut().zip(slots) {
+                *x = f32::from_bits(slot.load(Ordering::Relaxed));
             }
+            done += len;
         }
         ring.read.store(read + frames as u64, Ordering::Release);
         (frames, read)

@@ -38,8 +38,7 @@ pub struct RateConverter {
     /// `None` when the rates are equal: samples pass through untouched.
     inner: Option<Async<f64>>,
     channels: usize,
-    ratio: f64,
-    /// The rates, for exact frame counts.
+    /// The rates (from, to), for exact frame counts.
     rates: (u64, u64),
     /// Input waiting for a whole chunk.
     pending: Vec<f32>,
@@ -85,7 +84,6 @@ impl RateConverter {
         RateConverter {
             inner,
             channels,
-            ratio,
             rates: (u64::from(from), u64::from(to)),
             pending: Vec::with_capacity(CHUNK * channels),
             frames_in: 0,
@@ -178,7 +176,8 @@ impl RateConverter {
 /// `input` (interleaved) converted from `from` to `to` Hz, whole.
 pub fn convert(input: &[f32], channels: usize, from: u32, to: u32) -> Vec<f32> {
     let mut converter = RateConverter::new(from, to, channels);
-    let mut out = Vec::with_capacity((input.len() as f64 * converter.ratio) as usize + channels);
+    let frames = (input.len() / channels) as u64 * u64::from(to) / u64::from(from);
+    let mut out = Vec::with_capacity((frames as usize + 1) * channels);
     converter.push(input, &mut out);
     converter.finish(&mut out);
     out

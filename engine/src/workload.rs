@@ -98,3 +98,39 @@ pub fn shared_mixing_project(
     }
     project
 }
+
+/// The export every benchmark runs (native, in the browser, for memory):
+/// 24-bit WAV, the mix at −14 LUFS / −1 dBTP, files discarded
+/// ([`crate::bounce::Discard`]), so the figure is the export's, not a
+/// disk's. `rate`: the files' rate, `None` for the project's.
+pub fn benchmark_export(
+    project: &ProjectDesc,
+    frames: usize,
+    mix: bool,
+    stems: bool,
+    rate: Option<u32>,
+    parallel: bool,
+) -> Result<crate::bounce::ExportOutcome, crate::bounce::ExportError> {
+    use crate::bounce::{
+        self, Discard, ExportJob, ExportSettings, ExportTarget, LoudnessTarget, SampleFormat,
+        StemSettings,
+    };
+    let settings = ExportSettings {
+        target: Some(LoudnessTarget::STREAMING),
+        rate,
+        ..ExportSettings::new(SampleFormat::Int24)
+    };
+    let job = ExportJob {
+        project,
+        frames,
+        settings,
+        mix,
+        stems: stems.then(StemSettings::default),
+        parallel,
+    };
+    bounce::export(
+        &job,
+        &mut |_| Ok(Box::new(Discard::default()) as Box<dyn ExportTarget>),
+        &mut |_| true,
+    )
+}

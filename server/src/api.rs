@@ -17,7 +17,7 @@ use tower_http::services::ServeFile;
 use crate::access::{self, Denied, Grant, Role};
 use crate::assets::{self, UploadError};
 use crate::http::AppState;
-use crate::store::LinkRecord;
+use crate::store::{AssetRecord, LinkRecord};
 
 /// A refusal or failure, answered as `{"error": "…"}`.
 #[derive(Debug)]
@@ -138,6 +138,15 @@ pub struct CreateProject {
 
 /// Longest project name and link label.
 const MAX_NAME: usize = 200;
+
+/// The name an asset is listed under: no control characters, at most
+/// [`MAX_NAME`] characters (an upload's file name, a recording's name).
+pub(crate) fn asset_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME)
+        .collect()
+}
 
 fn clean_name(name: Option<&str>, default: &str) -> Result<String, ApiError> {
     let name = name
@@ -354,19 +363,18 @@ pub async fn upload_asset(
     if declared.is_some_and(|n| n > limit) {
         return Err(UploadError::TooLarge(limit).into());
     }
-    let name: String = query
-        .name
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_NAME)
-        .collect();
+    let name = asset_name(query.name.as_deref().unwrap_or(""));
     let asset = assets::receive(state.assets(), body, limit).await?;
     let store = state.store().clone();
     let record = asset.clone();
     blocking(move || store.add_asset(&project, &record, &name, access::now())).await?;
-    let mut body = serde_json::to_value(&asset).map_err(|e| ApiError::internal(e.into()))?;
+    asset_created(&asset)
+}
+
+/// **201** with an asset as the API describes it (an upload's answer,
+/// and a finished recording's).
+pub(crate) fn asset_created(asset: &AssetRecord) -> Result<Response, ApiError> {
+    let mut body = serde_json::to_value(asset).map_err(|e| ApiError::internal(e.into()))?;
     body["duration"] = json!(asset.frames as f64 / f64::from(asset.sample_rate.max(1)));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

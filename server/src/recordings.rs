@@ -14,6 +14,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -375,18 +376,19 @@ fn meta_json(meta: &Meta, chunks: &[u32]) -> serde_json::Value {
     })
 }
 
-/// The grant of a request that may record into `project` (edit or owner).
+/// The recordings, for a request that may record into `project` (edit or
+/// owner).
 async fn recorder(
     state: &AppState,
     project: &str,
     headers: &HeaderMap,
     query: &TokenQuery,
-) -> Result<(), ApiError> {
+) -> Result<Arc<Recordings>, ApiError> {
     let grant = state.authorize(project, token(headers, query)).await?;
     if !grant.role.can_upload() {
         return Err(ApiError::denied(&Denied::Forbidden("recording audio")));
     }
-    Ok(())
+    Ok(state.recordings().clone())
 }
 
 /// `POST /api/projects/{id}/recordings`: starts a recording.
@@ -397,7 +399,7 @@ pub async fn start(
     headers: HeaderMap,
     Json(body): Json<StartRecording>,
 ) -> Result<Response, ApiError> {
-    recorder(&state, &project, &headers, &query).await?;
+    let recordings = recorder(&state, &project, &headers, &query).await?;
     if !(8_000..=384_000).contains(&body.sample_rate) || !(1..=8).contains(&body.channels) {
         return Err(ApiError::bad_request(
             "a recording is 8 to 384 kHz, with 1 to 8 channels",
@@ -407,12 +409,7 @@ pub async fn start(
     let meta = Meta {
         id: String::new(),
         project,
-        name: body
-            .name
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect(),
+        name: crate::api::asset_name(&body.name),
         sample_rate: body.sample_rate,
         channels: body.channels,
         format: body.format,
@@ -420,7 +417,6 @@ pub async fn start(
         touched_at: now,
         asset: None,
     };
-    let recordings = state.recordings().clone();
     let meta = run(move || recordings.start(meta)).await?;
     Ok((StatusCode::CREATED, Json(meta_json(&meta, &[]))).into_response())
 }
@@ -442,8 +438,7 @@ pub async fn status(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    recorder(&state, &project, &headers, &query).await?;
-    let recordings = state.recordings().clone();
+    let recordings = recorder(&state, &project, &headers, &query).await?;
     let (meta, chunks) = run(move || {
         let meta = recordings.meta(&project, &id)?;
         let chunks = recordings.chunks(&meta.id)?;
@@ -461,7 +456,7 @@ pub async fn put_chunk(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    recorder(&state, &project, &headers, &query).await?;
+    let recordings = recorder(&state, &project, &headers, &query).await?;
     let bytes = axum::body::to_bytes(body, MAX_CHUNK_BYTES)
         .await
         .map_err(|_| {
@@ -470,7 +465,6 @@ pub async fn put_chunk(
                 format!("a chunk is at most {} MiB", MAX_CHUNK_BYTES >> 20),
             )
         })?;
-    let recordings = state.recordings().clone();
     let new = run(move || {
         let mut meta = recordings.meta(&project, &id)?;
         recordings.put_chunk(&mut meta, n, &bytes, access::now())
@@ -500,8 +494,7 @@ pub async fn finish(
     headers: HeaderMap,
     Json(body): Json<Finish>,
 ) -> Result<Response, ApiError> {
-    recorder(&state, &project, &headers, &query).await?;
-    let recordings = state.recordings().clone();
+    let recordings = recorder(&state, &project, &headers, &query).await?;
     let assets = state.assets().clone();
     let store = state.store().clone();
     let record = run(move || {
@@ -560,9 +553,7 @@ pub async fn finish(
         Ok(record)
     })
     .await?;
-    let mut body = serde_json::to_value(&record).map_err(|e| ApiError::internal(e.into()))?;
-    body["duration"] = json!(record.frames as f64 / f64::from(record.sample_rate.max(1)));
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    crate::api::asset_created(&record)
 }
 
 /// `DELETE /api/projects/{id}/recordings/{rec}`: abandons a recording.
@@ -572,8 +563,7 @@ pub async fn abandon(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    recorder(&state, &project, &headers, &query).await?;
-    let recordings = state.recordings().clone();
+    let recordings = recorder(&state, &project, &headers, &query).await?;
     run(move || {
         let meta = recordings.meta(&project, &id)?;
         recordings.remove(&meta.id, true).map_err(storage)

@@ -114,9 +114,10 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if let Some(dir) = &args.stems {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     }
+    // Every file opened (removed if the export fails), and each stem's
+    // file and title, in the order the engine writes them.
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut stem_names = Vec::new();
-    let mut number = 0;
+    let mut stem_files: Vec<(PathBuf, String)> = Vec::new();
     let terminal = std::io::stderr().is_terminal();
     let mut shown = -1i64;
     let result = bounce::export(
@@ -125,7 +126,7 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
             let path = match file {
                 ExportFile::Mix => args.out.clone().expect("a mix is written with --out"),
                 ExportFile::Stem(stem) => {
-                    number += 1;
+                    let number = stem_files.len() + 1;
                     let title = bounce::stem_title(number, project.strip_name(stem.strip));
                     let name = bounce::file_name(
                         &project.meta.name,
@@ -133,8 +134,9 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
                         &title,
                         settings.container,
                     );
-                    stem_names.push(title);
-                    args.stems.as_ref().expect("stems go to --stems").join(name)
+                    let path = args.stems.as_ref().expect("stems go to --stems").join(name);
+                    stem_files.push((path.clone(), title));
+                    path
                 }
             };
             let file = std::fs::File::create(&path).map_err(|e| {
@@ -165,12 +167,11 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
             bail!("{e}");
         }
     };
-    let stems: Vec<(String, String, StemReport)> = outcome
+    let stems: Vec<StemLine> = outcome
         .stems
         .into_iter()
-        .zip(stem_names)
-        .zip(written.iter().filter(|p| Some(*p) != args.out.as_ref()))
-        .map(|((report, title), path)| (path.display().to_string(), title, report))
+        .zip(stem_files)
+        .map(|(report, (path, title))| (path.display().to_string(), title, report))
         .collect();
     let mix = outcome
         .mix

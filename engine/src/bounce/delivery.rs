@@ -83,7 +83,7 @@ impl DeliveryLimiter {
         let lookahead = limiter::lookahead_frames(limiter::PARAMS[limiter::LOOKAHEAD].default, fs);
         let release = limiter::release_coefficient(limiter::PARAMS[limiter::RELEASE].default, fs);
         let frames = mix.len() / CHANNELS;
-        let total = frames + lookahead + limiter::detector_delay();
+        let total = frames + lookahead + limiter::DETECTOR_DELAY;
         let interpolator = PeakInterpolator::new(f64::from(sample_rate));
         let sample = |f: usize, ch: usize| {
             if f < frames {
@@ -129,7 +129,7 @@ impl DeliveryLimiter {
         let span = limiter::Span::new(self.lookahead);
         let mut computer = limiter::GainComputer::new(self.lookahead + 2);
         computer.restart(span);
-        let out_delay = self.lookahead + limiter::detector_delay();
+        let out_delay = self.lookahead + limiter::DETECTOR_DELAY;
         let mut out = vec![0.0f32; mix.len()];
         let mut w = 0;
         for (f, &peak) in self.peaks.iter().enumerate() {

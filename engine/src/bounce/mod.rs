@@ -37,8 +37,8 @@ pub use delivery::{
 };
 pub use stems::{Stem, StemSettings, stems_of};
 pub use writer::{
-    Container, Discard, Dither, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name,
-    stem_title, wav_header,
+    Container, Discard, FILE_FORMATS, FileWriter, SampleFormat, file_name, format_name, stem_title,
+    wav_header,
 };
 
 use crate::loudness::{LoudnessMeter, LoudnessReport, channel_weights};
@@ -126,14 +126,6 @@ impl ExportSettings {
             container,
             ..ExportSettings::new(format)
         })
-    }
-
-    /// The samples as written: FLAC has no float, so float goes as 24 bits.
-    pub fn written_format(&self) -> SampleFormat {
-        match (self.container, self.format) {
-            (Container::Flac, SampleFormat::Float32) => SampleFormat::Int24,
-            (_, format) => format,
-        }
     }
 
     pub fn new(format: SampleFormat) -> Self {
@@ -529,26 +521,6 @@ pub fn export_mix<W: Write + Seek + Send>(
     Ok(outcome.mix.expect("the mix was asked for"))
 }
 
-/// Renders `frames` of `project` from frame `start` as interleaved stereo.
-/// `progress` gets the fraction done and returns false to cancel.
-pub fn render_mix(
-    project: &ProjectDesc,
-    start: u64,
-    frames: usize,
-    parallel: bool,
-    progress: &mut dyn FnMut(f64) -> bool,
-) -> Result<Vec<f32>, ExportError> {
-    let mut out = Vec::with_capacity(frames * CHANNELS);
-    if !progress(0.0) {
-        return Err(ExportError::Cancelled);
-    }
-    render_steps(project, start, frames, parallel, &mut |block, done| {
-        out.extend_from_slice(block);
-        progress(done)
-    })?;
-    Ok(out)
-}
-
 /// The full measurement of interleaved stereo: loudness on this thread,
 /// the true peak in stretches on the pool when `parallel` (exactly the
 /// sequential figure).
@@ -606,6 +578,17 @@ mod tests {
                 (report, floats, ints)
             }
         }
+    }
+
+    /// The mix as playback plays it, whole.
+    fn render_mix(project: &ProjectDesc, frames: usize) -> Vec<f32> {
+        let mut mix = Vec::new();
+        render_steps(project, 0, frames, false, &mut |block, _| {
+            mix.extend_from_slice(block);
+            true
+        })
+        .unwrap();
+        mix
     }
 
     /// The EBU-conformance-tested meter over decoded samples.
@@ -694,7 +677,7 @@ mod tests {
     fn without_a_target_float_is_the_render_exactly_and_24_bits_within_half_an_lsb() {
         let project = crate::workload::mixing_project(RATE, 2, 2.0);
         let frames = 2 * RATE as usize;
-        let render = render_mix(&project, 0, frames, false, &mut |_| true).unwrap();
+        let render = render_mix(&project, frames);
         let (_, floats, _) = export(
             &project,
             frames,
@@ -963,7 +946,7 @@ mod tests {
         assert_eq!(stems.len(), 8, "six tracks and two buses");
         assert!(outcome.stems.iter().all(|s| s.frames == frames));
         let mix = mix.floats();
-        let render = render_mix(&project, 0, frames, false, &mut |_| true).unwrap();
+        let render = render_mix(&project, frames);
         assert_eq!(mix, render, "the mix is the mix, stems or not");
         let null = null_of(&project, &mix, &stems);
         assert!(null < -90.0, "stems sum to the mix within {null:.1} dBFS");

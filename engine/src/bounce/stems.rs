@@ -76,9 +76,9 @@ pub fn stems_of(project: &ProjectDesc, settings: &StemSettings) -> Vec<Stem> {
 /// master strip when asked, into interleaved buffers.
 pub(super) struct StemTaps {
     stems: Vec<Stem>,
-    /// A plan of one stereo track per stem, each carrying the master strip.
-    chain: Option<Mixer>,
-    fed: Vec<StereoQuantum>,
+    /// A plan of one stereo track per stem, each carrying the master
+    /// strip, and what it is fed each quantum.
+    chain: Option<(Mixer, Vec<StereoQuantum>)>,
     /// Per stem, the frames tapped since the last take.
     pub(super) buffers: Vec<Vec<f32>>,
 }
@@ -112,13 +112,12 @@ impl StemTaps {
                 .collect();
             let mut chain = Mixer::new(&desc);
             chain.keep_stems();
-            chain
+            (chain, vec![[[0.0; QUANTUM]; CHANNELS]; stems.len()])
         });
         let count = stems.len();
         StemTaps {
             stems,
             chain,
-            fed: vec![[[0.0; QUANTUM]; CHANNELS]; count],
             buffers: vec![Vec::new(); count],
         }
     }
@@ -137,7 +136,7 @@ impl StemTaps {
                 frame[1] = tap[1][i];
             }
         };
-        let Some(chain) = &mut self.chain else {
+        let Some((chain, fed)) = &mut self.chain else {
             for (buffer, stem) in self.buffers.iter_mut().zip(&self.stems) {
                 if let Some(tap) = mixer.stem(stem.strip) {
                     interleave(buffer, tap);
@@ -147,11 +146,11 @@ impl StemTaps {
         };
         for (k, stem) in self.stems.iter().enumerate() {
             if let Some(tap) = mixer.stem(stem.strip) {
-                self.fed[k] = *tap;
+                fed[k] = *tap;
             }
         }
         let (segments, bpm) = mixer.last_segments();
-        chain.process_fed(segments, bpm, &self.fed);
+        chain.process_fed(segments, bpm, fed);
         for (k, buffer) in self.buffers.iter_mut().enumerate() {
             if let Some(tap) = chain.stem(k) {
                 interleave(buffer, tap);

@@ -27,7 +27,7 @@ pub static PARAMS: [ParamSpec; 4] = [
 
 pub const MAX_LOOKAHEAD_MS: f32 = 10.0;
 /// Frames between an input sample and its interpolated peaks leaving the detector.
-const DETECTOR_DELAY: usize = TRUE_PEAK_TAPS / 2;
+pub(crate) const DETECTOR_DELAY: usize = TRUE_PEAK_TAPS / 2;
 /// Headroom kept below the ceiling for the interpolation of a gain that
 /// moves within the interpolator's span.
 const SAFETY_DB: f32 = 0.02;
@@ -154,20 +154,14 @@ pub(crate) fn lookahead_frames(ms: f32, sample_rate: f32) -> usize {
     ((ms / 1000.0 * sample_rate).round() as usize).clamp(1, max_lookahead_frames(sample_rate))
 }
 
+fn max_lookahead_frames(sample_rate: f32) -> usize {
+    (MAX_LOOKAHEAD_MS / 1000.0 * sample_rate).ceil() as usize
+}
+
 /// Frames a limiter's buffers hold: the longest look-ahead, the
 /// detector's delay, and a margin.
 fn buffer_frames(sample_rate: f32) -> usize {
-    (MAX_LOOKAHEAD_MS / 1000.0 * sample_rate).ceil() as usize + DETECTOR_DELAY + 4
-}
-
-fn max_lookahead_frames(sample_rate: f32) -> usize {
-    buffer_frames(sample_rate) - DETECTOR_DELAY - 4
-}
-
-/// The detector's delay (frames): a frame's interpolated peaks are known
-/// this long after it came in.
-pub(crate) const fn detector_delay() -> usize {
-    DETECTOR_DELAY
+    max_lookahead_frames(sample_rate) + DETECTOR_DELAY + 4
 }
 
 pub struct LimiterLanes {
