@@ -365,7 +365,7 @@ fn mix_json(name: &str, report: &ExportReport) -> serde_json::Value {
         "true_peak_dbtp": finite(l.true_peak_dbtp),
         "sample_peak_dbfs": finite(l.sample_peak_dbfs),
         "gain_db": report.gain_db,
-        "rendered_lufs": finite(report.rendered.integrated_lufs),
+        "rendered_lufs": finite(report.rendered_lufs),
         "passes": report.passes,
         "platforms": report
             .platforms()

@@ -158,7 +158,7 @@ impl DeliveryLimiter {
 
 /// Integrated loudness of interleaved stereo (no true peak: the search
 /// needs only this).
-fn integrated_of(samples: &[f32], sample_rate: u32) -> f64 {
+pub(super) fn integrated_of(samples: &[f32], sample_rate: u32) -> f64 {
     let mut meter = LoudnessMeter::new(sample_rate, &channel_weights(CHANNELS)).without_true_peak();
     meter.process_interleaved(samples);
     meter.integrated()

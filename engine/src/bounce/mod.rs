@@ -151,8 +151,9 @@ pub struct ExportReport {
     pub loudness: LoudnessReport,
     /// Gain the delivery stage applied before its limiter (dB; 0 without a target).
     pub gain_db: f64,
-    /// The mix as rendered, before the delivery stage.
-    pub rendered: LoudnessReport,
+    /// Integrated loudness of the mix as rendered, before the delivery
+    /// stage (LUFS).
+    pub rendered_lufs: f64,
     /// Passes the delivery stage took.
     pub passes: usize,
 }
@@ -189,7 +190,7 @@ impl ExportReport {
         (self.passes > 0).then(|| {
             format!(
                 "Gain before the limiter {:+.1} dB (the mix measured {:.1} LUFS)",
-                self.gain_db, self.rendered.integrated_lufs
+                self.gain_db, self.rendered_lufs
             )
         })
     }
@@ -445,12 +446,13 @@ fn deliver_mix<'w>(
     } else {
         crate::resample::convert(&mix, CHANNELS, project_rate, rate)
     };
-    let rendered = measure(rate, &mix, job.parallel);
+    // Only its loudness is needed: where the search starts.
+    let rendered_lufs = delivery::integrated_of(&mix, rate);
     let (delivered, gain_db, passes) = delivery::reach_target(
         mix,
         rate,
         settings.target,
-        rendered.integrated_lufs,
+        rendered_lufs,
         job.parallel,
         &mut |f| progress(0.8 * f),
     )?;
@@ -483,7 +485,7 @@ fn deliver_mix<'w>(
         container: settings.container,
         loudness: measure(rate, &written, job.parallel),
         gain_db,
-        rendered,
+        rendered_lufs,
         passes,
     })
 }
@@ -658,8 +660,8 @@ mod tests {
             let measured = loudness_of(&samples);
             assert!(
                 (measured.integrated_lufs - target.integrated_lufs).abs() <= 0.3,
-                "{measured:?} for {target:?} (rendered {:?}, gain {} dB over {} passes)",
-                report.rendered,
+                "{measured:?} for {target:?} (rendered {:.2} LUFS, gain {} dB over {} passes)",
+                report.rendered_lufs,
                 report.gain_db,
                 report.passes
             );
