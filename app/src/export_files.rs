@@ -175,10 +175,10 @@ enum Open {
 pub struct Writer {
     destination: Destination,
     open: HashMap<usize, (String, Open)>,
-    /// Files done: names, and their bytes when they are downloads.
-    done: Vec<(String, Option<Vec<u8>>)>,
-    /// Every file opened, done or not (what a discard removes).
-    open_names: Vec<String>,
+    /// Every file made, finished or not (what a discard removes).
+    made: Vec<String>,
+    /// Finished files kept in memory, to download: (name, bytes).
+    downloads: Vec<(String, Vec<u8>)>,
 }
 
 /// Asks for a place to save: a file (for the mix alone, named
@@ -224,8 +224,8 @@ impl Writer {
         Writer {
             destination,
             open: HashMap::new(),
-            done: Vec::new(),
-            open_names: Vec::new(),
+            made: Vec::new(),
+            downloads: Vec::new(),
         }
     }
 
@@ -267,11 +267,11 @@ impl Writer {
                     },
                     None => Open::Memory(std::io::Cursor::new(Vec::new())),
                 };
-                self.open_names.push(name.clone());
+                self.made.push(name.clone());
                 self.open.insert(file, (name, open));
             }
             FileOp::Write { file, at, bytes } => match self.open.get_mut(&file) {
-                Some((_, Open::Stream { writable, .. })) => {
+                Some((_, Open::Stream { writable })) => {
                     // A copy out of wasm memory (a shared memory cannot be
                     // handed to the file stream).
                     let data = Uint8Array::new_with_length(bytes.len() as u32);
@@ -288,27 +288,23 @@ impl Writer {
                 }
                 None => return Err(format!("file {file} is not open")),
             },
-            FileOp::Close { file } => {
-                if let Some((name, open)) = self.open.remove(&file) {
-                    match open {
-                        Open::Stream { writable, .. } => {
-                            call(&writable, "close", &[]).await?;
-                            self.done.push((name, None));
-                        }
-                        Open::Memory(cursor) => self.done.push((name, Some(cursor.into_inner()))),
-                    }
+            FileOp::Close { file } => match self.open.remove(&file) {
+                Some((_, Open::Stream { writable })) => {
+                    call(&writable, "close", &[]).await?;
                 }
-            }
+                Some((name, Open::Memory(cursor))) => {
+                    self.downloads.push((name, cursor.into_inner()));
+                }
+                None => {}
+            },
         }
         Ok(())
     }
 
     /// Hands the files kept in memory to the browser as downloads.
     pub fn deliver(&mut self, mime: &str) -> Result<(), String> {
-        for (name, bytes) in &self.done {
-            if let Some(bytes) = bytes {
-                download(bytes, name, mime)?;
-            }
+        for (name, bytes) in &self.downloads {
+            download(bytes, name, mime)?;
         }
         Ok(())
     }
@@ -318,14 +314,14 @@ impl Writer {
     /// closes), and the files made for this export are removed.
     pub async fn discard(&mut self) {
         for (_, (_, open)) in self.open.drain() {
-            if let Open::Stream { writable, .. } = open {
+            if let Open::Stream { writable } = open {
                 let _ = call(&writable, "abort", &[]).await;
             }
         }
-        self.done.clear();
+        self.downloads.clear();
         match &self.destination {
             Destination::Folder(dir) => {
-                for name in self.open_names.drain(..) {
+                for name in self.made.drain(..) {
                     let _ = call(dir, "removeEntry", &[name.into()]).await;
                 }
             }

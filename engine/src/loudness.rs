@@ -303,7 +303,8 @@ pub fn true_peak_of(samples: &[f32], channels: usize, sample_rate: f64, parallel
     const STRETCH: usize = 1 << 16;
     let channels = channels.max(1);
     let frames = samples.len() / channels;
-    let stretch = |start: usize| {
+    let stretch = |k: usize| {
+        let start = k * STRETCH;
         let mut meter = TruePeakMeter::new(sample_rate, channels);
         for f in start.saturating_sub(TRUE_PEAK_TAPS)..(start + STRETCH).min(frames) {
             if f == start {
@@ -313,15 +314,14 @@ pub fn true_peak_of(samples: &[f32], channels: usize, sample_rate: f64, parallel
         }
         meter.peak()
     };
-    let starts = (0..frames).step_by(STRETCH);
+    let stretches = frames.div_ceil(STRETCH);
     if parallel {
-        starts
-            .collect::<Vec<_>>()
+        (0..stretches)
             .into_par_iter()
             .map(stretch)
             .reduce(|| 0.0, f32::max)
     } else {
-        starts.map(stretch).fold(0.0, f32::max)
+        (0..stretches).map(stretch).fold(0.0, f32::max)
     }
 }
 

@@ -26,9 +26,9 @@ fn take(frames: usize) -> Vec<u8> {
     bytes
 }
 
-async fn call(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
+async fn call(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
     http(
-        &server.addr,
+        addr,
         method,
         path,
         &[("authorization", &format!("Bearer {token}"))],
@@ -40,7 +40,7 @@ async fn call(server: &Server, method: &str, path: &str, token: &str, body: &[u8
 async fn start(server: &Server, project: &str, token: &str) -> HttpResponse {
     let body = serde_json::json!({ "name": "Vocal take 1", "sampleRate": RATE, "channels": 2, "format": "s24" });
     call(
-        server,
+        &server.addr,
         "POST",
         &format!("/api/projects/{project}/recordings"),
         token,
@@ -49,61 +49,79 @@ async fn start(server: &Server, project: &str, token: &str) -> HttpResponse {
     .await
 }
 
+/// A recording's address on a server, and the token to reach it with
+/// (the address stays the same when the server restarts).
+struct Recording {
+    addr: String,
+    base: String,
+    token: String,
+}
+
+impl Recording {
+    /// Starts one in `project`.
+    async fn start(server: &Server, project: &str, token: &str) -> (Recording, String) {
+        let r = start(server, project, token).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let recording = Recording {
+            addr: server.addr.clone(),
+            base: format!("/api/projects/{project}/recordings/{id}"),
+            token: token.to_string(),
+        };
+        (recording, id)
+    }
+
+    fn with_token(&self, token: &str) -> Recording {
+        Recording {
+            token: token.to_string(),
+            addr: self.addr.clone(),
+            base: self.base.clone(),
+        }
+    }
+
+    async fn put(&self, n: u32, bytes: &[u8]) -> HttpResponse {
+        let path = format!("{}/chunks/{n}", self.base);
+        call(&self.addr, "PUT", &path, &self.token, bytes).await
+    }
+
+    async fn finish(&self, chunks: u32) -> HttpResponse {
+        let body = serde_json::json!({ "chunks": chunks }).to_string();
+        let path = format!("{}/finish", self.base);
+        call(&self.addr, "POST", &path, &self.token, body.as_bytes()).await
+    }
+
+    async fn status(&self) -> HttpResponse {
+        call(&self.addr, "GET", &self.base, &self.token, b"").await
+    }
+
+    async fn abandon(&self) -> HttpResponse {
+        call(&self.addr, "DELETE", &self.base, &self.token, b"").await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_uploaded_in_chunks_becomes_an_asset_and_survives_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), &[]);
     let (project, owner) = server.create_project("Session").await;
-    let r = start(&server, &project, &owner).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    let base = format!("/api/projects/{project}/recordings/{id}");
+    let (take_up, _) = Recording::start(&server, &project, &owner).await;
 
     // Three seconds in one-second chunks, sent 2, 0, 1, with 0 twice.
     let audio = take(3 * RATE as usize);
     let chunks: Vec<&[u8]> = audio.chunks(RATE as usize * 6).collect();
-    for n in [2usize, 0] {
-        let r = call(
-            &server,
-            "PUT",
-            &format!("{base}/chunks/{n}"),
-            &owner,
-            chunks[n],
-        )
-        .await;
+    for n in [2, 0] {
+        let r = take_up.put(n, chunks[n as usize]).await;
         assert_eq!(r.status, 201, "{}", r.text());
     }
-    let again = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/0"),
-        &owner,
-        chunks[0],
-    )
-    .await;
+    let again = take_up.put(0, chunks[0]).await;
     assert_eq!(again.status, 200, "the same chunk again is fine");
     assert_eq!(again.json()["duplicate"], true);
-    let other = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/0"),
-        &owner,
-        chunks[1],
-    )
-    .await;
+    let other = take_up.put(0, chunks[1]).await;
     assert_eq!(other.status, 409, "other bytes under a number already used");
     assert!(other.text().contains("chunk 0"), "{}", other.text());
 
     // Finishing with a chunk missing says which.
-    let finish = |count: u32| serde_json::json!({ "chunks": count }).to_string();
-    let r = call(
-        &server,
-        "POST",
-        &format!("{base}/finish"),
-        &owner,
-        finish(3).as_bytes(),
-    )
-    .await;
+    let r = take_up.finish(3).await;
     assert_eq!(r.status, 409, "{}", r.text());
     assert!(
         r.text().contains("chunks 1 have not arrived"),
@@ -113,43 +131,22 @@ async fn a_take_uploaded_in_chunks_becomes_an_asset_and_survives_a_crash() {
 
     // Chunk 1 is acknowledged, then the server dies without a word: what
     // it acknowledged is there when it comes back.
-    let r = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/1"),
-        &owner,
-        chunks[1],
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    assert_eq!(take_up.put(1, chunks[1]).await.status, 201);
     server.kill9();
     server.restart();
-    let r = call(&server, "GET", &base, &owner, b"").await;
+    let r = take_up.status().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["chunks"], serde_json::json!([0, 1, 2]));
 
     // Finished: a WAV asset of exactly the samples sent, decoded to prove it.
-    let r = call(
-        &server,
-        "POST",
-        &format!("{base}/finish"),
-        &owner,
-        finish(3).as_bytes(),
-    )
-    .await;
+    let r = take_up.finish(3).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let asset = r.json();
     assert_eq!(asset["frames"], 3 * RATE);
     assert_eq!(asset["channels"], 2);
     let sha = asset["sha256"].as_str().unwrap().to_string();
-    let fetched = call(
-        &server,
-        "GET",
-        &format!("/api/projects/{project}/assets/{sha}"),
-        &owner,
-        b"",
-    )
-    .await;
+    let path = format!("/api/projects/{project}/assets/{sha}");
+    let fetched = call(&server.addr, "GET", &path, &owner, b"").await;
     assert_eq!(fetched.status, 200);
     let mut reader = hound::WavReader::new(std::io::Cursor::new(fetched.body)).unwrap();
     assert_eq!(reader.spec().bits_per_sample, 24);
@@ -160,16 +157,8 @@ async fn a_take_uploaded_in_chunks_becomes_an_asset_and_survives_a_crash() {
         .collect();
     assert_eq!(samples, sent, "the asset holds exactly what was recorded");
     // Finishing again answers the same asset; the chunks are gone.
-    let r = call(
-        &server,
-        "POST",
-        &format!("{base}/finish"),
-        &owner,
-        finish(3).as_bytes(),
-    )
-    .await;
-    assert_eq!(r.json()["sha256"], sha.as_str());
-    let r = call(&server, "GET", &base, &owner, b"").await;
+    assert_eq!(take_up.finish(3).await.json()["sha256"], sha.as_str());
+    let r = take_up.status().await;
     assert_eq!(r.json()["chunks"], serde_json::json!([]));
     assert_eq!(r.json()["asset"], sha.as_str());
     drop(server);
@@ -181,88 +170,43 @@ async fn bad_chunks_wrong_roles_and_broken_recordings_are_refused() {
     let server = Server::start(dir.path(), &[]);
     let (project, owner) = server.create_project("Session").await;
     let (other_project, _) = server.create_project("Elsewhere").await;
-    let r = start(&server, &project, &owner).await;
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    let base = format!("/api/projects/{project}/recordings/{id}");
+    let (rec, id) = Recording::start(&server, &project, &owner).await;
 
     // Roles: a commenter or a listener can neither start nor send.
     for role in ["comment", "listen"] {
         let token = server.link(&project, &owner, role).await;
         assert_eq!(start(&server, &project, &token).await.status, 403, "{role}");
-        let r = call(
-            &server,
-            "PUT",
-            &format!("{base}/chunks/0"),
-            &token,
-            &[1, 2, 3],
-        )
-        .await;
+        let r = rec.with_token(&token).put(0, &[1, 2, 3]).await;
         assert_eq!(r.status, 403, "{role}");
     }
     let editor = server.link(&project, &owner, "edit").await;
     assert_eq!(start(&server, &project, &editor).await.status, 201);
     // Another project's address does not reach this recording.
-    let r = call(
-        &server,
-        "GET",
-        &format!("/api/projects/{other_project}/recordings/{id}"),
-        &owner,
-        b"",
-    )
-    .await;
+    let path = format!("/api/projects/{other_project}/recordings/{id}");
+    let r = call(&server.addr, "GET", &path, &owner, b"").await;
     assert_eq!(r.status, 403, "the owner's token is this project's only");
     // Ids are the server's: a path names nothing.
-    let r = call(
-        &server,
-        "GET",
-        &format!("/api/projects/{project}/recordings/..%2Fx"),
-        &owner,
-        b"",
-    )
-    .await;
+    let path = format!("/api/projects/{project}/recordings/..%2Fx");
+    let r = call(&server.addr, "GET", &path, &owner, b"").await;
     assert!(r.status == 404 || r.status == 400, "{}", r.status);
 
     // Oversized, numbered out of range, empty.
-    let big = vec![0u8; (4 << 20) + 1];
-    let r = call(&server, "PUT", &format!("{base}/chunks/0"), &owner, &big).await;
+    let r = rec.put(0, &vec![0u8; (4 << 20) + 1]).await;
     assert_eq!(r.status, 413, "{}", r.text());
-    let r = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/99999"),
-        &owner,
-        &[0; 6],
-    )
-    .await;
+    let r = rec.put(99_999, &[0; 6]).await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = call(&server, "PUT", &format!("{base}/chunks/0"), &owner, b"").await;
+    let r = rec.put(0, b"").await;
     assert_eq!(r.status, 400, "{}", r.text());
 
     // Not whole frames: refused with a reason, nothing stored.
-    let r = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/0"),
-        &owner,
-        &[1, 2, 3, 4, 5, 6, 7],
-    )
-    .await;
-    assert_eq!(r.status, 201);
-    let r = call(
-        &server,
-        "POST",
-        &format!("{base}/finish"),
-        &owner,
-        br#"{"chunks": 1}"#,
-    )
-    .await;
+    assert_eq!(rec.put(0, &[1, 2, 3, 4, 5, 6, 7]).await.status, 201);
+    let r = rec.finish(1).await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("not whole frames"), "{}", r.text());
 
     // Abandoned by its recorder: gone.
-    let r = call(&server, "DELETE", &base, &owner, b"").await;
-    assert_eq!(r.status, 204);
-    assert_eq!(call(&server, "GET", &base, &owner, b"").await.status, 404);
+    assert_eq!(rec.abandon().await.status, 204);
+    assert_eq!(rec.status().await.status, 404);
     drop(server);
 }
 
@@ -271,20 +215,8 @@ async fn an_abandoned_recording_is_removed_after_its_time() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--recording-ttl-secs", "2"]);
     let (project, owner) = server.create_project("Session").await;
-    let id = start(&server, &project, &owner).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let base = format!("/api/projects/{project}/recordings/{id}");
-    let r = call(
-        &server,
-        "PUT",
-        &format!("{base}/chunks/0"),
-        &owner,
-        &take(4800),
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    let (rec, id) = Recording::start(&server, &project, &owner).await;
+    assert_eq!(rec.put(0, &take(4800)).await.status, 201);
     let on_disk = server.data_dir.join("recordings").join(&id);
     assert!(on_disk.join("chunk-00000").is_file());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -292,6 +224,6 @@ async fn an_abandoned_recording_is_removed_after_its_time() {
         assert!(std::time::Instant::now() < deadline, "never swept");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(call(&server, "GET", &base, &owner, b"").await.status, 404);
+    assert_eq!(rec.status().await.status, 404);
     drop(server);
 }

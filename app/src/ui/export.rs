@@ -318,8 +318,8 @@ async fn run_export(
     let project_rate = song.meta.sample_rate;
     let (desc, missing) =
         project::settled_desc(project_rate, plan.version.clone(), 60_000.0).await?;
-    // Names, made here (the worker has no project): one per stem, in the
-    // order the engine writes them, then the mix.
+    // Names, made here (the worker has no project): one per stem, then
+    // the mix; a file's number in the channel is its place in this list.
     let stems = plan
         .stems
         .map(|s| bounce::stems_of(&desc, &s))
@@ -331,62 +331,40 @@ async fn run_export(
         .collect();
     names.push(plan.file_name(plan.what));
     let (tx, rx) = export_files::channel(crate::background::parallel());
-    let job = ExportJob {
-        project: &desc,
-        frames: plan.frames,
-        settings: plan.settings,
-        mix: plan.mix,
-        stems: plan.stems,
-        parallel: false,
-    };
-    let (settings, frames, mix, stem_settings) = (job.settings, job.frames, job.mix, job.stems);
+    let (settings, frames, mix, stem_settings) = (plan.settings, plan.frames, plan.mix, plan.stems);
     let job_names = names.clone();
     let flag = cancelled.clone();
-    let outcome: std::rc::Rc<std::cell::RefCell<Option<_>>> = Default::default();
-    let slot = outcome.clone();
-    leptos::task::spawn_local(async move {
-        let result = crate::background::run(move |parallel| {
-            let job = ExportJob {
-                project: &desc,
-                frames,
-                settings,
-                mix,
-                stems: stem_settings,
-                parallel,
-            };
-            let mut next = 0;
-            bounce::export(
-                &job,
-                &mut |file| {
-                    let index = match file {
-                        ExportFile::Stem(_) => {
-                            next += 1;
-                            next - 1
-                        }
-                        ExportFile::Mix => job_names.len() - 1,
-                    };
-                    let opened = ChannelFile::open(index, job_names[index].clone(), tx.clone())
-                        .map_err(|e| ExportError::Write(e.to_string()))?;
-                    Ok(Box::new(opened) as Box<dyn ExportTarget>)
-                },
-                &mut |done| {
-                    progress.store((done * 1000.0) as u32, Ordering::Relaxed);
-                    !flag.load(Ordering::Relaxed)
-                },
-            )
-        })
-        .await;
-        *slot.borrow_mut() = Some(result);
+    let job = crate::background::run(move |parallel| {
+        let job = ExportJob {
+            project: &desc,
+            frames,
+            settings,
+            mix,
+            stems: stem_settings,
+            parallel,
+        };
+        bounce::export(
+            &job,
+            &mut |file| {
+                let index = match file {
+                    ExportFile::Stem(stem) => stems.iter().position(|s| s.strip == stem.strip),
+                    ExportFile::Mix => Some(stems.len()),
+                }
+                .ok_or_else(|| ExportError::Write("a stem nobody named".into()))?;
+                let opened = ChannelFile::open(index, job_names[index].clone(), tx.clone())
+                    .map_err(|e| ExportError::Write(e.to_string()))?;
+                Ok(Box::new(opened) as Box<dyn ExportTarget>)
+            },
+            &mut |done| {
+                progress.store((done * 1000.0) as u32, Ordering::Relaxed);
+                !flag.load(Ordering::Relaxed)
+            },
+        )
     });
-    let drained =
-        export_files::drain(rx, &mut writer, || cancelled.store(true, Ordering::Relaxed)).await;
-    // The worker lets go of the channel as it finishes; its result follows.
-    let result = loop {
-        if let Some(result) = outcome.borrow_mut().take() {
-            break result;
-        }
-        crate::background::sleep(4).await;
-    };
+    // The page writes what the worker sends while it renders; the drain
+    // ends when the worker lets go of the channel.
+    let drain = export_files::drain(rx, &mut writer, || cancelled.store(true, Ordering::Relaxed));
+    let (result, drained) = futures_util::future::join(job, drain).await;
     let outcome = match (result, drained) {
         (Ok(outcome), Ok(())) => outcome,
         (result, drained) => {

@@ -9,7 +9,7 @@ use stemroom_engine::{Command, amplitude_to_db};
 use stemroom_model::project::{Device, LaneTarget, MASTER, Send, Strip};
 use wasm_bindgen::JsCast;
 
-use super::workspace::{DeleteButton, Workspace};
+use super::workspace::{DeleteButton, FieldInput, Workspace};
 use crate::project;
 use crate::session::{EngineState, EngineUi, sync_engine};
 
@@ -307,16 +307,7 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
             {if kind == StripKind::Bus {
                 view! {
                     <div class="strip-head">
-                        <input
-                            class="strip-name bus-name"
-                            aria-label="Bus name"
-                            prop:value=name.clone()
-                            disabled=move || !ws.can_edit()
-                            on:change=move |e| {
-                                let value = event_target_value(&e);
-                                project::edit(|p, txn| p.set(txn, "buses", &name_id, "name", value.trim()));
-                            }
-                        />
+                        <FieldInput class="strip-name bus-name" label="Bus name" table="buses" id=name_id field="name" value=name.clone() />
                         <DeleteButton class="bus-delete" title="Delete bus" table="buses" id=delete_id />
                     </div>
                 }

@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 use super::arrange::{ClipDrag, Drag, HEADER_W, ROW_H, View};
 use super::automation::{ShowAutomation, StripLanes};
 use super::canvas::{LaneDrawing, draw_lane, prepare};
-use super::workspace::Workspace;
+use super::workspace::{FieldInput, Workspace};
 use crate::project;
 use crate::project::TRACK_COLOURS;
 
@@ -176,27 +176,8 @@ pub(super) fn TrackRow(
                 >
                     "⋮⋮"
                 </span>
-                <input
-                    type="color"
-                    class="track-colour"
-                    aria-label="Track colour"
-                    prop:value=color.clone()
-                    disabled=move || !ws.can_edit()
-                    on:change=move |e| {
-                        let value = event_target_value(&e);
-                        project::edit(|p, txn| p.set(txn, "tracks", &color_id, "color", value.as_str()));
-                    }
-                />
-                <input
-                    class="track-name"
-                    aria-label="Track name"
-                    prop:value=track.name.clone()
-                    disabled=move || !ws.can_edit()
-                    on:change=move |e| {
-                        let value = event_target_value(&e);
-                        project::edit(|p, txn| p.set(txn, "tracks", &rename, "name", value.trim()));
-                    }
-                />
+                <FieldInput kind="color" class="track-colour" label="Track colour" table="tracks" id=color_id field="color" value=color.clone() />
+                <FieldInput class="track-name" label="Track name" table="tracks" id=rename field="name" value=track.name.clone() />
                 <button
                     class="track-mute"
                     class:active=muted

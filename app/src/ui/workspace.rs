@@ -663,6 +663,36 @@ pub fn DeleteButton(
     }
 }
 
+/// An input that edits one field of one row of the document (a track's
+/// name or colour, a bus's name) when it changes; disabled for roles that
+/// may not edit. Text is trimmed.
+#[component]
+pub fn FieldInput(
+    class: &'static str,
+    label: &'static str,
+    table: &'static str,
+    id: String,
+    field: &'static str,
+    value: String,
+    #[prop(default = "text")] kind: &'static str,
+) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    view! {
+        <input
+            type=kind
+            class=class
+            aria-label=label
+            prop:value=value
+            disabled=move || !ws.can_edit()
+            on:change=move |e| {
+                let value = event_target_value(&e);
+                let value = if kind == "text" { value.trim() } else { value.as_str() };
+                project::edit(|p, txn| p.set(txn, table, &id, field, value));
+            }
+        />
+    }
+}
+
 /// Whether a key event goes to a text field.
 pub fn typing(e: &web_sys::KeyboardEvent) -> bool {
     use wasm_bindgen::JsCast;
