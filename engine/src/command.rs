@@ -33,6 +33,10 @@ pub enum Command {
     SetMetronome { enabled: bool, gain_db: f32 },
     /// Start or stop capturing the input (see [`crate::capture`]).
     Record { enabled: bool },
+    /// Measure the round trip: play the calibration clicks
+    /// ([`crate::take::calibration_clicks`]) out while capturing the input,
+    /// from the same frame on, as a take of its own (stopped transport).
+    Calibrate,
 }
 
 impl Command {
@@ -78,6 +82,7 @@ impl Command {
                 0.0,
             ],
             Command::Record { enabled } => [8.0, f64::from(u8::from(enabled)), 0.0, 0.0, 0.0, 0.0],
+            Command::Calibrate => [9.0, 0.0, 0.0, 0.0, 0.0, 0.0],
             Command::Strip { strip, change } => {
                 let (kind, index) = match strip {
                     StripRef::Track(i) => (0.0, f64::from(i)),
@@ -144,6 +149,7 @@ impl Command {
             8 => Command::Record {
                 enabled: flag(w[1]),
             },
+            9 => Command::Calibrate,
             kind @ 10..=12 => {
                 let index = u32::try_from(w[1] as i64).ok()?;
                 let strip = match kind {
@@ -237,6 +243,7 @@ mod tests {
             },
             Command::Record { enabled: true },
             Command::Record { enabled: false },
+            Command::Calibrate,
         ];
         for strip in strips {
             for change in changes {

@@ -67,6 +67,11 @@ pub struct Engine {
     capture: Option<CaptureWriter>,
     recording: bool,
     record_pending: Option<bool>,
+    /// The calibration clicks (made with the capture ring), whether a
+    /// calibration waits for its take to start, and how far it has played.
+    calibration: Box<[f32]>,
+    calibrate_pending: bool,
+    calibrating: Option<usize>,
     tone: SineOscillator,
     /// Output gain of the stop fade, 1 while playing normally.
     fade: f32,
@@ -114,6 +119,9 @@ impl Engine {
             capture: None,
             recording: false,
             record_pending: None,
+            calibration: Box::default(),
+            calibrate_pending: false,
+            calibrating: None,
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
             fade: 1.0,
             fade_step: 0.0,
@@ -147,6 +155,7 @@ impl Engine {
     /// audio thread.
     pub fn set_capture(&mut self, writer: CaptureWriter) {
         self.capture = Some(writer);
+        self.calibration = crate::take::calibration_clicks(self.sample_rate as u32).into();
     }
 
     /// The input of the quantum about to be rendered (one slice per
@@ -165,6 +174,10 @@ impl Engine {
             self.recording = enabled;
             let position = self.transport.playing.then_some(self.transport.position);
             capture.mark(enabled, position);
+            // The clicks go out from the take's first frame on.
+            if enabled && std::mem::take(&mut self.calibrate_pending) {
+                self.calibrating = Some(0);
+            }
         }
         capture.push(input, self.recording);
     }
@@ -237,6 +250,7 @@ impl Engine {
             self.metronome
                 .render(mixer.played_segments(), mixer.tempo(), &mut self.out);
         }
+        self.play_calibration();
         &self.out
     }
 
@@ -309,6 +323,26 @@ impl Engine {
                 self.parked.push(plan);
                 break;
             }
+        }
+    }
+
+    /// While calibrating: the clicks instead of anything else, and the
+    /// take's end once they (and a quantum more) have gone out.
+    fn play_calibration(&mut self) {
+        let Some(at) = self.calibrating else {
+            return;
+        };
+        let clicks = &self.calibration[at.min(self.calibration.len())..];
+        for channel in &mut self.out {
+            channel.fill(0.0);
+            let n = clicks.len().min(QUANTUM);
+            channel[..n].copy_from_slice(&clicks[..n]);
+        }
+        if at >= self.calibration.len() {
+            self.calibrating = None;
+            self.record_pending = Some(false);
+        } else {
+            self.calibrating = Some(at + QUANTUM);
         }
     }
 
@@ -434,6 +468,12 @@ impl Engine {
                 self.metronome.set_gain_db(gain_db);
             }
             Command::Record { enabled } => self.record_pending = Some(enabled),
+            Command::Calibrate => {
+                if self.capture.is_some() && !self.recording && self.calibrating.is_none() {
+                    self.record_pending = Some(true);
+                    self.calibrate_pending = true;
+                }
+            }
             Command::MeterBus { bus } => {
                 if bus != self.metered_bus {
                     self.metered_bus = bus;

@@ -675,3 +675,52 @@ fn capture_takes_the_input_where_it_played_without_allocating() {
         "the input meter saw the input"
     );
 }
+
+/// Calibration: the clicks go out from the first frame the take captures,
+/// so a loopback of the output `delay` frames late measures as exactly
+/// `delay`, and the take ends by itself after the clicks.
+#[test]
+fn calibration_measures_a_loopback_exactly() {
+    use stemroom_engine::capture::capture_ring;
+    use stemroom_engine::take::{calibration_clicks, measure_latency};
+    for delay in [0usize, 1, 127, 2_768, 9_001] {
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        let (writer, mut reader) = capture_ring(4.0, 48_000.0);
+        engine.set_capture(writer);
+        // What came out, and comes back `delay` frames after the quantum
+        // it went out in (a quantum's input is taken before its output).
+        let mut line = vec![0.0f32; delay + QUANTUM];
+        let mut recorded = Vec::new();
+        let mut scratch = vec![0.0f32; 48_000 * 2];
+        let mut stopped = false;
+        for q in 0..1_200 {
+            let input: Vec<f32> = line.drain(..QUANTUM).collect();
+            let (_, allocs) = count_allocations(|| {
+                engine.capture_input(&[&input]);
+                engine.process();
+            });
+            assert_eq!(allocs, 0, "quantum {q} allocated");
+            line.extend_from_slice(&engine.output()[0]);
+            if q == 2 {
+                control.send(Command::Calibrate).unwrap();
+            }
+            let (frames, _) = reader.pop(&mut scratch);
+            recorded.extend(scratch[..frames * 2].iter().step_by(2));
+            while let Some(mark) = reader.next_mark() {
+                assert_eq!(mark.position, None, "the transport stays stopped");
+                stopped |= !mark.starts;
+            }
+            if stopped {
+                break;
+            }
+        }
+        assert!(stopped, "the calibration take ended by itself");
+        let clicks = calibration_clicks(48_000);
+        assert!(recorded.len() >= clicks.len());
+        assert_eq!(
+            measure_latency(&clicks, &recorded, 24_000),
+            Some((delay + QUANTUM) as u64),
+            "a loopback of {delay} frames"
+        );
+    }
+}

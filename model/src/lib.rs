@@ -12,6 +12,7 @@ pub mod project;
 pub mod reader;
 pub mod review;
 pub mod sync;
+pub mod take;
 pub mod undo;
 pub mod version;
 

@@ -105,6 +105,12 @@ pub struct Clip {
     pub fade_in: Fade,
     pub fade_out: Fade,
     pub looped: bool,
+    /// The server recording whose audio this clip plays while it is still
+    /// being uploaded (its `asset` is empty until the take is finished).
+    pub recording: String,
+    /// The loop-recording take this clip is one pass of (see
+    /// [`crate::take`]); `None` for every other clip.
+    pub take: Option<crate::take::TakePass>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +194,7 @@ pub struct Marker {
 pub enum Repair {
     /// A clip whose track was deleted.
     OrphanClip(String),
-    /// A clip of zero length or without an asset.
+    /// A clip of zero length, or without an asset or a recording to come.
     EmptyClip(String),
     /// A device whose strip was deleted, or of a kind this build lacks.
     OrphanDevice(String),
@@ -302,7 +308,7 @@ impl ProjectDoc {
         format!("{:x}-{n:x}", crate::client_id(&self.doc))
     }
 
-    fn insert<const N: usize>(
+    pub(crate) fn insert<const N: usize>(
         &self,
         txn: &mut TransactionMut,
         root: &str,
@@ -1058,6 +1064,8 @@ fn read_clip(map: &MapRef, txn: &impl ReadTxn, id: String) -> Clip {
         fade_in: fade("fadeIn", "fadeInShape"),
         fade_out: fade("fadeOut", "fadeOutShape"),
         looped: flag(map, txn, "looped"),
+        recording: text_or_default(map, txn, "recording"),
+        take: crate::take::read_pass(map, txn),
         id,
     }
 }
@@ -1099,7 +1107,7 @@ pub(crate) fn repair_clips(
     for clip in raw_clips {
         if !is_track(&clip.track) {
             repairs.push(Repair::OrphanClip(clip.id));
-        } else if clip.length == 0 || clip.asset.is_empty() {
+        } else if clip.length == 0 || (clip.asset.is_empty() && clip.recording.is_empty()) {
             repairs.push(Repair::EmptyClip(clip.id));
         } else {
             clips.push(clip);
@@ -1131,7 +1139,12 @@ impl Project {
         // Clips by track in one pass: a filter per track compared every
         // clip with every track (200 000 comparisons at 64 × 3 200 clips).
         let mut clips_of: HashMap<&str, Vec<ClipDesc>> = HashMap::with_capacity(self.tracks.len());
-        for c in self.clips.iter() {
+        // A take that is not the chosen pass of its loop is kept, not played.
+        for c in self
+            .clips
+            .iter()
+            .filter(|c| c.take.as_ref().is_none_or(|t| t.active))
+        {
             clips_of
                 .entry(c.track.as_str())
                 .or_default()
