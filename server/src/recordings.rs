@@ -91,6 +91,8 @@ pub enum RecordingError {
     Conflict(u32),
     /// Chunks missing at finish.
     Missing(Vec<u32>),
+    /// A start under an id already used otherwise.
+    IdTaken,
     BadRequest(String),
     NotAudio(String),
     Storage(anyhow::Error),
@@ -115,6 +117,10 @@ impl From<RecordingError> for ApiError {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+            ),
+            RecordingError::IdTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "that recording id is already in use for another recording",
             ),
             RecordingError::BadRequest(why) => ApiError::bad_request(why),
             RecordingError::NotAudio(why) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
@@ -171,12 +177,29 @@ impl Recordings {
         self.dir_of(id).join(format!("chunk-{n:05}"))
     }
 
-    /// Starts a recording.
-    pub fn start(&self, mut meta: Meta) -> Result<Meta, RecordingError> {
-        meta.id = access::new_id();
-        std::fs::create_dir_all(self.dir_of(&meta.id)).map_err(storage)?;
-        self.save(&meta)?;
-        Ok(meta)
+    /// Starts a recording; true when it is new. Under an id the client
+    /// chose (so a start whose answer was lost can be sent again, and a
+    /// take recorded offline keeps its name): the same start again answers
+    /// the recording it made, anything else under that id is a conflict.
+    pub fn start(&self, mut meta: Meta) -> Result<(Meta, bool), RecordingError> {
+        if meta.id.is_empty() {
+            meta.id = access::new_id();
+        }
+        match std::fs::create_dir(self.dir_of(&meta.id)) {
+            Ok(()) => {
+                self.save(&meta)?;
+                Ok((meta, true))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let held = self
+                    .meta(&meta.project, &meta.id)
+                    .map_err(|_| RecordingError::IdTaken)?;
+                let same = (held.sample_rate, held.channels, held.format)
+                    == (meta.sample_rate, meta.channels, meta.format);
+                if same { Ok((held, false)) } else { Err(RecordingError::IdTaken) }
+            }
+            Err(e) => Err(storage(e)),
+        }
     }
 
     fn save(&self, meta: &Meta) -> Result<(), RecordingError> {
@@ -354,6 +377,10 @@ impl Recordings {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRecording {
+    /// The client's own id for the recording (random, 16 to 64 of
+    /// `A-Za-z0-9-_`); the server makes one when it is missing.
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     name: String,
     sample_rate: u32,
@@ -405,9 +432,18 @@ pub async fn start(
             "a recording is 8 to 384 kHz, with 1 to 8 channels",
         ));
     }
+    let id = match body.id {
+        Some(id) if id.len() >= 16 && valid_id(&id) => id,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "a recording's id is 16 to 64 letters, digits, - or _",
+            ));
+        }
+        None => String::new(),
+    };
     let now = access::now();
     let meta = Meta {
-        id: String::new(),
+        id,
         project,
         name: crate::api::asset_name(&body.name),
         sample_rate: body.sample_rate,
@@ -417,8 +453,14 @@ pub async fn start(
         touched_at: now,
         asset: None,
     };
-    let meta = run(move || recordings.start(meta)).await?;
-    Ok((StatusCode::CREATED, Json(meta_json(&meta, &[]))).into_response())
+    let (meta, created) = run(move || {
+        let (meta, created) = recordings.start(meta)?;
+        let chunks = if created { Vec::new() } else { recordings.chunks(&meta.id)? };
+        Ok((meta_json(&meta, &chunks), created))
+    })
+    .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(meta)).into_response())
 }
 
 /// Runs `f` off the async threads, keeping a refusal's status.

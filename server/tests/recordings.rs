@@ -227,3 +227,44 @@ async fn an_abandoned_recording_is_removed_after_its_time() {
     assert_eq!(rec.status().await.status, 404);
     drop(server);
 }
+
+/// A take recorded offline keeps the id its recorder gave it: the same
+/// start again (its answer was lost) answers the recording it made with
+/// the chunks it holds; another start under that id, a malformed id, or
+/// the id from another project are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (project, owner) = server.create_project("Session").await;
+    let (other_project, other_owner) = server.create_project("Other").await;
+    let path = format!("/api/projects/{project}/recordings");
+    let body = |id: &str, channels: u16| {
+        serde_json::json!({ "id": id, "name": "Vocal", "sampleRate": RATE, "channels": channels, "format": "s24" })
+            .to_string()
+    };
+    let id = "take-0123456789abcdef";
+    let r = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["id"], id);
+    let put = call(&server.addr, "PUT", &format!("{path}/{id}/chunks/0"), &owner, &take(100)).await;
+    assert_eq!(put.status, 201);
+    let again = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["chunks"], serde_json::json!([0]));
+    let different = call(&server.addr, "POST", &path, &owner, body(id, 1).as_bytes()).await;
+    assert_eq!(different.status, 409, "{}", different.text());
+    let elsewhere = call(
+        &server.addr,
+        "POST",
+        &format!("/api/projects/{other_project}/recordings"),
+        &other_owner,
+        body(id, 2).as_bytes(),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 409, "another project's id: {}", elsewhere.text());
+    for bad in ["short", "../../etc/passwd-xxxxxxxxxx", &"a".repeat(65)] {
+        let r = call(&server.addr, "POST", &path, &owner, body(bad, 2).as_bytes()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+}
