@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
+use stemroom_engine::capture::CaptureReader;
 use stemroom_engine::meter::{StripReading, decode_meter_message};
 use stemroom_engine::project::ProjectDesc;
 use stemroom_engine::{CHANNELS, Command, EngineControl, MeterSnapshot, Update};
@@ -22,6 +23,10 @@ use web_sys::{
     AudioBuffer, AudioWorkletNode, AudioWorkletNodeOptions, BaseAudioContext, MessageEvent,
     MessagePort, OfflineAudioContext, OfflineAudioContextOptions,
 };
+
+/// Seconds of input the capture ring holds: how long the page's thread may
+/// stall before a take loses frames.
+const CAPTURE_SECONDS: f32 = 10.0;
 
 /// The name `engine-processor.js` registers.
 pub const PROCESSOR_NAME: &str = "stemroom-engine";
@@ -62,6 +67,9 @@ impl MemoryMode {
 pub struct EngineLink {
     node: AudioWorkletNode,
     channel: Channel,
+    /// The reader's end of the engine's capture ring (shared memory, live
+    /// contexts only): what the recorder drains.
+    capture: Option<CaptureReader>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_processor_error: Closure<dyn FnMut()>,
 }
@@ -86,9 +94,12 @@ impl EngineLink {
     /// `initial` commands are applied before the first quantum (so an offline
     /// render starts deterministically); `on_error` receives errors the
     /// worklet reports later, with the worklet's own message.
+    /// `capture`: give the engine a capture ring for recording (shared
+    /// memory only; the worklet then takes an input).
     pub async fn create(
         context: &BaseAudioContext,
         initial: &[Command],
+        capture: bool,
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineLink, String> {
         let mode = MemoryMode::CURRENT;
@@ -105,9 +116,18 @@ impl EngineLink {
         set(&processor_options, "module", &wasm_bindgen::module());
         let mut control = None;
         let mut parked = None;
+        let mut reader = None;
         match mode {
             MemoryMode::Shared => {
-                let (mut ctl, engine) = stemroom_engine::engine_pair(context.sample_rate());
+                let (mut ctl, mut engine) = stemroom_engine::engine_pair(context.sample_rate());
+                if capture {
+                    let (writer, read) = stemroom_engine::capture::capture_ring(
+                        CAPTURE_SECONDS,
+                        context.sample_rate(),
+                    );
+                    engine.set_capture(writer);
+                    reader = Some(read);
+                }
                 for command in initial {
                     ctl.send(*command)
                         .map_err(|_| "the engine's command queue is full")?;
@@ -128,7 +148,7 @@ impl EngineLink {
         }
 
         let options = AudioWorkletNodeOptions::new();
-        options.set_number_of_inputs(0);
+        options.set_number_of_inputs(u32::from(reader.is_some()));
         options.set_number_of_outputs(1);
         options.set_output_channel_count(&Array::of1(&(CHANNELS as u32).into()));
         options.set_processor_options(Some(&processor_options));
@@ -205,6 +225,7 @@ impl EngineLink {
         Ok(EngineLink {
             node,
             channel,
+            capture: reader,
             _on_message: on_message,
             _on_processor_error: on_processor_error,
         })
@@ -212,6 +233,11 @@ impl EngineLink {
 
     pub fn node(&self) -> &AudioWorkletNode {
         &self.node
+    }
+
+    /// The recorder's end of the capture ring, if this engine records.
+    pub fn capture(&mut self) -> Option<&mut CaptureReader> {
+        self.capture.as_mut()
     }
 
     /// Queues a command for the engine's next quantum.
@@ -344,7 +370,7 @@ async fn render_offline(
     let options = OfflineAudioContextOptions::new(frames, sample_rate);
     options.set_number_of_channels(CHANNELS as u32);
     let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
-    let mut link = EngineLink::create(&context, &[Command::Play], |e| {
+    let mut link = EngineLink::create(&context, &[Command::Play], false, |e| {
         web_sys::console::error_1(&e.into())
     })
     .await

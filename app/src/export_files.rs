@@ -16,7 +16,6 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 /// Bytes a file gathers before they are sent.
 const CHUNK: usize = 1 << 20;
@@ -205,20 +204,6 @@ pub fn pick(folder: bool, suggested: &str) -> Option<js_sys::Promise> {
     picker.call1(&window, &options).ok()?.dyn_into().ok()
 }
 
-/// Calls `object.method(args…)` and awaits the promise it returns.
-async fn call(object: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
-    let function: js_sys::Function = Reflect::get(object, &method.into())
-        .map_err(crate::js_error)?
-        .dyn_into()
-        .map_err(|_| format!("the browser has no {method}"))?;
-    let array: js_sys::Array = args.iter().collect();
-    let result = function.apply(object, &array).map_err(crate::js_error)?;
-    match result.dyn_into::<js_sys::Promise>() {
-        Ok(promise) => JsFuture::from(promise).await.map_err(crate::js_error),
-        Err(value) => Ok(value),
-    }
-}
-
 impl Writer {
     pub fn new(destination: Destination) -> Self {
         Writer {
@@ -254,8 +239,12 @@ impl Writer {
                         let options = Object::new();
                         let _ = Reflect::set(&options, &"create".into(), &true.into());
                         Some(
-                            call(dir, "getFileHandle", &[name.clone().into(), options.into()])
-                                .await?,
+                            crate::call(
+                                dir,
+                                "getFileHandle",
+                                &[name.clone().into(), options.into()],
+                            )
+                            .await?,
                         )
                     }
                     Destination::File(handle) => Some(handle.clone()),
@@ -263,7 +252,7 @@ impl Writer {
                 };
                 let open = match handle {
                     Some(handle) => Open::Stream {
-                        writable: call(&handle, "createWritable", &[]).await?,
+                        writable: crate::call(&handle, "createWritable", &[]).await?,
                     },
                     None => Open::Memory(std::io::Cursor::new(Vec::new())),
                 };
@@ -280,7 +269,7 @@ impl Writer {
                     let _ = Reflect::set(&params, &"type".into(), &"write".into());
                     let _ = Reflect::set(&params, &"position".into(), &(at as f64).into());
                     let _ = Reflect::set(&params, &"data".into(), &data);
-                    call(writable, "write", &[params.into()]).await?;
+                    crate::call(writable, "write", &[params.into()]).await?;
                 }
                 Some((_, Open::Memory(cursor))) => {
                     cursor.set_position(at);
@@ -290,7 +279,7 @@ impl Writer {
             },
             FileOp::Close { file } => match self.open.remove(&file) {
                 Some((_, Open::Stream { writable })) => {
-                    call(&writable, "close", &[]).await?;
+                    crate::call(&writable, "close", &[]).await?;
                 }
                 Some((name, Open::Memory(cursor))) => {
                     self.downloads.push((name, cursor.into_inner()));
@@ -315,20 +304,20 @@ impl Writer {
     pub async fn discard(&mut self) {
         for (_, (_, open)) in self.open.drain() {
             if let Open::Stream { writable } = open {
-                let _ = call(&writable, "abort", &[]).await;
+                let _ = crate::call(&writable, "abort", &[]).await;
             }
         }
         self.downloads.clear();
         match &self.destination {
             Destination::Folder(dir) => {
                 for name in self.made.drain(..) {
-                    let _ = call(dir, "removeEntry", &[name.into()]).await;
+                    let _ = crate::call(dir, "removeEntry", &[name.into()]).await;
                 }
             }
             // The picked file was made by the picker: remove it where the
             // browser can.
             Destination::File(handle) => {
-                let _ = call(handle, "remove", &[]).await;
+                let _ = crate::call(handle, "remove", &[]).await;
             }
             Destination::Download => {}
         }

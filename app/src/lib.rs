@@ -14,10 +14,13 @@ pub mod audio;
 pub mod background;
 pub mod compare;
 pub mod export_files;
+pub mod input;
 pub mod project;
+pub mod recorder;
 pub mod ride;
 pub mod session;
 pub mod sync;
+pub mod take_store;
 pub mod take_upload;
 pub mod ui;
 pub mod worklet;
@@ -48,6 +51,26 @@ pub fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
+/// Calls `object.method(args…)` and awaits the promise it returns.
+pub(crate) async fn call(
+    object: &JsValue,
+    method: &str,
+    args: &[JsValue],
+) -> Result<JsValue, String> {
+    let function: js_sys::Function = js_sys::Reflect::get(object, &method.into())
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(|_| format!("the browser has no {method}"))?;
+    let array: js_sys::Array = args.iter().collect();
+    let result = function.apply(object, &array).map_err(js_error)?;
+    match result.dyn_into::<js_sys::Promise>() {
+        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(js_error),
+        Err(value) => Ok(value),
+    }
+}
+
 /// Main thread, once: remembers where the module lives and mounts the UI.
 ///
 /// Not a `#[wasm_bindgen(start)]` function: the worklet and the workers
@@ -71,4 +94,16 @@ pub fn new_document_client_id() -> f64 {
 #[wasm_bindgen]
 pub fn memory_mode() -> String {
     audio::MemoryMode::CURRENT.as_str().into()
+}
+
+/// The bytes of this module's wasm memory now (tests: a recording keeps
+/// it flat).
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let buffer = memory.buffer();
+    js_sys::Reflect::get(&buffer, &"byteLength".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
 }

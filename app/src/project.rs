@@ -181,6 +181,20 @@ pub fn gesture<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Opti
     .flatten()
 }
 
+/// An edit of this tab's that is not a step of its undo history: a
+/// finished recording's asset filled into the clips that wait for it
+/// (undoing that would leave them silent). Synced like any other.
+pub fn fill_in<R>(f: impl FnOnce(&ProjectDoc, &mut TransactionMut) -> R) -> Option<R> {
+    with(|p| {
+        if !p.can_edit {
+            return None;
+        }
+        let mut txn = p.project.doc().try_transact_mut_with("recorder").ok()?;
+        Some(f(&p.project, &mut txn))
+    })
+    .flatten()
+}
+
 /// One local edit of the review document.
 pub fn edit_review<R>(f: impl FnOnce(&ReviewDoc, &mut TransactionMut) -> R) -> Option<R> {
     with(|p| {
@@ -290,7 +304,7 @@ pub async fn settled_desc(
                 return None;
             }
             let mut missing = std::collections::BTreeMap::<String, usize>::new();
-            for clip in project.clips.iter() {
+            for clip in project.clips.iter().filter(|c| !c.asset.is_empty()) {
                 if !p.assets.contains_key(&clip.asset) {
                     *missing.entry(clip.asset.clone()).or_default() += 1;
                 }
@@ -334,6 +348,8 @@ pub fn fetch_audio_of(project: &Project, on_asset: impl Fn() + Clone + 'static) 
             .clips
             .iter()
             .map(|c| &c.asset)
+            // A recorded clip's asset is empty until its upload finishes.
+            .filter(|sha| !sha.is_empty())
             .filter(|sha| !p.assets.contains_key(*sha) && !p.loading.contains(*sha))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -440,4 +456,26 @@ pub fn add_arrangement(
         tracks * clips_per_track
     })
     .ok_or_else(|| wasm_bindgen::JsError::new("no project is open"))
+}
+
+/// The open project's clips as JSON, as this tab reads the document
+/// (tests): `[{ id, track, asset, recording, name, start, offset, length,
+/// take: { group, pass, active } | null }]`.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn project_clips() -> String {
+    let clips = snapshot().map_or_else(Vec::new, |p| {
+        p.clips
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id, "track": c.track, "asset": c.asset, "recording": c.recording,
+                    "name": c.name, "start": c.start, "offset": c.offset, "length": c.length,
+                    "take": c.take.as_ref().map(|t| serde_json::json!({
+                        "group": t.group, "pass": t.pass, "active": t.active,
+                    })),
+                })
+            })
+            .collect()
+    });
+    serde_json::Value::Array(clips).to_string()
 }

@@ -21,8 +21,8 @@ use crate::project::ClipsKey;
 
 /// The live audio graph of this tab, created on the first user gesture.
 struct Session {
-    /// Held so the audio graph lives exactly as long as the session.
-    _context: AudioContext,
+    /// The live audio graph (it lives exactly as long as the session).
+    context: AudioContext,
     link: EngineLink,
     /// Between the engine and the speakers, after every meter: this
     /// listener's own gain (the streaming preview), never measured.
@@ -34,6 +34,11 @@ struct Session {
 
 thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the live context and engine, if the engine runs.
+pub(crate) fn with_engine<R>(f: impl FnOnce(&AudioContext, &mut EngineLink) -> R) -> Option<R> {
+    SESSION.with_borrow_mut(|s| s.as_mut().map(|s| f(&s.context, &mut s.link)))
 }
 
 /// Where the audio engine is in its life.
@@ -149,7 +154,7 @@ impl EngineUi {
         SESSION.with_borrow(|s| {
             if let Some(s) = s {
                 let gain = s.listening.gain();
-                let now = s._context.current_time();
+                let now = s.context.current_time();
                 let amplitude = stemroom_engine::db_to_amplitude(db as f32);
                 let _ = gain.set_target_at_time(amplitude, now, 0.05);
             }
@@ -170,7 +175,7 @@ impl EngineUi {
                 self.error.set(Some(message));
                 self.state.set(EngineState::Failed);
             };
-            match EngineLink::create(&context, &first, on_error).await {
+            match EngineLink::create(&context, &first, true, on_error).await {
                 Ok(link) => {
                     let listening = match context.create_gain() {
                         Ok(gain) => gain,
@@ -185,7 +190,7 @@ impl EngineUi {
                     }
                     self.sample_rate.set(context.sample_rate());
                     SESSION.set(Some(Session {
-                        _context: context,
+                        context,
                         link,
                         listening,
                         built: None,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use stemroom_engine::meter::{StripReading, encode_meter_message};
 use stemroom_engine::project::AudioAsset;
-use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, engine_pair};
+use stemroom_engine::{Command, Engine, EngineControl, MeterSnapshot, QUANTUM, engine_pair};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -56,6 +56,9 @@ pub(crate) fn reclaim(slot: u32) {
 #[wasm_bindgen]
 pub struct WorkletEngine {
     engine: Box<Engine>,
+    /// The quantum's input (a channel each), written by the processor
+    /// before [`WorkletEngine::capture`]; the second buffer stays silent.
+    input: Box<[[f32; QUANTUM]; 3]>,
     /// Fallback only: the port feeds commands through this local control.
     control: Option<EngineControl>,
     /// Fallback only: the meter message the processor posts to the UI
@@ -79,6 +82,7 @@ impl WorkletEngine {
         let engine = unsafe { Box::from_raw(ptr) };
         Ok(WorkletEngine {
             engine,
+            input: Box::new([[0.0; QUANTUM]; 3]),
             control: None,
             meter_words: Vec::new(),
         })
@@ -89,6 +93,7 @@ impl WorkletEngine {
         let (control, engine) = engine_pair(sample_rate);
         WorkletEngine {
             engine: Box::new(engine),
+            input: Box::new([[0.0; QUANTUM]; 3]),
             control: Some(control),
             meter_words: Vec::with_capacity(MeterSnapshot::WORDS),
         }
@@ -131,6 +136,23 @@ impl WorkletEngine {
         self.meter_words
             .reserve(words.saturating_sub(self.meter_words.len()));
         Ok(())
+    }
+
+    /// Byte address of the input buffer of `channel` (0 or 1; 128 f32).
+    pub fn input_ptr(&self, channel: usize) -> u32 {
+        self.input[channel.min(1)].as_ptr() as u32
+    }
+
+    /// Hands the engine this quantum's input: `channels` (0 to 2) of the
+    /// buffers at [`WorkletEngine::input_ptr`]; none is silence (a take
+    /// goes on through an unplugged input). Call before `process`.
+    pub fn capture(&mut self, channels: usize) {
+        let [left, right, silence] = &*self.input;
+        let input: [&[f32]; 2] = match channels {
+            0 => [silence, silence],
+            _ => [left, right],
+        };
+        self.engine.capture_input(&input[..channels.clamp(1, 2)]);
     }
 
     /// Renders one quantum into the buffers at [`WorkletEngine::output_ptr`].

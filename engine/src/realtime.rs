@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::capture::CaptureWriter;
+use crate::capture::{CAPTURE_CHANNELS, CaptureWriter};
 use crate::command::Command;
 use crate::loudness::LoudnessMeter;
 use crate::meter::{
@@ -66,11 +66,13 @@ pub struct Engine {
     /// stop asked for (taken at the next input).
     capture: Option<CaptureWriter>,
     recording: bool,
-    record_pending: Option<bool>,
-    /// The calibration clicks (made with the capture ring), whether a
-    /// calibration waits for its take to start, and how far it has played.
+    /// This quantum's input, kept in case a take starts in this quantum's
+    /// commands (they come after the input): its first frames.
+    last_input: [[f32; QUANTUM]; CAPTURE_CHANNELS],
+    last_input_shape: (usize, usize),
+    /// The calibration clicks (made with the capture ring) and how far
+    /// they have played.
     calibration: Box<[f32]>,
-    calibrate_pending: bool,
     calibrating: Option<usize>,
     tone: SineOscillator,
     /// Output gain of the stop fade, 1 while playing normally.
@@ -118,9 +120,9 @@ impl Engine {
             transport: Transport::default(),
             capture: None,
             recording: false,
-            record_pending: None,
+            last_input: [[0.0; QUANTUM]; CAPTURE_CHANNELS],
+            last_input_shape: (0, 0),
             calibration: Box::default(),
-            calibrate_pending: false,
             calibrating: None,
             tone: SineOscillator::new(sample_rate, TEST_TONE_HZ, TEST_TONE_AMPLITUDE),
             fade: 1.0,
@@ -159,27 +161,47 @@ impl Engine {
     }
 
     /// The input of the quantum about to be rendered (one slice per
-    /// channel): metered always, captured while recording. A take starts
-    /// or stops here, at the first frame of this quantum, placed at the
-    /// transport position that frame plays at. Call before
+    /// channel): metered always, captured while recording. Call before
     /// [`Engine::process`] for the same quantum. Audio thread: no
     /// allocation, no waiting.
     pub fn capture_input(&mut self, input: &[&[f32]]) {
         let Some(capture) = &mut self.capture else {
             return;
         };
-        if let Some(enabled) = self.record_pending.take()
-            && enabled != self.recording
-        {
-            self.recording = enabled;
-            let position = self.transport.playing.then_some(self.transport.position);
-            capture.mark(enabled, position);
-            // The clicks go out from the take's first frame on.
-            if enabled && std::mem::take(&mut self.calibrate_pending) {
-                self.calibrating = Some(0);
-            }
+        let frames = input
+            .iter()
+            .map(|c| c.len())
+            .min()
+            .unwrap_or(0)
+            .min(QUANTUM);
+        let channels = input.len().min(CAPTURE_CHANNELS);
+        for (kept, channel) in self.last_input.iter_mut().zip(input) {
+            kept[..frames].copy_from_slice(&channel[..frames]);
         }
+        self.last_input_shape = (channels, frames);
         capture.push(input, self.recording);
+    }
+
+    /// Starts or stops a take in this quantum: it starts with this
+    /// quantum's input (placed at the position this quantum plays from, so
+    /// Seek, Play and Record sent together start the take at the Seek),
+    /// and stops after it.
+    fn set_recording(&mut self, enabled: bool) {
+        let Some(capture) = &mut self.capture else {
+            return;
+        };
+        if enabled == self.recording {
+            return;
+        }
+        self.recording = enabled;
+        let position = self.transport.playing.then_some(self.transport.position);
+        capture.mark(enabled, position);
+        if enabled {
+            let (channels, frames) = self.last_input_shape;
+            let [left, right] = &self.last_input;
+            let input: [&[f32]; CAPTURE_CHANNELS] = [&left[..frames], &right[..frames]];
+            capture.push(&input[..channels], true);
+        }
     }
 
     /// Renders the next quantum and returns it; also kept in [`Engine::output`].
@@ -340,7 +362,7 @@ impl Engine {
         }
         if at >= self.calibration.len() {
             self.calibrating = None;
-            self.record_pending = Some(false);
+            self.set_recording(false);
         } else {
             self.calibrating = Some(at + QUANTUM);
         }
@@ -467,11 +489,16 @@ impl Engine {
                 self.metronome.enabled = enabled;
                 self.metronome.set_gain_db(gain_db);
             }
-            Command::Record { enabled } => self.record_pending = Some(enabled),
+            Command::Record { enabled } => {
+                if self.calibrating.is_none() {
+                    self.set_recording(enabled);
+                }
+            }
             Command::Calibrate => {
-                if self.capture.is_some() && !self.recording && self.calibrating.is_none() {
-                    self.record_pending = Some(true);
-                    self.calibrate_pending = true;
+                if self.capture.is_some() && !self.recording {
+                    // The clicks go out from the take's first frame on.
+                    self.set_recording(true);
+                    self.calibrating = Some(0);
                 }
             }
             Command::MeterBus { bus } => {

@@ -644,25 +644,25 @@ fn capture_takes_the_input_where_it_played_without_allocating() {
         }
     }
     // Record was asked after quantum 3; the engine takes it in quantum 4's
-    // render, so the take starts with quantum 5's input, which plays at
-    // 4 800 + 5 quanta (Seek and Play were taken in quantum 0's), and ends
-    // after quantum 8's.
+    // render, so the take starts with quantum 4's input, which plays at
+    // 4 800 + 4 quanta (Seek and Play were taken in quantum 0's), and ends
+    // after quantum 8's (the stop taken in its render).
     assert_eq!(
         reader.next_mark(),
         Some(Mark {
             frame: 0,
-            position: Some(4_800 + 5 * QUANTUM as u64),
+            position: Some(4_800 + 4 * QUANTUM as u64),
             starts: true
         })
     );
     let stop = reader.next_mark().unwrap();
     assert!(!stop.starts);
-    assert_eq!(stop.frame, 4 * QUANTUM as u64);
+    assert_eq!(stop.frame, 5 * QUANTUM as u64);
     let mut out = vec![0.0; 8 * QUANTUM * 2];
     let (frames, first) = reader.pop(&mut out);
-    assert_eq!((frames, first), (4 * QUANTUM, 0));
+    assert_eq!((frames, first), (5 * QUANTUM, 0));
     for (i, frame) in out[..frames * 2].chunks(2).enumerate() {
-        let expected = ((5 * QUANTUM + i) as f32).sin();
+        let expected = ((4 * QUANTUM + i) as f32).sin();
         assert_eq!(
             frame,
             [expected, expected],
@@ -723,4 +723,36 @@ fn calibration_measures_a_loopback_exactly() {
             "a loopback of {delay} frames"
         );
     }
+}
+
+/// Seek, Play and Record sent together (the record button) start the take
+/// at the Seek's position with that quantum's input: nothing between the
+/// cursor and the take's first frame is missed.
+#[test]
+fn a_take_started_with_play_starts_at_the_seek() {
+    use stemroom_engine::capture::capture_ring;
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    let (writer, mut reader) = capture_ring(1.0, 48_000.0);
+    engine.set_capture(writer);
+    let quantum: Vec<f32> = (0..QUANTUM).map(|i| i as f32 / QUANTUM as f32).collect();
+    engine.capture_input(&[&quantum]);
+    engine.process();
+    for command in [
+        Command::Seek { frame: 96_000 },
+        Command::Play,
+        Command::Record { enabled: true },
+    ] {
+        control.send(command).unwrap();
+    }
+    engine.capture_input(&[&quantum]);
+    engine.process();
+    let mark = reader.next_mark().unwrap();
+    assert_eq!(
+        (mark.frame, mark.position, mark.starts),
+        (0, Some(96_000), true)
+    );
+    let mut out = vec![0.0; 4 * QUANTUM];
+    let (frames, _) = reader.pop(&mut out);
+    assert_eq!(frames, QUANTUM, "the quantum the take started in is in it");
+    assert_eq!(out[2 * 5], quantum[5]);
 }

@@ -527,6 +527,7 @@ impl ProjectDoc {
         if clip.looped {
             self.set(txn, CLIPS, &right, "looped", true);
         }
+        crate::take::copy_take_fields(self, txn, &clip, &right);
         if clip.fade_out.frames > 0 {
             self.set_fade(txn, &right, true, clip.fade_out);
         }

@@ -34,6 +34,23 @@ pub(crate) fn read_pass(map: &MapRef, txn: &impl ReadTxn) -> Option<TakePass> {
     })
 }
 
+/// A split keeps what the clip waits for and which pass it is.
+pub(crate) fn copy_take_fields(
+    doc: &ProjectDoc,
+    txn: &mut TransactionMut,
+    from: &crate::project::Clip,
+    to: &str,
+) {
+    if !from.recording.is_empty() {
+        doc.set(txn, CLIPS, to, "recording", from.recording.as_str());
+    }
+    if let Some(take) = &from.take {
+        doc.set(txn, CLIPS, to, "take", take.group.as_str());
+        doc.set(txn, CLIPS, to, "takePass", f64::from(take.pass));
+        doc.set(txn, CLIPS, to, "takeMuted", !take.active);
+    }
+}
+
 /// A recorded clip about to be written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedClip<'a> {
@@ -90,6 +107,41 @@ impl ProjectDoc {
             self.set(txn, CLIPS, id, "recording", "");
         }
         waiting.len()
+    }
+
+    /// Clears `from..to` on `track` for a take recorded over it: what
+    /// clips of other recordings play there is cut away (split off and
+    /// removed), so the take replaces it and everything outside plays as
+    /// before. Returns the clips removed or shortened.
+    pub fn clear_for_take(
+        &self,
+        txn: &mut TransactionMut,
+        track: &str,
+        from: u64,
+        to: u64,
+        recording: &str,
+    ) -> usize {
+        let overlapping: Vec<_> = self
+            .clips(txn)
+            .into_iter()
+            .filter(|c| c.track == track && c.recording != recording)
+            .filter(|c| c.take.as_ref().is_none_or(|t| t.group != recording))
+            .filter(|c| c.start < to && c.start + c.length > from)
+            .collect();
+        for clip in &overlapping {
+            // The part from `from` on (the clip itself if it starts there).
+            let middle = if clip.start < from {
+                self.split_clip(txn, &clip.id, from)
+            } else {
+                Some(clip.id.clone())
+            };
+            if let Some(middle) = middle {
+                // Whatever follows `to` stays.
+                self.split_clip(txn, &middle, to);
+                self.delete_clip(txn, &middle);
+            }
+        }
+        overlapping.len()
     }
 
     /// Makes pass `pass` the one of its group that plays.
@@ -225,6 +277,44 @@ mod tests {
         // A clip with neither an asset nor a recording is still repaired.
         let empty = doc.add_clip(&mut txn, &track, "", 0, 10);
         assert!(doc.read(&txn).clips.iter().all(|c| c.id != empty));
+    }
+
+    #[test]
+    fn a_take_replaces_what_it_is_recorded_over_and_nothing_else() {
+        let doc = ProjectDoc::new(Doc::new());
+        let mut txn = doc.doc().transact_mut();
+        let track = doc.add_track(&mut txn, "Vocal", 1);
+        let other = doc.add_track(&mut txn, "Bass", 1);
+        // Spans the range, ends in it, starts in it, inside it, outside it.
+        let spans = doc.add_clip(&mut txn, &track, "a", 0, 1_000);
+        let ends_in = doc.add_clip(&mut txn, &track, "b", 1_000, 300);
+        doc.add_clip(&mut txn, &track, "c", 350, 20);
+        let starts_in = doc.add_clip(&mut txn, &track, "d", 380, 100);
+        let elsewhere = doc.add_clip(&mut txn, &other, "e", 0, 1_000);
+        // Only `spans` overlaps 200..400 with `c` and `d`: 1 000.. is after.
+        assert_eq!(doc.clear_for_take(&mut txn, &track, 200, 400, "rec-1"), 3);
+        let mut kept: Vec<(String, u64, u64, u64)> = doc
+            .clips(&txn)
+            .into_iter()
+            .map(|c| (c.asset, c.start, c.offset, c.length))
+            .collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                ("a".into(), 0, 0, 200),
+                ("a".into(), 400, 400, 600),
+                ("b".into(), 1_000, 0, 300),
+                ("d".into(), 400, 20, 80),
+                ("e".into(), 0, 0, 1_000),
+            ]
+        );
+        assert!(doc.clip(&txn, &spans).is_some() && doc.clip(&txn, &ends_in).is_some());
+        assert!(
+            doc.clip(&txn, &starts_in).is_none(),
+            "its start was in the range"
+        );
+        assert!(doc.clip(&txn, &elsewhere).is_some());
     }
 
     #[test]

@@ -196,7 +196,11 @@ impl Recordings {
                     .map_err(|_| RecordingError::IdTaken)?;
                 let same = (held.sample_rate, held.channels, held.format)
                     == (meta.sample_rate, meta.channels, meta.format);
-                if same { Ok((held, false)) } else { Err(RecordingError::IdTaken) }
+                if same {
+                    Ok((held, false))
+                } else {
+                    Err(RecordingError::IdTaken)
+                }
             }
             Err(e) => Err(storage(e)),
         }
@@ -455,11 +459,19 @@ pub async fn start(
     };
     let (meta, created) = run(move || {
         let (meta, created) = recordings.start(meta)?;
-        let chunks = if created { Vec::new() } else { recordings.chunks(&meta.id)? };
+        let chunks = if created {
+            Vec::new()
+        } else {
+            recordings.chunks(&meta.id)?
+        };
         Ok((meta_json(&meta, &chunks), created))
     })
     .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(meta)).into_response())
 }
 

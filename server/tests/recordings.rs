@@ -247,7 +247,14 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
     let r = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["id"], id);
-    let put = call(&server.addr, "PUT", &format!("{path}/{id}/chunks/0"), &owner, &take(100)).await;
+    let put = call(
+        &server.addr,
+        "PUT",
+        &format!("{path}/{id}/chunks/0"),
+        &owner,
+        &take(100),
+    )
+    .await;
     assert_eq!(put.status, 201);
     let again = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
     assert_eq!(again.status, 200, "{}", again.text());
@@ -262,7 +269,12 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
         body(id, 2).as_bytes(),
     )
     .await;
-    assert_eq!(elsewhere.status, 409, "another project's id: {}", elsewhere.text());
+    assert_eq!(
+        elsewhere.status,
+        409,
+        "another project's id: {}",
+        elsewhere.text()
+    );
     for bad in ["short", "../../etc/passwd-xxxxxxxxxx", &"a".repeat(65)] {
         let r = call(&server.addr, "POST", &path, &owner, body(bad, 2).as_bytes()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());

@@ -1,8 +1,9 @@
 // The AudioWorklet processor that runs Stemroom's engine (see app/src/worklet.rs).
 //
-// Runs on the audio rendering thread. `process()` calls into wasm once and
-// copies two 128-frame buffers out; it creates no objects, except in the
-// fallback (no shared memory), where it posts meter snapshots to the UI.
+// Runs on the audio rendering thread. `process()` copies the input's
+// channels in (recording), calls into wasm and copies two 128-frame buffers
+// out; it creates no objects, except in the fallback (no shared memory),
+// where it posts meter snapshots to the UI.
 
 const QUANTUM = 128;
 // Fallback only: quanta between meter posts (~21 ms at 48 kHz).
@@ -54,9 +55,18 @@ export function registerEngineProcessor(glue) {
       this.buffer = this.memory.buffer;
       this.left = new Float32Array(this.buffer, this.engine.output_ptr(0), QUANTUM);
       this.right = new Float32Array(this.buffer, this.engine.output_ptr(1), QUANTUM);
+      this.inLeft = new Float32Array(this.buffer, this.engine.input_ptr(0), QUANTUM);
+      this.inRight = new Float32Array(this.buffer, this.engine.input_ptr(1), QUANTUM);
     }
 
-    process(_inputs, outputs) {
+    process(inputs, outputs) {
+      // Growing the memory replaces its buffer; views on the old one go stale.
+      if (this.memory.buffer !== this.buffer) this.bindViews();
+      // No input connected: an empty list (the engine hears silence).
+      const input = inputs.length > 0 ? inputs[0] : inputs;
+      if (input.length > 0) this.inLeft.set(input[0]);
+      if (input.length > 1) this.inRight.set(input[1]);
+      this.engine.capture(input.length);
       this.engine.process();
       // Growing the memory replaces its buffer; views on the old one go stale.
       if (this.memory.buffer !== this.buffer) this.bindViews();

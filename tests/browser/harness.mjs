@@ -52,13 +52,6 @@ export async function startServer({ isolation = true, siteDir = siteDirectory() 
     url,
     dataDir,
     log: () => log,
-    /** Stops the process (SIGKILL: nothing flushed on the way out) and keeps the data. */
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-    },
     /** Starts again on the same address and data. */
     async restart() {
       for (let attempt = 0; ; attempt++) {
@@ -90,8 +83,8 @@ export async function startServer({ isolation = true, siteDir = siteDirectory() 
   };
 }
 
-/** Headless Chromium as these machines run it (root, no network but loopback). */
-export async function launchBrowser() {
+/** Headless Chromium as these machines run it (root, no network but loopback); `args` adds flags. */
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: required('STEMROOM_CHROMIUM'),
     headless: true,
@@ -99,6 +92,7 @@ export async function launchBrowser() {
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required',
+      ...args,
     ],
   });
 }
@@ -137,9 +131,14 @@ export function installTap() {
   };
 }
 
-/** Opens the app and waits for it to mount; page errors and console output are kept. `tap`: install {@link installTap}. */
-export async function openApp(browser, url, { tap = false } = {}) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+/**
+ * Opens the app and waits for it to mount; page errors and console output are kept. `tap`: install {@link installTap}.
+ * `context`: open it in this browser context (pages of one context share storage), else in a new one.
+ */
+export async function openApp(browser, url, { tap = false, context = null } = {}) {
+  const page = context
+    ? await context.newPage()
+    : await browser.newPage({ viewport: { width: 1280, height: 720 } });
   if (tap) await page.addInitScript(installTap);
   const console = [];
   page.on('console', (m) => console.push(`[${m.type()}] ${m.text()}`));
@@ -244,11 +243,11 @@ export function monoWav(samples, sampleRate = 48_000) {
  * A real server and headless Chromium for a `describe` block: started
  * before its tests, stopped after. Read `.server` and `.browser` inside tests.
  */
-export function serverAndBrowser({ before, after }) {
+export function serverAndBrowser({ before, after, browserArgs = [] }) {
   const fixture = { server: null, browser: null };
   before(async () => {
     fixture.server = await startServer();
-    fixture.browser = await launchBrowser();
+    fixture.browser = await launchBrowser({ args: browserArgs });
   });
   after(async () => {
     await fixture.browser?.close();

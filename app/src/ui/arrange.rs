@@ -155,7 +155,12 @@ pub fn Arrange() -> impl IntoView {
                 grouped.set_value(clips);
                 let mut by_track: HashMap<&str, Vec<&Clip>> = HashMap::new();
                 if let Some(p) = p {
-                    for c in p.clips.iter() {
+                    // Of a loop take's passes, the chosen one shows.
+                    for c in p
+                        .clips
+                        .iter()
+                        .filter(|c| c.take.as_ref().is_none_or(|t| t.active))
+                    {
                         by_track.entry(c.track.as_str()).or_default().push(c);
                     }
                 }

@@ -312,6 +312,12 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                     </div>
                 }
                 .into_any()
+            } else if kind == StripKind::Track {
+                view! {
+                    <span class="strip-name">{name.clone()}</span>
+                    <super::record::ArmButton track=id.clone() />
+                }
+                .into_any()
             } else {
                 view! { <span class="strip-name">{name.clone()}</span> }.into_any()
             }}

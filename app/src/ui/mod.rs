@@ -11,6 +11,7 @@ mod import;
 mod meter;
 mod mixer;
 mod presence;
+mod record;
 mod share;
 mod start;
 mod track;

@@ -52,6 +52,9 @@ pub struct PeerState {
     /// "Play for everyone": they ask the others to follow them.
     #[serde(default)]
     pub invite: bool,
+    /// The tracks they are recording on now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recording: Vec<String>,
 }
 
 /// A peer as this tab knows it: the state and when it arrived (ms).
@@ -226,6 +229,7 @@ pub fn run(ws: Workspace, me: RwSignal<String>, publish: impl Fn(String) + Clone
             loop_range: ws.looping.get().then(|| ws.loop_range.get()),
             transport: presence.transport.get(),
             invite: presence.inviting.get(),
+            recording: ws.record.recording_tracks(),
         }
     });
     let last_sent = StoredValue::new((0.0_f64, PeerState::default()));
@@ -626,4 +630,15 @@ pub fn FollowBar() -> impl IntoView {
         </li>
         </Show>
     }
+}
+
+/// Who else is recording on `track` now (their names).
+pub fn recording_on(ws: Workspace, track: &str) -> Vec<String> {
+    ws.presence.peers.with(|peers| {
+        peers
+            .iter()
+            .filter(|p| p.state.recording.iter().any(|t| t == track))
+            .map(|p| p.state.name.clone())
+            .collect()
+    })
 }

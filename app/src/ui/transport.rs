@@ -74,6 +74,7 @@ pub fn Transport() -> impl IntoView {
             >
                 "♩ Click"
             </button>
+            <super::record::RecordButton />
             <div class="transport-position">
                 <output class="transport-bars" title="Bar.beat.sixteenth">{bars}</output>
                 <output class="transport-time" title="Minutes:seconds">{time}</output>

@@ -10,7 +10,7 @@ use stemroom_engine::tempo::{Grid, TempoMap};
 use stemroom_model::project::Project;
 
 use super::{
-    arrange, comments, device, export, meter, mixer, presence, share, transport, versions,
+    arrange, comments, device, export, meter, mixer, presence, record, share, transport, versions,
 };
 use crate::api::{self, ProjectLink};
 use crate::project;
@@ -59,6 +59,8 @@ pub struct Workspace {
     pub comments: super::comments::Comments,
     /// The others here: their states, playheads, joins and leaves.
     pub presence: super::presence::Presence,
+    /// Armed tracks, the input, and the take being recorded.
+    pub record: super::record::RecordState,
     pub ui: EngineUi,
 }
 
@@ -145,10 +147,12 @@ impl Workspace {
         }
     }
 
-    /// Play from the cursor, or pause where the playhead is.
+    /// Play from the cursor, or pause where the playhead is (a take
+    /// being recorded ends).
     pub fn play_pause(self) {
         self.presence.transport_action();
         if self.playing_untracked() {
+            crate::recorder::stop();
             self.ui.send(Command::Stop);
             self.cursor.set(self.ui.meters.get_untracked().position);
         } else {
@@ -166,6 +170,7 @@ impl Workspace {
     /// Stop, back to where playback started.
     pub fn stop(self) {
         self.presence.transport_action();
+        crate::recorder::stop();
         if self.playing_untracked() {
             self.ui.send(Command::Stop);
         }
@@ -274,9 +279,11 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
         lanes: super::automation::Lanes::new(),
         comments: super::comments::Comments::new(review_sync.revision, me),
         presence: super::presence::Presence::new(peers),
+        record: super::record::RecordState::new(),
         ui,
     };
     provide_context(ws);
+    ws.record.hook_up(ws);
     let role = ws.role;
 
     let _ = window_event_listener(leptos::ev::keydown, move |e| shortcut(ws, &e));
@@ -326,6 +333,18 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             error.set(Some(e));
         }
     });
+    // Takes a closed tab left in this browser, offered back once.
+    let looked = StoredValue::new(false);
+    {
+        let id = link.id.clone();
+        Effect::new(move |_| {
+            let synced = matches!(status.get(), SyncStatus::Saved | SyncStatus::Saving);
+            if synced && ws.can_edit() && !looked.get_value() {
+                looked.set_value(true);
+                ws.record.look_for_takes(id.clone());
+            }
+        });
+    }
     // A refused link (revoked, expired) changes nothing from here on.
     Effect::new(move |_| {
         if matches!(status.get(), SyncStatus::Refused(_)) {
@@ -451,6 +470,8 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                 <transport::Transport />
                 <meter::MasterMeter />
             </div>
+            <record::InputPanel />
+            <record::RecordBar />
             <arrange::Arrange />
             <mixer::Mixer />
             <device::DevicePanel />
@@ -565,6 +586,26 @@ fn shortcut(ws: Workspace, e: &web_sys::KeyboardEvent) {
         }
         "Home" => ws.seek(0),
         "KeyL" => ws.toggle_loop(),
+        "KeyR" if e.shift_key() => {
+            if ws.can_edit() && !e.repeat() {
+                e.prevent_default();
+                ws.record.toggle_record(ws);
+            }
+        }
+        "KeyR" => {
+            // Arm the selected clip's track, or the first track.
+            if ws.can_edit() {
+                let track = ws.project.with_untracked(|p| {
+                    let p = p.as_ref()?;
+                    selected()
+                        .and_then(|id| p.clips.iter().find(|c| c.id == id).map(|c| c.track.clone()))
+                        .or_else(|| p.tracks.first().map(|t| t.id.clone()))
+                });
+                if let Some(track) = track {
+                    ws.record.toggle_arm(ws, &track);
+                }
+            }
+        }
         "KeyK" => ws.metronome.update(|m| *m = !*m),
         "Equal" | "NumpadAdd" => ws.zoom_by(1.5, None),
         "Minus" | "NumpadSubtract" => ws.zoom_by(1.0 / 1.5, None),
@@ -619,6 +660,8 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+D", "Duplicate the selected clip"),
     ("Delete", "Delete the selected clip or automation points"),
     ("M", "Mute the selected clip's track"),
+    ("R", "Arm the selected clip's track for recording"),
+    ("Shift+R", "Record on the armed tracks / stop the take"),
     ("C", "Comment on the loop range, or at the playhead"),
     (
         "B",
