@@ -165,7 +165,14 @@ impl EngineUi {
         self.state.set(EngineState::Starting);
         self.error.set(None);
         // Created inside the gesture, so the browser lets it make sound.
-        let context = match AudioContext::new() {
+        // At the open project's rate (the document's frames are the
+        // engine's, and a take is recorded at it): the browser converts to
+        // the device's rate.
+        let options = web_sys::AudioContextOptions::new();
+        if let Some(project) = crate::project::snapshot() {
+            options.set_sample_rate(project.meta.sample_rate as f32);
+        }
+        let context = match AudioContext::new_with_context_options(&options) {
             Ok(c) => c,
             Err(e) => return self.fail(format!("cannot open audio output: {}", js_error(e))),
         };
