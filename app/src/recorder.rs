@@ -130,6 +130,38 @@ pub struct Hooks {
 
 thread_local! {
     static HOOKS: RefCell<Option<Hooks>> = const { RefCell::new(None) };
+    /// Tracks monitoring the input, and from which channels.
+    static MONITORED: RefCell<Vec<(String, InputChannels)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sets the tracks that play the input through their strip (this
+/// listener's own: it goes into the engine's description here, never into
+/// the document). The caller brings the engine up to date.
+pub fn set_monitored(tracks: Vec<(String, InputChannels)>) {
+    MONITORED.set(tracks);
+}
+
+/// Adds this listener's input monitoring to the engine's description of
+/// `project` (whose tracks it lists in order).
+pub fn apply_monitoring(
+    desc: &mut stemroom_engine::project::ProjectDesc,
+    project: &stemroom_model::project::Project,
+) {
+    use stemroom_engine::project::{Monitor, MonitorInput};
+    MONITORED.with_borrow(|monitored| {
+        desc.monitor = monitored
+            .iter()
+            .filter_map(|(id, channels)| {
+                let track = project.tracks.iter().position(|t| &t.id == id)?;
+                let input = match channels {
+                    InputChannels::First => MonitorInput::First,
+                    InputChannels::Second => MonitorInput::Second,
+                    InputChannels::Both => MonitorInput::Both,
+                };
+                Some(Monitor { track, input })
+            })
+            .collect();
+    });
 }
 
 pub fn set_hooks(hooks: Hooks) {

@@ -260,6 +260,7 @@ pub fn sync_engine(ui: EngineUi) {
             return;
         };
         crate::ride::apply_rides(&mut desc, &project);
+        crate::recorder::apply_monitoring(&mut desc, &project);
         // A/B: the version's clips are not the live ones; the next live
         // description is then built whole.
         let key = if crate::compare::apply(&mut desc) {

@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn malformed_words_decode_to_nothing() {
-        assert_eq!(Command::decode(&[9.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
+        assert_eq!(Command::decode(&[99.0, 0.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, f64::NAN, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[2.0, -5.0, 0.0, 0.0, 0.0, 0.0]), None);
         assert_eq!(Command::decode(&[10.0, -1.0, 0.0, 0.0, 0.0, 0.0]), None);

@@ -504,6 +504,7 @@ pub fn parameter_commands(old: &ProjectDesc, new: &ProjectDesc) -> Option<Vec<Co
         || old.tempo != new.tempo
         || old.tracks.len() != new.tracks.len()
         || old.buses.len() != new.buses.len()
+        || old.monitor != new.monitor
     {
         return None;
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::automation::{AutomationTarget, Curve};
 use crate::device::{DeviceKind, LaneDevice, LaneLinks, LaneSmoother};
 use crate::lanes::{LANES, LaneBlock, SILENT_BLOCK};
-use crate::project::{AudioAsset, ClipDesc, Fade, Output, ProjectDesc, StripDesc};
+use crate::project::{AudioAsset, ClipDesc, Fade, MonitorInput, Output, ProjectDesc, StripDesc};
 use crate::{CHANNELS, QUANTUM, StereoQuantum, db_to_amplitude};
 
 /// Where the transport is and what it loops (stopped at 0 by default).
@@ -245,6 +245,43 @@ pub(crate) struct GroupTrack {
     /// freeing them here would deallocate on the audio thread).
     pub(crate) outgoing: Vec<Clip>,
     pub(crate) fade: usize,
+    /// The live input this track plays through its strip, if monitoring.
+    pub(crate) monitor: Option<MonitorInput>,
+}
+
+/// The live input of this quantum (a channel each) and how many channels
+/// it has (0: none).
+#[derive(Clone, Copy)]
+pub struct LiveInput<'a> {
+    pub channels: &'a [[f32; QUANTUM]; 2],
+    pub count: usize,
+}
+
+impl LiveInput<'_> {
+    pub const NONE: LiveInput<'static> = LiveInput {
+        channels: &[[0.0; QUANTUM]; 2],
+        count: 0,
+    };
+
+    /// Adds what a track monitoring `source` hears into its lanes.
+    fn add_to(&self, source: MonitorInput, track: &GroupTrack, block: &mut LaneBlock) {
+        if self.count == 0 {
+            return;
+        }
+        let last = self.count - 1;
+        let [first, second] = [&self.channels[0], &self.channels[last.min(1)]];
+        for (i, frame) in block.iter_mut().enumerate() {
+            for ch in 0..track.channels {
+                frame[track.first_lane + ch] += match (source, track.channels) {
+                    (MonitorInput::First, _) => first[i],
+                    (MonitorInput::Second, _) => second[i],
+                    (MonitorInput::Both, 2) if ch == 0 => first[i],
+                    (MonitorInput::Both, 2) => second[i],
+                    (MonitorInput::Both, _) => 0.5 * (first[i] + second[i]),
+                };
+            }
+        }
+    }
 }
 
 /// An edited track's old clips fade out under its new ones over this many
@@ -296,7 +333,13 @@ impl LaneGroup {
     /// Phase 1 for a track group: clips of the transport `segments`, inserts,
     /// fader, at the song's tempo `bpm`.
     /// `seek`: a seek while playing is being crossfaded (see [`SeekFade`]).
-    fn render(&mut self, segments: &[(usize, u64, usize)], seek: Option<&SeekFade>, bpm: f64) {
+    fn render(
+        &mut self,
+        segments: &[(usize, u64, usize)],
+        seek: Option<&SeekFade>,
+        bpm: f64,
+        input: LiveInput,
+    ) {
         self.set_tempo(bpm);
         *self.block = SILENT_BLOCK;
         for track in &mut self.tracks {
@@ -324,6 +367,9 @@ impl LaneGroup {
                 render_clips(clips, track, &mut self.scratch, at);
             }
             render_clips(&track.clips, track, &mut self.block, segments);
+            if let Some(source) = track.monitor {
+                input.add_to(source, track, &mut self.block);
+            }
             if let Some((_, _, done)) = old {
                 for (i, (frame, old)) in self.block.iter_mut().zip(self.scratch.iter()).enumerate()
                 {
@@ -588,6 +634,11 @@ pub struct Mixer {
     /// A seek while playing being crossfaded, and its part in this quantum.
     pub(crate) seek_fade: Option<SeekFade>,
     seek_now: Option<SeekFade>,
+    /// The live input of this quantum, for tracks that monitor it (see
+    /// [`Mixer::set_input`]).
+    input: [[f32; QUANTUM]; 2],
+    input_count: usize,
+    monitoring: bool,
     tempo: crate::tempo::TempoMap,
     scratch: Vec<bool>,
     scratch_up: Vec<bool>,
@@ -608,6 +659,16 @@ fn chain_kinds(strip: &StripDesc) -> Vec<DeviceKind> {
 }
 
 impl Mixer {
+    /// The live input for the next [`Mixer::process`] (a channel each,
+    /// `count` of them): what tracks monitoring the input play. Audio
+    /// thread; copies only while some track monitors.
+    pub fn set_input(&mut self, input: &[[f32; QUANTUM]; 2], count: usize) {
+        if self.monitoring {
+            self.input = *input;
+            self.input_count = count.min(2);
+        }
+    }
+
     /// Compiles `desc` on its own: every strip and device starts afresh.
     /// Allocates everything rendering will use.
     pub fn new(desc: &ProjectDesc) -> Mixer {
@@ -722,6 +783,7 @@ impl Mixer {
                     clips: desc.tracks[t].clips.iter().map(Clip::new).collect(),
                     outgoing: Vec::new(),
                     fade: CLIP_CROSSFADE_FRAMES,
+                    monitor: desc.monitor.iter().find(|m| m.track == t).map(|m| m.input),
                 })
                 .collect();
             let mut group = LaneGroup::new(
@@ -790,6 +852,9 @@ impl Mixer {
             continues_at: None,
             seek_fade: None,
             seek_now: None,
+            input: [[0.0; QUANTUM]; 2],
+            input_count: 0,
+            monitoring: !desc.monitor.is_empty(),
             tempo: desc.tempo.clone(),
             scratch: vec![false; tracks + buses + 1],
             scratch_up: vec![false; tracks + buses + 1],
@@ -1022,8 +1087,12 @@ impl Mixer {
         let n = self.segments(&mut segments);
         self.segments_now = (segments, n);
         let seek = self.seek_now;
+        let input = LiveInput {
+            channels: &self.input,
+            count: self.input_count,
+        };
         for group in &mut self.groups[..self.track_groups] {
-            group.render(&segments[..n], seek.as_ref(), self.bpm_now);
+            group.render(&segments[..n], seek.as_ref(), self.bpm_now, input);
         }
         self.mix();
         &self.out
@@ -1041,7 +1110,7 @@ impl Mixer {
         let seek = self.seek_now;
         self.groups[..self.track_groups]
             .par_iter_mut()
-            .for_each(|group| group.render(segments, seek.as_ref(), bpm));
+            .for_each(|group| group.render(segments, seek.as_ref(), bpm, LiveInput::NONE));
         self.mix();
         &self.out
     }
@@ -1097,7 +1166,7 @@ impl Mixer {
             let segments = &segments[..n];
             let work = |(group, batch): (&mut LaneGroup, &mut Vec<Rendered>)| {
                 for (k, (list, count, bpm, seek)) in segments.iter().enumerate() {
-                    group.render(&list[..*count], seek.as_ref(), *bpm);
+                    group.render(&list[..*count], seek.as_ref(), *bpm, LiveInput::NONE);
                     // Keep the rendered buffers; the group gets spare ones.
                     std::mem::swap(&mut group.block, &mut batch[k].0);
                     if let (Some(pre), Some(kept)) = (&mut group.pre_fader, &mut batch[k].1) {

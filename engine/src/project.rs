@@ -196,6 +196,27 @@ pub struct ProjectDesc {
     /// The master strip; its output and sends are ignored.
     pub master: StripDesc,
     pub tempo: TempoMap,
+    /// Tracks that play the live input through their strip (input
+    /// monitoring while recording): this listener's own, never bounced.
+    #[serde(default)]
+    pub monitor: Vec<Monitor>,
+}
+
+/// A track monitoring the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Monitor {
+    /// Index into [`ProjectDesc::tracks`].
+    pub track: usize,
+    pub input: MonitorInput,
+}
+
+/// Which of the input's channels a monitoring track hears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MonitorInput {
+    First,
+    Second,
+    /// Both: a stereo track gets one each, a mono track their mean.
+    Both,
 }
 
 /// The stable id of the master strip (a document has exactly one).
@@ -266,6 +287,7 @@ impl ProjectDesc {
             buses: Vec::new(),
             master: StripDesc::default(),
             tempo: TempoMap::constant(sample_rate, 120.0, TimeSignature::FOUR_FOUR),
+            monitor: Vec::new(),
         }
     }
 }

@@ -241,6 +241,11 @@ impl Engine {
         match &mut self.current {
             Some(plan) => {
                 plan.mixer.transport = self.transport;
+                let (channels, frames) = self.last_input_shape;
+                plan.mixer.set_input(
+                    &self.last_input,
+                    if frames == QUANTUM { channels } else { 0 },
+                );
                 self.out = *plan.mixer.process();
                 self.transport.position = plan.mixer.transport.position;
                 publish_strips(plan);

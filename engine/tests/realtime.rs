@@ -756,3 +756,98 @@ fn a_take_started_with_play_starts_at_the_seek() {
     assert_eq!(frames, QUANTUM, "the quantum the take started in is in it");
     assert_eq!(out[2 * 5], quantum[5]);
 }
+
+/// Input monitoring: a track monitoring the input plays it through its
+/// strip exactly as a clip of the same samples would (a null test), for
+/// In 1, In 2 and both on a stereo track; monitoring never allocates, and
+/// a plan without it ignores the input.
+#[test]
+fn a_monitoring_track_plays_the_input_through_its_strip() {
+    use stemroom_engine::capture::capture_ring;
+    use stemroom_engine::project::{
+        AudioAsset, ClipDesc, Monitor, MonitorInput, ProjectDesc, StripDesc, TrackDesc,
+    };
+    let frames = 40 * QUANTUM;
+    let left: Vec<f32> = (0..frames)
+        .map(|i| (i as f32 * 0.031).sin() * 0.5)
+        .collect();
+    let right: Vec<f32> = (0..frames)
+        .map(|i| (i as f32 * 0.017).cos() * 0.25)
+        .collect();
+    let strip = StripDesc {
+        gain_db: -6.0,
+        pan: 0.3,
+        ..StripDesc::default()
+    };
+    let track = |channels: usize, clips: Vec<ClipDesc>| TrackDesc {
+        id: 7,
+        channels,
+        strip: strip.clone(),
+        clips,
+    };
+    for (input, channels, heard) in [
+        (MonitorInput::First, 1, vec![left.clone()]),
+        (MonitorInput::Second, 1, vec![right.clone()]),
+        (MonitorInput::Both, 2, vec![left.clone(), right.clone()]),
+        (
+            MonitorInput::Both,
+            1,
+            vec![
+                left.iter()
+                    .zip(&right)
+                    .map(|(a, b)| 0.5 * (a + b))
+                    .collect(),
+            ],
+        ),
+    ] {
+        // The reference: a clip of what the track hears, playing from 0.
+        let mut clip_project = ProjectDesc::new(48_000);
+        clip_project.tracks.push(track(
+            channels,
+            vec![ClipDesc::whole(AudioAsset::new(heard), 0)],
+        ));
+        let (mut reference_control, mut reference) = engine_pair(48_000.0);
+        reference_control.load_project(&clip_project).unwrap();
+        reference_control.send(Command::Play).unwrap();
+        // Monitoring: no clip, the input instead (the transport stopped).
+        let mut monitored = ProjectDesc::new(48_000);
+        monitored.tracks.push(track(channels, Vec::new()));
+        monitored.monitor.push(Monitor { track: 0, input });
+        let (mut control, mut engine) = engine_pair(48_000.0);
+        let (writer, _reader) = capture_ring(1.0, 48_000.0);
+        engine.set_capture(writer);
+        control.load_project(&monitored).unwrap();
+        // Both take their plan in the first quantum, quantum by quantum
+        // the same frames.
+        for q in 0..frames / QUANTUM {
+            let at = q * QUANTUM..(q + 1) * QUANTUM;
+            let (_, allocs) = count_allocations(|| {
+                engine.capture_input(&[&left[at.clone()], &right[at.clone()]]);
+                engine.process();
+            });
+            assert_eq!(allocs, 0, "{input:?} quantum {q} allocated");
+            let expected = reference.process();
+            for ch in 0..2 {
+                for i in 0..QUANTUM {
+                    let (got, want) = (engine.output()[ch][i], expected[ch][i]);
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "{input:?} ch {ch} frame {i} of {q}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    // Without monitoring the input is not heard.
+    let mut silent = ProjectDesc::new(48_000);
+    silent.tracks.push(track(1, Vec::new()));
+    let (mut control, mut engine) = engine_pair(48_000.0);
+    let (writer, _reader) = capture_ring(1.0, 48_000.0);
+    engine.set_capture(writer);
+    control.load_project(&silent).unwrap();
+    for _ in 0..4 {
+        engine.capture_input(&[&left[..QUANTUM]]);
+        engine.process();
+    }
+    assert!(engine.output().iter().flatten().all(|x| *x == 0.0));
+}

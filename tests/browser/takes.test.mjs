@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launchBrowser, openApp, keep, createProject, sineWav } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, createProject, sineWav, rms, frequency } from './harness.mjs';
 
 const FAKE_RATE = 44_100;
 const TONE_HZ = 441;
@@ -422,6 +422,39 @@ describe('recording takes', () => {
       assert.ok(frames >= seconds * 48_000, `${frames} frames`);
     } catch (e) {
       await keep(page, 'takes-memory');
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+  test('input monitoring plays the input through the track, heard on the audio thread, and stops when turned off', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const page = await openApp(browser, server.url, { context, tap: true });
+    try {
+      await createProject(page, 'Monitor');
+      await page.click('.add-track');
+      await page.click('.track:last-child .track-monitor');
+      await page.waitForSelector('.transport-input[data-input="open"]', { timeout: 20_000 });
+      await page.waitForSelector('.track-monitor.active');
+      const listen = async () => {
+        await page.waitForTimeout(400);
+        await page.evaluate(() => { window.__tap.chunks = []; window.__tap.on = true; });
+        await page.waitForTimeout(500);
+        return page.evaluate(() => { window.__tap.on = false; return window.__tap.chunks.flat(); });
+      };
+      const heard = await listen();
+      assert.ok(heard.length > 10_000, `${heard.length} samples tapped`);
+      // The fake input's 441 Hz at 0.5, In 1 into both sides of a stereo
+      // track at 0 dB, centred: as it came.
+      assert.ok(Math.abs(frequency(heard, 48_000) - TONE_HZ) < 2, `${frequency(heard, 48_000)} Hz`);
+      assert.ok(Math.abs(rms(heard) - AMPLITUDE / Math.SQRT2) < 0.01, `rms ${rms(heard)}`);
+      // Not recording: monitoring makes no take.
+      assert.equal((await clips(page)).length, 0);
+      await page.click('.track:last-child .track-monitor');
+      const silent = await listen();
+      assert.ok(rms(silent) < 1e-4, `off: rms ${rms(silent)}`);
+    } catch (e) {
+      await keep(page, 'takes-monitor');
       throw e;
     } finally {
       await context.close();

@@ -23,6 +23,8 @@ use crate::take_store::TakeMeta;
 pub struct RecordState {
     /// Armed tracks, in the order they were armed.
     pub armed: RwSignal<Vec<String>>,
+    /// Tracks playing the input through their strip (input monitoring).
+    pub monitored: RwSignal<Vec<String>>,
     /// The input channels each track records (In 1 when not set).
     pub channels: RwSignal<HashMap<String, InputChannels>>,
     pub devices: RwSignal<Vec<Device>>,
@@ -51,6 +53,7 @@ impl RecordState {
     pub fn new() -> Self {
         RecordState {
             armed: RwSignal::new(Vec::new()),
+            monitored: RwSignal::new(Vec::new()),
             channels: RwSignal::new(HashMap::new()),
             devices: RwSignal::new(Vec::new()),
             device: RwSignal::new(stored_device()),
@@ -101,6 +104,24 @@ impl RecordState {
             }
         });
         if !armed && self.input.get_untracked().is_none() {
+            self.open_input(ws);
+        }
+    }
+
+    /// Input monitoring on or off for `track` (opening the input the
+    /// first time).
+    pub fn toggle_monitor(self, ws: Workspace, track: &str) {
+        let on = !self
+            .monitored
+            .with_untracked(|m| m.iter().any(|t| t == track));
+        self.monitored.update(|m| {
+            if on {
+                m.push(track.to_string());
+            } else {
+                m.retain(|t| t != track);
+            }
+        });
+        if on && self.input.get_untracked().is_none() {
             self.open_input(ws);
         }
     }
@@ -251,9 +272,21 @@ impl RecordState {
             .with_untracked(|c| c.get(track).copied().unwrap_or_default())
     }
 
-    /// Connects the recorder's reports to these signals.
+    /// Connects the recorder's reports to these signals, and monitoring
+    /// to the engine.
     pub fn hook_up(self, ws: Workspace) {
         let state = self;
+        Effect::new(move |_| {
+            let list = state.monitored.with(|m| {
+                m.iter()
+                    .map(|t| (t.clone(), state.channels_of(t)))
+                    .collect::<Vec<_>>()
+            });
+            // Heard once the input is open.
+            state.input.track();
+            recorder::set_monitored(list);
+            crate::session::sync_engine(ws.ui);
+        });
         recorder::set_hooks(recorder::Hooks {
             progress: Rc::new(move |p| {
                 let _ = state.progress.try_set(p);
@@ -348,7 +381,25 @@ pub fn ArmButton(track: String) -> impl IntoView {
         track.clone(),
         track.clone(),
     );
+    let (monitor_id, monitoring_id, shown_id) = (track.clone(), track.clone(), track.clone());
     let armed = move || rec.is_armed(&is_id);
+    let monitoring = move || {
+        rec.monitored
+            .with(|m| m.iter().any(|t| *t == monitoring_id))
+    };
+    let monitor_title = move || {
+        let late = rec
+            .input
+            .get()
+            .map(|i| {
+                format!(
+                    " (heard {:.1} ms late: the round trip)",
+                    i.round_trip() * 1000.0
+                )
+            })
+            .unwrap_or_default();
+        format!("Input monitoring through the track's strip{late}")
+    };
     view! {
         <button
             class="track-arm"
@@ -360,7 +411,17 @@ pub fn ArmButton(track: String) -> impl IntoView {
         >
             "●"
         </button>
-        <Show when=move || rec.is_armed(&show_id)>
+        <button
+            class="track-monitor"
+            class:active=monitoring
+            title=monitor_title
+            on:click=move |_| rec.toggle_monitor(ws, &monitor_id)
+        >
+            "I"
+        </button>
+        <Show when=move || {
+            rec.is_armed(&show_id) || rec.monitored.with(|m| m.iter().any(|t| *t == shown_id))
+        }>
             <select
                 class="track-input"
                 aria-label="Input channels"
