@@ -366,15 +366,55 @@ async fn render_offline(
     sample_rate: f32,
     project: Option<ProjectDesc>,
 ) -> Result<Object, JsError> {
+    render_offline_with(seconds, sample_rate, project, OfflineInput::None).await
+}
+
+/// What an offline render takes as its input (benchmarks of recording).
+#[derive(Clone, Copy, PartialEq)]
+enum OfflineInput {
+    None,
+    /// A stereo input, metered.
+    Metered,
+    /// A stereo input, and a take of it running from the start.
+    Recorded,
+}
+
+async fn render_offline_with(
+    seconds: f64,
+    sample_rate: f32,
+    project: Option<ProjectDesc>,
+    input: OfflineInput,
+) -> Result<Object, JsError> {
     let frames = (seconds * f64::from(sample_rate)).round() as u32;
     let options = OfflineAudioContextOptions::new(frames, sample_rate);
     options.set_number_of_channels(CHANNELS as u32);
     let context = OfflineAudioContext::new_with_context_options(&options).map_err(js_err)?;
-    let mut link = EngineLink::create(&context, &[Command::Play], false, |e| {
+    let mut first = vec![Command::Play];
+    if input == OfflineInput::Recorded {
+        first.push(Command::Record { enabled: true });
+    }
+    let capture = input != OfflineInput::None;
+    let mut link = EngineLink::create(&context, &first, capture, |e| {
         web_sys::console::error_1(&e.into())
     })
     .await
     .map_err(|e| JsError::new(&e))?;
+    if capture {
+        // Two tones, one a side, into the engine's input.
+        let merger = context
+            .create_channel_merger_with_number_of_inputs(2)
+            .map_err(js_err)?;
+        for (side, hz) in [(0, 440.0), (1, 660.0)] {
+            let tone = context.create_oscillator().map_err(js_err)?;
+            tone.frequency().set_value(hz);
+            tone.connect_with_audio_node_and_output_and_input(&merger, 0, side)
+                .map_err(js_err)?;
+            tone.start().map_err(js_err)?;
+        }
+        merger
+            .connect_with_audio_node(link.node())
+            .map_err(js_err)?;
+    }
     if let Some(project) = &project {
         link.load_project(project)
             .await
@@ -424,6 +464,31 @@ pub async fn render_project(seconds: f64, sample_rate: f32) -> Result<Object, Js
 /// The standard benchmark project (`stemroom_engine::workload`).
 fn workload(tracks: u32, seconds: f64, sample_rate: f32) -> ProjectDesc {
     stemroom_engine::workload::mixing_project(sample_rate as u32, tracks as usize, seconds)
+}
+
+/// The standard benchmark project rendered offline in the worklet with a
+/// stereo input connected (`input`), and a take of it running from the
+/// start (`record`): the benchmark of recording's cost in the worklet.
+#[wasm_bindgen]
+pub async fn render_workload_input(
+    tracks: u32,
+    seconds: f64,
+    sample_rate: f32,
+    input: bool,
+    record: bool,
+) -> Result<Object, JsError> {
+    let input = match (input, record) {
+        (false, _) => OfflineInput::None,
+        (true, false) => OfflineInput::Metered,
+        (true, true) => OfflineInput::Recorded,
+    };
+    render_offline_with(
+        seconds,
+        sample_rate,
+        Some(workload(tracks, seconds, sample_rate)),
+        input,
+    )
+    .await
 }
 
 /// The standard benchmark project, rendered offline in the worklet: the

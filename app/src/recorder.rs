@@ -63,6 +63,10 @@ pub struct Progress {
     pub dropped: u64,
     /// The server cannot be reached: takes wait here until it can.
     pub offline: bool,
+    /// Chunks made and acknowledged by the server, over every take of
+    /// this tab (how far the upload is behind).
+    pub made: u64,
+    pub sent: u64,
     pub error: Option<String>,
 }
 
@@ -452,6 +456,7 @@ impl Pipe {
     fn push_chunk(self: &Rc<Self>, bytes: Vec<u8>) {
         let n = self.made.get();
         self.made.set(n + 1);
+        RECORDER.with_borrow_mut(|r| r.progress.made += 1);
         self.queue.borrow_mut().push_back(Write::Chunk(n, bytes));
         write_files(self.clone());
     }
@@ -638,9 +643,9 @@ async fn send_take(
         while next < durable {
             if !held.contains(&next) {
                 let bytes = dir.read_chunk(next).await.map_err(UploadError::Refused)?;
-                let n = next;
-                persist_send(upload, n, &bytes).await?;
+                persist_send(upload, next, &bytes).await?;
             }
+            RECORDER.with_borrow_mut(|r| r.progress.sent += 1);
             next += 1;
         }
         if ended && next >= made {

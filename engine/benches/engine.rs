@@ -29,6 +29,72 @@ fn time_per_quantum(mixer: &mut Mixer, quanta: usize, parallel: bool) -> f64 {
     runs[runs.len() / 2]
 }
 
+/// Recording's cost on the audio thread: the 64-track project playing, a
+/// stereo input handed to the engine each quantum, with and without a take
+/// running (one ring push, whatever the number of armed tracks), and with
+/// 8 tracks monitoring the input.
+fn recording_cost() {
+    use stemroom_engine::capture::capture_ring;
+    use stemroom_engine::project::{Monitor, MonitorInput};
+    let run = |record: bool, monitors: usize| -> (f64, f64) {
+        let mut project = mixing_project(SAMPLE_RATE, 64, 4.0);
+        project.monitor = (0..monitors)
+            .map(|track| Monitor {
+                track,
+                input: MonitorInput::Both,
+            })
+            .collect();
+        let (mut control, mut engine) = engine_pair(SAMPLE_RATE as f32);
+        let (writer, mut reader) = capture_ring(10.0, SAMPLE_RATE as f32);
+        engine.set_capture(writer);
+        control.load_project(&project).unwrap();
+        control.send(Command::Play).unwrap();
+        if record {
+            control.send(Command::Record { enabled: true }).unwrap();
+        }
+        let left: Vec<f32> = (0..QUANTUM).map(|i| (i as f32 * 0.05).sin()).collect();
+        let right: Vec<f32> = (0..QUANTUM).map(|i| (i as f32 * 0.07).sin()).collect();
+        let mut drained = vec![0.0; 4 * 48_000];
+        // (capture_input alone, whole quantum) per run, µs per quantum.
+        let mut runs = Vec::new();
+        for _ in 0..7 {
+            let (mut capture, mut whole) = (Duration::ZERO, Duration::ZERO);
+            for _ in 0..200 {
+                let start = Instant::now();
+                engine.capture_input(&[&left, &right]);
+                let captured = Instant::now();
+                std::hint::black_box(engine.process());
+                capture += captured - start;
+                whole += start.elapsed();
+            }
+            runs.push((
+                capture.as_secs_f64() * 1e6 / 200.0,
+                whole.as_secs_f64() * 1e6 / 200.0,
+            ));
+            // The page's recorder, between runs (not timed).
+            while reader.pop(&mut drained).0 > 0 {}
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        (
+            median(runs.iter().map(|r| r.0).collect()),
+            median(runs.iter().map(|r| r.1).collect()),
+        )
+    };
+    let (metered, input) = run(false, 0);
+    let (captured, recording) = run(true, 0);
+    let (_, monitoring) = run(true, 8);
+    println!(
+        "recording, 64 tracks playing, stereo input: the input metered {:.2} µs/quantum, metered and captured (a take running) {:.2} µs: +{:.2} µs, {:.3}% of the budget (whole quantum {input:.1} → {recording:.1} µs); 8 tracks monitoring the input {monitoring:.1} µs",
+        metered,
+        captured,
+        captured - metered,
+        (captured - metered) / BUDGET_US * 100.0,
+    );
+}
+
 fn main() {
     let threads = rayon::current_num_threads();
     println!("engine, native: {SAMPLE_RATE} Hz, {QUANTUM}-frame quanta; workload: N mono tracks");
@@ -52,6 +118,8 @@ fn main() {
             us / BUDGET_US * 100.0
         );
     }
+
+    recording_cost();
 
     // Offline render: 64 tracks × 3 minutes through `Mixer::render_offline`.
     let seconds = 180.0;

@@ -827,9 +827,8 @@ fn a_monitoring_track_plays_the_input_through_its_strip() {
             });
             assert_eq!(allocs, 0, "{input:?} quantum {q} allocated");
             let expected = reference.process();
-            for ch in 0..2 {
-                for i in 0..QUANTUM {
-                    let (got, want) = (engine.output()[ch][i], expected[ch][i]);
+            for (ch, (got, want)) in engine.output().iter().zip(expected).enumerate() {
+                for (i, (&got, &want)) in got.iter().zip(want).enumerate() {
                     assert!(
                         (got - want).abs() < 1e-6,
                         "{input:?} ch {ch} frame {i} of {q}: {got} vs {want}"

@@ -222,6 +222,8 @@ fn bench(root: &Path) -> Result<()> {
             .env("STEMROOM_ARTIFACTS", root.join("target/test-artifacts")))
     };
     browser_bench("bench.mjs")?;
+    util::step("recording: the worklet's cost and the upload keeping up");
+    browser_bench("record-bench.mjs")?;
     util::step("workspace: first load and frame times at 64 tracks × 50 clips");
     browser_bench("workspace-bench.mjs")?;
     println!();

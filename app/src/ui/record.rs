@@ -625,6 +625,8 @@ pub fn RecordBar() -> impl IntoView {
             class="record-bar"
             data-uploading=uploading
             data-frames=move || rec.progress.get().frames
+            data-made=move || rec.progress.get().made
+            data-sent=move || rec.progress.get().sent
             data-offline=move || rec.progress.get().offline.to_string()
             data-recording=move || rec.recording.get().to_string()
         >
