@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, launchBrowser, openApp, keep, createProject, sineWav, rms, frequency } from './harness.mjs';
+import { startServer, launchBrowser, openApp, keep, createProject, sineWav, rms, frequency, shareLink, waitRole } from './harness.mjs';
 
 const FAKE_RATE = 44_100;
 const TONE_HZ = 441;
@@ -455,6 +455,61 @@ describe('recording takes', () => {
       assert.ok(rms(silent) < 1e-4, `off: rms ${rms(silent)}`);
     } catch (e) {
       await keep(page, 'takes-monitor');
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+  test('a collaborator sees the recording marker while a take runs, and the clip at Stop, its audio once uploaded', async () => {
+    const a = await openApp(browser, server.url);
+    const b = await openApp(browser, server.url);
+    try {
+      await createProject(a, 'Together');
+      await addTrackAndArm(a);
+      await b.goto(await shareLink(server, a, 'edit'));
+      await waitRole(b, 'edit');
+      await a.click('.transport-record');
+      await b.waitForSelector('.track-recording-by', { timeout: 10_000 });
+      assert.match(await b.$eval('.track-recording-by', (m) => m.textContent), /recording/);
+      await a.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 2 * 48_000, null, { timeout: 20_000 });
+      await a.click('.transport-stop');
+      // B: the clip at once (waiting for its audio), then its asset.
+      await b.waitForFunction(() => JSON.parse(window.stemroom.project_clips()).some((c) => c.name.includes('take')), null, { timeout: 10_000 });
+      await b.waitForFunction(() => JSON.parse(window.stemroom.project_clips()).some((c) => c.name.includes('take') && c.asset !== ''), null, { timeout: 30_000 });
+      await b.waitForSelector('.track-lane canvas[data-waveforms="1"]', { timeout: 30_000 });
+      await b.waitForFunction(() => !document.querySelector('.track-recording-by'), null, { timeout: 10_000 });
+    } catch (e) {
+      await keep(b, 'takes-together');
+      throw e;
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a count-in of a bar starts the song a bar early and the take at the cursor', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const page = await openApp(browser, server.url, { context });
+    try {
+      await createProject(page, 'Count-in');
+      await addTrackAndArm(page);
+      await page.click('.transport-input');
+      await page.selectOption('.input-count-in', '1');
+      // The cursor at bar 2 (2 s at 120 bpm in 4/4).
+      const lane = await page.$eval('.track:last-child .track-lane', (l) => { const b = l.getBoundingClientRect(); return { left: b.left, top: b.top }; });
+      await page.mouse.click(lane.left + 80, lane.top + 40);
+      await page.click('.transport-record');
+      // During the count-in the playhead is before the cursor and nothing is taken.
+      await page.waitForFunction(() => window.stemroom.engine_position() > 0, null, { timeout: 10_000 });
+      assert.ok(await page.evaluate(() => window.stemroom.engine_position()) < 96_000, 'the song starts a bar early');
+      await page.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 4 * 48_000, null, { timeout: 20_000 });
+      await page.click('.transport-stop');
+      await waitUploaded(page);
+      const [clip] = (await clips(page)).filter((c) => c.name.includes('take'));
+      assert.equal(clip.start, 96_000, 'the take starts at the cursor');
+      assert.ok(clip.length > 1.5 * 48_000 && clip.length < 2.6 * 48_000, `${clip.length} frames after the count-in`);
+    } catch (e) {
+      await keep(page, 'takes-count-in');
       throw e;
     } finally {
       await context.close();

@@ -186,6 +186,10 @@ impl RecordState {
                 }
                 self.message.set(None);
                 self.recording.set(true);
+                // A count-in is counted by the click.
+                if !playing && self.count_in.get_untracked() > 0 {
+                    ws.metronome.set(true);
+                }
                 if !playing {
                     ws.presence.transport_action();
                     ws.play_from.set(ws.cursor.get_untracked());
@@ -383,10 +387,7 @@ pub fn ArmButton(track: String) -> impl IntoView {
     );
     let (monitor_id, monitoring_id, shown_id) = (track.clone(), track.clone(), track.clone());
     let armed = move || rec.is_armed(&is_id);
-    let monitoring = move || {
-        rec.monitored
-            .with(|m| m.iter().any(|t| *t == monitoring_id))
-    };
+    let monitoring = move || rec.monitored.with(|m| m.contains(&monitoring_id));
     let monitor_title = move || {
         let late = rec
             .input
@@ -420,7 +421,7 @@ pub fn ArmButton(track: String) -> impl IntoView {
             "I"
         </button>
         <Show when=move || {
-            rec.is_armed(&show_id) || rec.monitored.with(|m| m.iter().any(|t| *t == shown_id))
+            rec.is_armed(&show_id) || rec.monitored.with(|m| m.contains(&shown_id))
         }>
             <select
                 class="track-input"
