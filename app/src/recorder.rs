@@ -414,6 +414,7 @@ impl Recorder {
                 if buffer.len() >= chunk_bytes {
                     let bytes = std::mem::replace(buffer, Vec::with_capacity(chunk_bytes));
                     pipe.push_chunk(bytes);
+                    self.progress.made += 1;
                 }
             }
         }
@@ -453,10 +454,11 @@ impl Recorder {
 }
 
 impl Pipe {
+    /// Queues the next chunk for the files (the caller counts it in the
+    /// progress: this may run inside the recorder's borrow).
     fn push_chunk(self: &Rc<Self>, bytes: Vec<u8>) {
         let n = self.made.get();
         self.made.set(n + 1);
-        RECORDER.with_borrow_mut(|r| r.progress.made += 1);
         self.queue.borrow_mut().push_back(Write::Chunk(n, bytes));
         write_files(self.clone());
     }
@@ -470,6 +472,7 @@ fn finish_run(run: Run) {
     for (pipe, buffer) in run.pipes {
         if !buffer.is_empty() {
             pipe.push_chunk(buffer);
+            RECORDER.with_borrow_mut(|r| r.progress.made += 1);
         }
         let meta = {
             let mut meta = pipe.meta.borrow_mut();

@@ -75,7 +75,7 @@ try {
   for (let t = 0; t < TRACKS; t++) await page.click('.add-track');
   for (let t = 1; t <= TRACKS; t++) {
     await page.click(`.track:nth-child(${t}) .track-arm`);
-    if (t === 1) await page.waitForSelector('.transport-input[data-input="open"]', { timeout: 20_000 });
+    if (t === 1) await page.waitForSelector('.input-toggle[data-input="open"]', { timeout: 20_000 });
     await page.selectOption(`.track:nth-child(${t}) .track-input`, '1+2');
   }
   await page.click('.transport-record');

@@ -101,7 +101,7 @@ function breaksInSine(x, rate, hz, from = 2, to = x.length) {
 async function addTrackAndArm(page) {
   await page.click('.add-track');
   await page.click('.track:last-child .track-arm');
-  await page.waitForSelector('.transport-input[data-input="open"]', { timeout: 20_000 });
+  await page.waitForSelector('.input-toggle[data-input="open"]', { timeout: 20_000 });
 }
 
 /** Records `seconds` (from wherever the cursor is) and stops with the Stop button. */
@@ -169,7 +169,7 @@ describe('recording takes', () => {
     try {
       await createProject(page, 'Alignment');
       await addTrackAndArm(page);
-      await page.click('.transport-input');
+      await page.click('.input-toggle');
       const reported = Number(await page.$eval('.input-latency', (p) => p.dataset.roundTripMs));
       await page.click('.input-calibrate');
       await page.waitForFunction(() => /Round trip measured/.test(document.querySelector('.record-message')?.textContent ?? ''), null, { timeout: 20_000 });
@@ -222,7 +222,7 @@ describe('recording takes', () => {
       const render = async () => Array.from((await page.evaluate(() => window.stemroom.render_project(6, 48000))).channels[0]);
       const before = await render();
       await page.click('.track:first-child .track-arm');
-      await page.waitForSelector('.transport-input[data-input="open"]', { timeout: 20_000 });
+      await page.waitForSelector('.input-toggle[data-input="open"]', { timeout: 20_000 });
       // The loop range 2–4 s (dragged on the ruler), punch on, from 1 s.
       const ruler = await page.$eval('.ruler-lane', (r) => { const b = r.getBoundingClientRect(); return { left: b.left, top: b.top }; });
       await page.mouse.move(ruler.left + 80, ruler.top + 6);
@@ -231,7 +231,7 @@ describe('recording takes', () => {
       await page.mouse.up();
       await page.waitForSelector('.transport-loop.active');
       await page.click('.transport-loop'); // the range stays; the transport plays through
-      await page.click('.transport-input');
+      await page.click('.input-toggle');
       await page.check('.input-punch');
       // From the start (the cursor's), through the range and past it.
       await recordFor(page, 4.6);
@@ -434,7 +434,7 @@ describe('recording takes', () => {
       await createProject(page, 'Monitor');
       await page.click('.add-track');
       await page.click('.track:last-child .track-monitor');
-      await page.waitForSelector('.transport-input[data-input="open"]', { timeout: 20_000 });
+      await page.waitForSelector('.input-toggle[data-input="open"]', { timeout: 20_000 });
       await page.waitForSelector('.track-monitor.active');
       const listen = async () => {
         await page.waitForTimeout(400);
@@ -493,7 +493,7 @@ describe('recording takes', () => {
     try {
       await createProject(page, 'Count-in');
       await addTrackAndArm(page);
-      await page.click('.transport-input');
+      await page.click('.input-toggle');
       await page.selectOption('.input-count-in', '1');
       // The cursor at bar 2 (2 s at 120 bpm in 4/4).
       const lane = await page.$eval('.track:last-child .track-lane', (l) => { const b = l.getBoundingClientRect(); return { left: b.left, top: b.top }; });

@@ -314,8 +314,10 @@ fn MixerStrip(id: String, name: String, kind: StripKind) -> impl IntoView {
                 .into_any()
             } else if kind == StripKind::Track {
                 view! {
-                    <span class="strip-name">{name.clone()}</span>
-                    <super::record::ArmButton track=id.clone() />
+                    <div class="strip-head">
+                        <span class="strip-name">{name.clone()}</span>
+                        <super::record::ArmButton track=id.clone() />
+                    </div>
                 }
                 .into_any()
             } else {

@@ -373,20 +373,41 @@ fn store_device(device: &str) {
     }
 }
 
-/// A track's arm button and, while armed, its input channels.
+/// A track's arm button (the track header and the mixer strip).
 #[component]
 pub fn ArmButton(track: String) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let rec = ws.record;
-    let (arm_id, is_id, ch_id, sel_id, show_id) = (
+    let (arm_id, is_id) = (track.clone(), track.clone());
+    view! {
+        <button
+            class="track-arm"
+            class:active=move || rec.is_armed(&is_id)
+            class:recording=move || rec.recording.get() && rec.is_armed(&track)
+            title="Arm for recording (R)"
+            disabled=move || !ws.can_edit() || rec.recording.get()
+            on:click=move |_| rec.toggle_arm(ws, &arm_id)
+        >
+            "●"
+        </button>
+    }
+}
+
+/// A track's input row under its name: arm, monitoring, the input
+/// channels it records (while armed or monitoring), and who else records
+/// on it now.
+#[component]
+pub fn TrackInput(track: String) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let rec = ws.record;
+    let (monitor_id, monitoring_id, shown_id, ch_id, sel_id, by_id) = (
+        track.clone(),
         track.clone(),
         track.clone(),
         track.clone(),
         track.clone(),
         track.clone(),
     );
-    let (monitor_id, monitoring_id, shown_id) = (track.clone(), track.clone(), track.clone());
-    let armed = move || rec.is_armed(&is_id);
     let monitoring = move || rec.monitored.with(|m| m.contains(&monitoring_id));
     let monitor_title = move || {
         let late = rec
@@ -402,55 +423,58 @@ pub fn ArmButton(track: String) -> impl IntoView {
         format!("Input monitoring through the track's strip{late}")
     };
     view! {
-        <button
-            class="track-arm"
-            class:active=armed.clone()
-            class:recording=move || rec.recording.get() && rec.is_armed(&track)
-            title="Arm for recording (R)"
-            disabled=move || !ws.can_edit() || rec.recording.get()
-            on:click=move |_| rec.toggle_arm(ws, &arm_id)
-        >
-            "●"
-        </button>
-        <button
-            class="track-monitor"
-            class:active=monitoring
-            title=monitor_title
-            on:click=move |_| rec.toggle_monitor(ws, &monitor_id)
-        >
-            "I"
-        </button>
-        <Show when=move || {
-            rec.is_armed(&show_id) || rec.monitored.with(|m| m.contains(&shown_id))
-        }>
-            <select
-                class="track-input"
-                aria-label="Input channels"
-                prop:value={
-                    let ch_id = ch_id.clone();
-                    move || rec.channels_of(&ch_id).key()
-                }
-                disabled=move || rec.recording.get()
-                on:change={
-                    let sel_id = sel_id.clone();
-                    move |e| {
-                        let choice = InputChannels::from_key(&event_target_value(&e));
-                        rec.channels.update(|c| {
-                            c.insert(sel_id.clone(), choice);
-                        });
-                    }
-                }
+        <div class="track-input-row">
+            <ArmButton track=track.clone() />
+            <button
+                class="track-monitor"
+                class:active=monitoring
+                title=monitor_title
+                disabled=move || !ws.can_edit()
+                on:click=move |_| rec.toggle_monitor(ws, &monitor_id)
             >
-                {InputChannels::ALL
-                    .into_iter()
-                    .map(|c| view! { <option value=c.key()>{c.label()}</option> })
-                    .collect_view()}
-            </select>
-        </Show>
+                "I"
+            </button>
+            <Show when=move || rec.is_armed(&shown_id) || rec.monitored.with(|m| m.contains(&shown_id))>
+                <select
+                    class="track-input"
+                    aria-label="Input channels"
+                    prop:value={
+                        let ch_id = ch_id.clone();
+                        move || rec.channels_of(&ch_id).key()
+                    }
+                    disabled=move || rec.recording.get()
+                    on:change={
+                        let sel_id = sel_id.clone();
+                        move |e| {
+                            let choice = InputChannels::from_key(&event_target_value(&e));
+                            rec.channels.update(|c| {
+                                c.insert(sel_id.clone(), choice);
+                            });
+                        }
+                    }
+                >
+                    {InputChannels::ALL
+                        .into_iter()
+                        .map(|c| view! { <option value=c.key()>{c.label()}</option> })
+                        .collect_view()}
+                </select>
+            </Show>
+            {move || {
+                let names = super::presence::recording_on(ws, &by_id);
+                (!names.is_empty())
+                    .then(|| {
+                        view! {
+                            <span class="track-recording-by" title="Recording on this track now">
+                                {format!("● {} recording", names.join(", "))}
+                            </span>
+                        }
+                    })
+            }}
+        </div>
     }
 }
 
-/// The transport's record button and input panel toggle.
+/// The transport's record button.
 #[component]
 pub fn RecordButton() -> impl IntoView {
     let ws = expect_context::<Workspace>();
@@ -463,14 +487,23 @@ pub fn RecordButton() -> impl IntoView {
             on:click=move |_| rec.toggle_record(ws)
             title="Record on the armed tracks (Shift+R)"
         >
-            "● Rec"
+            "●"
         </button>
+    }
+}
+
+/// The project bar's toggle of the input panel.
+#[component]
+pub fn InputToggle() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let rec = ws.record;
+    view! {
         <button
-            class="transport-input"
+            class="input-toggle"
             class:active=move || rec.panel.get()
             data-input=move || if rec.input.get().is_some() { "open" } else { "closed" }
             on:click=move |_| rec.panel.update(|p| *p = !*p)
-            title="Input: device, level, latency, count-in"
+            title="Input: device, level, latency, count-in, punch"
         >
             "Input"
         </button>

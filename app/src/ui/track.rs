@@ -200,19 +200,6 @@ pub(super) fn TrackRow(
                 >
                     "S"
                 </button>
-                <super::record::ArmButton track=id.clone() />
-            {
-                    let id = id.clone();
-                    move || {
-                        let names = super::presence::recording_on(ws, &id);
-                        (!names.is_empty()).then(|| view! {
-                            <span class="track-recording-by" title="Recording on this track now">
-                                {format!("● {} recording", names.join(", "))}
-                            </span>
-                        })
-                    }
-                }
-
                 <ShowAutomation strip=id.clone() />
                 <button
                     class="track-delete"
@@ -224,6 +211,7 @@ pub(super) fn TrackRow(
                 >
                     "✕"
                 </button>
+                <super::record::TrackInput track=id.clone() />
             </div>
             <div
                 class="track-lane"

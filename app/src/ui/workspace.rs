@@ -417,6 +417,7 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                 }) />
                 <versions::VersionsPanel revision=review_sync.revision />
                 <export::ExportPanel />
+                <record::InputToggle />
                 <span class="save-state" data-state=move || save_state().key() role="status">
                     {move || save_state().label()}
                 </span>
