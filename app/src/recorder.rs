@@ -219,6 +219,9 @@ pub fn record(setup: RecordSetup, transport: &[Command]) -> Result<(), String> {
     if !crate::input::is_open() {
         return Err("open an input to record from".into());
     }
+    if !can_capture() {
+        return Err(NO_CAPTURE.into());
+    }
     if RECORDER.with_borrow(|r| r.run.is_some() || r.calibrating) {
         return Err("already recording".into());
     }
@@ -297,6 +300,9 @@ pub fn calibrate() -> Result<(), String> {
     if !crate::input::is_open() {
         return Err("open the input to calibrate".into());
     }
+    if !can_capture() {
+        return Err(NO_CAPTURE.into());
+    }
     let busy = RECORDER.with_borrow_mut(|r| {
         let busy = r.run.is_some() || r.calibrating;
         if !busy {
@@ -311,6 +317,13 @@ pub fn calibrate() -> Result<(), String> {
     send(Command::Calibrate);
     start_draining();
     Ok(())
+}
+
+const NO_CAPTURE: &str = "recording needs the page's shared memory (open it from the Stemroom server, which isolates it)";
+
+/// Whether the running engine captures its input (the shared-memory build).
+fn can_capture() -> bool {
+    crate::session::with_engine(|_, link| link.capture().is_some()) == Some(true)
 }
 
 fn send(command: Command) {

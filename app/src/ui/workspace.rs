@@ -417,7 +417,9 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
                 }) />
                 <versions::VersionsPanel revision=review_sync.revision />
                 <export::ExportPanel />
-                <record::InputToggle />
+                <Show when=move || ws.can_edit()>
+                    <record::InputToggle />
+                </Show>
                 <span class="save-state" data-state=move || save_state().key() role="status">
                     {move || save_state().label()}
                 </span>
