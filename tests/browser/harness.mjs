@@ -219,6 +219,20 @@ export function sineWav(seconds, sampleRate = 48_000) {
   return { samples, wav: monoWav(samples, sampleRate) };
 }
 
+/**
+ * A file for Chromium's fake capture device (`--use-file-for-fake-audio-capture`):
+ * one second of a sine at 44.1 kHz, the device's rate, in `dir`. At 441 Hz a
+ * period is 100 samples, so the device's loop of it is seamless.
+ */
+export function fakeCaptureSine(dir, hz = 441, amplitude = 0.5) {
+  const rate = 44_100;
+  const samples = new Int16Array(rate);
+  for (let i = 0; i < rate; i++) samples[i] = Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * amplitude * 32767);
+  const file = path.join(dir, 'fake-capture.wav');
+  writeFileSync(file, monoWav(samples, rate));
+  return file;
+}
+
 /** A 16-bit mono WAV file of `samples` (an Int16Array). */
 export function monoWav(samples, sampleRate = 48_000) {
   const frames = samples.length;

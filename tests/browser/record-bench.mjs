@@ -12,10 +12,10 @@
 //    (chunks made here and not yet acknowledged), and how long after Stop
 //    the takes are assets.
 
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { launchBrowser, openApp, startServer, createProject } from './harness.mjs';
+import { launchBrowser, openApp, startServer, createProject, fakeCaptureSine } from './harness.mjs';
 
 const SAMPLE_RATE = 48_000;
 const QUANTUM = 128;
@@ -23,32 +23,10 @@ const SECONDS = 4;
 const TRACKS = 8;
 const TAKE_SECONDS = 20;
 
-/** One second of a 441 Hz sine, 16-bit mono at 44.1 kHz. */
-function fakeCaptureFile(dir) {
-  const rate = 44_100;
-  const wav = Buffer.alloc(44 + rate * 2);
-  wav.write('RIFF', 0, 'ascii');
-  wav.writeUInt32LE(36 + rate * 2, 4);
-  wav.write('WAVEfmt ', 8, 'ascii');
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20);
-  wav.writeUInt16LE(1, 22);
-  wav.writeUInt32LE(rate, 24);
-  wav.writeUInt32LE(rate * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36, 'ascii');
-  wav.writeUInt32LE(rate * 2, 40);
-  for (let i = 0; i < rate; i++) wav.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 441 * i) / rate) * 16_000), 44 + i * 2);
-  const file = path.join(dir, 'sine.wav');
-  writeFileSync(file, wav);
-  return file;
-}
-
 const dir = mkdtempSync(path.join(tmpdir(), 'stemroom-record-bench-'));
 const server = await startServer();
 const browser = await launchBrowser({
-  args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${fakeCaptureFile(dir)}`],
+  args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${fakeCaptureSine(dir)}`],
 });
 try {
   const page = await openApp(browser, server.url);

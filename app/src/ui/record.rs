@@ -659,6 +659,7 @@ pub fn RecordBar() -> impl IntoView {
             class="record-bar"
             data-uploading=uploading
             data-frames=move || rec.progress.get().frames
+            data-dropped=move || rec.progress.get().dropped
             data-made=move || rec.progress.get().made
             data-sent=move || rec.progress.get().sent
             data-offline=move || rec.progress.get().offline.to_string()
