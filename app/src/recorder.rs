@@ -616,7 +616,7 @@ fn upload(pipe: Rc<Pipe>, token: String) {
     report();
     leptos::task::spawn_local(async move {
         let meta = pipe.meta.borrow().clone();
-        let mut upload = TakeUpload::new(&meta.project, &token, &meta.id);
+        let mut upload = TakeUpload::new(&meta.project, &token, &meta.id).patient(set_offline);
         let result = send_take(&mut upload, &meta, || {
             (
                 pipe.durable.get(),
@@ -630,7 +630,8 @@ fn upload(pipe: Rc<Pipe>, token: String) {
 }
 
 /// Sends chunks as they become durable (`state`: durable, ended, made)
-/// and finishes the take; answers the asset (`None`: nothing was
+/// and finishes the take, waiting for the server while it is away (a
+/// patient upload); answers the asset (`None`: nothing was
 /// recorded, and the server's recording is abandoned).
 async fn send_take(
     upload: &mut TakeUpload,
@@ -641,25 +642,16 @@ async fn send_take(
     let dir = TakeDir::open(&meta.id, true)
         .await
         .map_err(UploadError::Refused)?;
-    let held = loop {
-        match upload
-            .start(&meta.name, meta.sample_rate, meta.channels, "s24")
-            .await
-        {
-            Err(UploadError::Unreachable(_)) => offline_wait().await,
-            other => {
-                set_offline(false);
-                break other?;
-            }
-        }
-    };
+    let held = upload
+        .start(&meta.name, meta.sample_rate, meta.channels, "s24")
+        .await?;
     let mut next = 0u32;
     loop {
         let (durable, ended, made) = state();
         while next < durable {
             if !held.contains(&next) {
                 let bytes = dir.read_chunk(next).await.map_err(UploadError::Refused)?;
-                persist_send(upload, next, &bytes).await?;
+                upload.send(next, &bytes).await?;
             }
             RECORDER.with_borrow_mut(|r| r.progress.sent += 1);
             next += 1;
@@ -673,31 +665,7 @@ async fn send_take(
         let _ = upload.abandon().await;
         return Ok(None);
     }
-    let asset = loop {
-        match upload.finish(next).await {
-            Ok(asset) => break asset,
-            Err(UploadError::Unreachable(_)) => offline_wait().await,
-            Err(e) => return Err(e),
-        }
-    };
-    Ok(Some(asset.sha256))
-}
-
-async fn persist_send(upload: &mut TakeUpload, n: u32, bytes: &[u8]) -> Result<(), UploadError> {
-    loop {
-        match upload.send(n, bytes).await {
-            Err(UploadError::Unreachable(_)) => offline_wait().await,
-            other => {
-                set_offline(false);
-                return other;
-            }
-        }
-    }
-}
-
-async fn offline_wait() {
-    set_offline(true);
-    crate::background::sleep(1_000).await;
+    Ok(Some(upload.finish(next).await?.sha256))
 }
 
 fn set_offline(offline: bool) {
@@ -778,7 +746,7 @@ pub async fn recover(meta: TakeMeta, token: String) -> Result<u64, String> {
     });
     report();
     leptos::task::spawn_local(async move {
-        let mut upload = TakeUpload::new(&meta.project, &token, &meta.id);
+        let mut upload = TakeUpload::new(&meta.project, &token, &meta.id).patient(set_offline);
         let result = send_take(&mut upload, &meta, || (chunks, true, chunks)).await;
         finished(&meta.id, result).await;
     });

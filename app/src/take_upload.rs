@@ -43,6 +43,10 @@ pub struct TakeUpload {
     pub id: String,
     /// Requests that failed and were tried again (for the UI and tests).
     pub retries: u32,
+    /// Told `true` when the server cannot be reached and calls wait for it
+    /// (then every call waits as long as it takes), `false` once it answers.
+    /// Without it a call reports the server unreachable after a few tries.
+    waiting: Option<Box<dyn Fn(bool)>>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +61,15 @@ impl TakeUpload {
             token: token.into(),
             id: id.into(),
             retries: 0,
+            waiting: None,
         }
+    }
+
+    /// Calls wait for the server however long it is away (a take recorded
+    /// while it is gone), telling `waiting` when that starts and ends.
+    pub fn patient(mut self, waiting: impl Fn(bool) + 'static) -> TakeUpload {
+        self.waiting = Some(Box::new(waiting));
+        self
     }
 
     fn base(&self) -> String {
@@ -65,7 +77,9 @@ impl TakeUpload {
     }
 
     /// `request` tried again while the server cannot be reached or fails
-    /// (waiting longer each time); a refusal ends it at once.
+    /// (waiting longer each time, up to a second): a few times, or for as
+    /// long as it takes when [`TakeUpload::patient`]. A refusal ends it at
+    /// once.
     async fn persist(
         &mut self,
         path: &str,
@@ -78,15 +92,24 @@ impl TakeUpload {
         loop {
             attempt += 1;
             let why = match request(path, method, Some(&self.token), body, content_type).await {
-                Ok(response) if response.ok() => return Ok(response),
-                Ok(response) if (400..500).contains(&response.status()) => {
+                Ok(response) if response.ok() || (400..500).contains(&response.status()) => {
+                    if attempt > ATTEMPTS
+                        && let Some(waiting) = &self.waiting
+                    {
+                        waiting(false);
+                    }
+                    if response.ok() {
+                        return Ok(response);
+                    }
                     return Err(UploadError::Refused(failure(&response).await));
                 }
                 Ok(response) => failure(&response).await,
                 Err(e) => e,
             };
-            if attempt >= ATTEMPTS {
-                return Err(UploadError::Unreachable(why));
+            match &self.waiting {
+                None if attempt >= ATTEMPTS => return Err(UploadError::Unreachable(why)),
+                Some(waiting) if attempt == ATTEMPTS => waiting(true),
+                _ => {}
             }
             self.retries += 1;
             crate::background::sleep(wait).await;
@@ -176,14 +199,7 @@ pub async fn upload_test_take(
                 bytes.extend_from_slice(&sample.to_le_bytes()[..3]);
             }
         }
-        // The server away for a while: the chunk waits for it.
-        loop {
-            match upload.send(second, &bytes).await {
-                Ok(()) => break,
-                Err(UploadError::Unreachable(_)) => crate::background::sleep(200).await,
-                Err(e) => return Err(failed(e)),
-            }
-        }
+        upload.send(second, &bytes).await.map_err(failed)?;
     }
     let asset = upload.finish(seconds).await.map_err(failed)?;
     let result = js_sys::Object::new();

@@ -168,7 +168,8 @@ describe('recording takes', () => {
       const roundTrip = Number(await page.$eval('.input-latency', (p) => p.dataset.roundTripMs));
       assert.ok(roundTrip > 37.1 && roundTrip < 200, `round trip ${roundTrip} ms (the cable alone is 37.1 ms)`);
       // Stored for this device: a reload would apply it (the panel says calibrated).
-      assert.match(await page.$eval('.input-latency', (p) => p.textContent), /calibrated/);
+      // ("not calibrated" before: this asks for the correction's figure.)
+      assert.match(await page.$eval('.input-latency', (p) => p.textContent), /calibrated [+−-]\d/);
 
       // Metronome on, from the start, a take of four seconds.
       await page.click('.transport-metronome');

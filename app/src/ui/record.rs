@@ -694,47 +694,37 @@ fn RecoverOffer(meta: TakeMeta) -> impl IntoView {
         meta.name,
         track.unwrap_or_else(|| "a deleted track".into())
     );
-    let (recover_meta, discard_meta) = (meta.clone(), meta.clone());
-    let (recover_id, discard_id) = (id.clone(), id.clone());
+    // Recover (true) or discard the take; the offer goes once it is done.
+    let take = StoredValue::new(meta);
+    let act = move |recover: bool| {
+        busy.set(true);
+        let meta = take.get_value();
+        let token = project::with(|p| p.link.token.clone()).unwrap_or_default();
+        leptos::task::spawn_local(async move {
+            let id = meta.id.clone();
+            let done = if recover {
+                recorder::recover(meta, token).await.map(drop)
+            } else {
+                recorder::discard(meta, token).await
+            };
+            match done {
+                Ok(()) => remove(&id),
+                Err(e) => rec.message.set(Some(e)),
+            }
+            let _ = busy.try_set(false);
+        });
+    };
     view! {
         <span class="recover-offer" data-take=id>
             {text}
             <button
                 class="recover-take"
                 disabled=move || busy.get() || !ws.can_edit()
-                on:click=move |_| {
-                    busy.set(true);
-                    let meta = recover_meta.clone();
-                    let id = recover_id.clone();
-                    let token = project::with(|p| p.link.token.clone()).unwrap_or_default();
-                    leptos::task::spawn_local(async move {
-                        match recorder::recover(meta, token).await {
-                            Ok(_) => remove(&id),
-                            Err(e) => rec.message.set(Some(e)),
-                        }
-                        let _ = busy.try_set(false);
-                    });
-                }
+                on:click=move |_| act(true)
             >
                 "Recover"
             </button>
-            <button
-                class="discard-take"
-                disabled=move || busy.get()
-                on:click=move |_| {
-                    busy.set(true);
-                    let meta = discard_meta.clone();
-                    let id = discard_id.clone();
-                    let token = project::with(|p| p.link.token.clone()).unwrap_or_default();
-                    leptos::task::spawn_local(async move {
-                        match recorder::discard(meta, token).await {
-                            Ok(()) => remove(&id),
-                            Err(e) => rec.message.set(Some(e)),
-                        }
-                        let _ = busy.try_set(false);
-                    });
-                }
-            >
+            <button class="discard-take" disabled=move || busy.get() on:click=move |_| act(false)>
                 "Discard"
             </button>
         </span>
