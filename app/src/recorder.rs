@@ -5,9 +5,12 @@
 //! the music when Stop is pressed, and the takes a closed tab left behind
 //! offered back when the project opens again.
 //!
-//! The audio thread only copies the input into the ring; everything here
-//! runs on the page's thread, a few times a second, and never holds more
-//! than a chunk of a take in memory: a take of two hours lives in files.
+//! The audio thread only copies the input into the ring; the page's thread
+//! drains it a few times a second into chunks, which a worker writes to the
+//! files (`take_store`). Never more than a chunk of a take is in memory: a
+//! take of two hours lives in files. Takes a closed tab left are offered
+//! back from this browser's files or, when those are gone, from what the
+//! server holds (with the placement the recorder sent it).
 //!
 //! Main thread only.
 
@@ -610,11 +613,16 @@ fn fail(message: String) {
 /// Uploads a take while it is written, and finishes it once it ended:
 /// the clips waiting for it get the asset, and the browser's copy goes.
 /// While the server cannot be reached it waits and tries again; the take
-/// stays in the browser's files meanwhile.
+/// stays in the browser's files meanwhile. The recording is started once
+/// the take's position is known, with its placement note, so another
+/// browser could place it if this one's copy were lost.
 fn upload(pipe: Rc<Pipe>, token: String) {
     RECORDER.with_borrow_mut(|r| r.progress.uploading += 1);
     report();
     leptos::task::spawn_local(async move {
+        while pipe.meta.borrow().position.is_none() && !pipe.ended.get() {
+            crate::background::sleep(DRAIN_MS).await;
+        }
         let meta = pipe.meta.borrow().clone();
         let mut upload = TakeUpload::new(&meta.project, &token, &meta.id).patient(set_offline);
         let result = send_take(&mut upload, &meta, || {
@@ -625,7 +633,7 @@ fn upload(pipe: Rc<Pipe>, token: String) {
             )
         })
         .await;
-        finished(&meta.id, result).await;
+        finished(&meta.id, result, true).await;
     });
 }
 
@@ -642,8 +650,15 @@ async fn send_take(
     let dir = TakeDir::open(&meta.id, true)
         .await
         .map_err(UploadError::Refused)?;
+    let placement = serde_json::to_value(meta).ok();
     let held = upload
-        .start(&meta.name, meta.sample_rate, meta.channels, "s24")
+        .start(
+            &meta.name,
+            meta.sample_rate,
+            meta.channels,
+            "s24",
+            placement,
+        )
         .await?;
     let mut next = 0u32;
     loop {
@@ -677,14 +692,15 @@ fn set_offline(offline: bool) {
 }
 
 /// A take's upload ended: its clips get the asset and the browser's copy
-/// is removed, or the error is shown (the copy stays, to recover).
-async fn finished(id: &str, result: Result<Option<String>, UploadError>) {
+/// (if `local`) is removed, or the error is shown (the copy stays, to
+/// recover).
+async fn finished(id: &str, result: Result<Option<String>, UploadError>, local: bool) {
     match result {
         Ok(sha) => {
             if let Some(sha) = sha {
                 crate::project::fill_in(|p, txn| p.set_recorded_asset(txn, id, &sha));
             }
-            if let Err(e) = crate::take_store::remove(id).await {
+            if local && let Err(e) = crate::take_store::remove(id).await {
                 web_sys::console::warn_1(
                     &format!("a finished take stays in this browser: {e}").into(),
                 );
@@ -701,14 +717,33 @@ async fn finished(id: &str, result: Result<Option<String>, UploadError>) {
     report();
 }
 
-/// Takes of `project` this browser holds that no tab here is recording or
-/// uploading: what a closed tab or a crash left.
-pub async fn recoverable(project: &str) -> Vec<TakeMeta> {
-    let Ok(ids) = crate::take_store::list().await else {
-        return Vec::new();
-    };
+/// A server recording idle this long was left by a closed tab or a crash
+/// (a recorder sends a chunk every half second while it can).
+pub const STALE_SECS: i64 = 10;
+
+/// Where an unfinished take is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TakeSource {
+    /// This browser's files (everything recorded up to the crash).
+    Browser,
+    /// Only the server: the chunks it holds from the first on.
+    Server { chunks: u32, bytes: u64 },
+}
+
+/// A take a closed tab or a crash left unfinished.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recoverable {
+    pub meta: TakeMeta,
+    pub source: TakeSource,
+}
+
+/// Takes of `project` no tab here is recording or uploading: those in this
+/// browser's files, then those only the server holds (its recordings idle
+/// for [`STALE_SECS`] that carry a placement). Also answers, when the
+/// server has recordings too fresh to judge, when to look again (seconds).
+pub async fn recoverable(project: &str, token: &str) -> (Vec<Recoverable>, Option<i64>) {
     let mut found = Vec::new();
-    for id in ids {
+    for id in crate::take_store::list().await.unwrap_or_default() {
         if RECORDER.with_borrow(|r| r.active.contains(&id)) {
             continue;
         }
@@ -718,28 +753,81 @@ pub async fn recoverable(project: &str) -> Vec<TakeMeta> {
         if let Ok(meta) = dir.read_meta().await
             && meta.project == project
         {
-            found.push(meta);
+            found.push(Recoverable {
+                meta,
+                source: TakeSource::Browser,
+            });
         }
     }
-    found.sort_by(|a, b| a.started_ms.total_cmp(&b.started_ms));
-    found
+    let mut again = None;
+    let server = crate::take_upload::unfinished(project, token).await;
+    for take in server.unwrap_or_default() {
+        let known = found.iter().any(|f| f.meta.id == take.id)
+            || RECORDER.with_borrow(|r| r.active.contains(&take.id));
+        let meta = take
+            .placement
+            .and_then(|p| serde_json::from_value::<TakeMeta>(p).ok())
+            .filter(|m| m.project == project && m.position.is_some());
+        let Some(meta) = meta.filter(|_| !known && take.recoverable.chunks > 0) else {
+            continue;
+        };
+        if take.idle_secs < STALE_SECS {
+            let wait = STALE_SECS - take.idle_secs;
+            again = Some(again.map_or(wait, |a: i64| a.min(wait)));
+            continue;
+        }
+        found.push(Recoverable {
+            meta,
+            source: TakeSource::Server {
+                chunks: take.recoverable.chunks,
+                bytes: take.recoverable.bytes,
+            },
+        });
+    }
+    found.sort_by(|a, b| a.meta.started_ms.total_cmp(&b.meta.started_ms));
+    (found, again)
+}
+
+/// Whether the document already has clips waiting for recording `id`
+/// (its Stop placed them before the tab closed).
+fn placed_in_document(id: &str) -> bool {
+    crate::project::snapshot().is_some_and(|p| p.clips.iter().any(|c| c.recording == id))
+}
+
+/// Places a recovered take's clips (unless they are in the document).
+fn place_recovered(meta: &TakeMeta, frames: u64) -> Result<(), String> {
+    if meta.placed || placed_in_document(&meta.id) {
+        return Ok(());
+    }
+    crate::project::edit(|p, txn| place_clips(p, txn, meta, frames))
+        .map(drop)
+        .ok_or_else(|| "this project cannot be edited here".to_string())
 }
 
 /// Brings a take back: its clips where it was recorded (unless Stop had
-/// placed them), and its upload finished from the browser's copy. Answers
-/// the frames recovered.
-pub async fn recover(meta: TakeMeta, token: String) -> Result<u64, String> {
-    let dir = TakeDir::open(&meta.id, false).await?;
-    let (chunks, bytes) = dir.chunks().await?;
-    let frames = meta.frames.unwrap_or(bytes / meta.frame_bytes() as u64);
-    if !meta.placed {
-        crate::project::edit(|p, txn| place_clips(p, txn, &meta, frames))
-            .ok_or("this project cannot be edited here")?;
-        let mut placed = meta.clone();
-        placed.placed = true;
-        placed.frames = Some(frames);
-        dir.write_meta(&placed).await?;
-    }
+/// placed them), and its upload finished, from the browser's copy or with
+/// what the server holds. Answers the frames recovered.
+pub async fn recover(take: Recoverable, token: String) -> Result<u64, String> {
+    let meta = take.meta;
+    let (chunks, frames, local) = match take.source {
+        TakeSource::Browser => {
+            let dir = TakeDir::open(&meta.id, false).await?;
+            let (chunks, bytes) = dir.chunks().await?;
+            let frames = meta.frames.unwrap_or(bytes / meta.frame_bytes() as u64);
+            place_recovered(&meta, frames)?;
+            let mut placed = meta.clone();
+            placed.placed = true;
+            placed.frames = Some(frames);
+            dir.write_meta(&placed).await?;
+            (chunks, frames, true)
+        }
+        TakeSource::Server { chunks, bytes } => {
+            // What the server holds, whatever the note says was recorded.
+            let frames = bytes / meta.frame_bytes() as u64;
+            place_recovered(&meta, frames)?;
+            (chunks, frames, false)
+        }
+    };
     RECORDER.with_borrow_mut(|r| {
         r.active.insert(meta.id.clone());
         r.progress.uploading += 1;
@@ -747,16 +835,24 @@ pub async fn recover(meta: TakeMeta, token: String) -> Result<u64, String> {
     report();
     leptos::task::spawn_local(async move {
         let mut upload = TakeUpload::new(&meta.project, &token, &meta.id).patient(set_offline);
-        let result = send_take(&mut upload, &meta, || (chunks, true, chunks)).await;
-        finished(&meta.id, result).await;
+        let result = if local {
+            send_take(&mut upload, &meta, || (chunks, true, chunks)).await
+        } else {
+            upload.finish(chunks).await.map(|asset| Some(asset.sha256))
+        };
+        finished(&meta.id, result, local).await;
     });
     Ok(frames)
 }
 
 /// Throws a take away, here and on the server.
-pub async fn discard(meta: TakeMeta, token: String) -> Result<(), String> {
+pub async fn discard(take: Recoverable, token: String) -> Result<(), String> {
+    let meta = take.meta;
     let mut upload = TakeUpload::new(&meta.project, &token, &meta.id);
     // A take the server never saw is not an error.
     let _ = upload.abandon().await;
-    crate::take_store::remove(&meta.id).await
+    match take.source {
+        TakeSource::Browser => crate::take_store::remove(&meta.id).await,
+        TakeSource::Server { .. } => Ok(()),
+    }
 }

@@ -118,17 +118,20 @@ impl TakeUpload {
     }
 
     /// Starts (or finds again) the recording; answers the chunks the
-    /// server holds. `format` is "f32", "s24" or "s16".
+    /// server holds. `format` is "f32", "s24" or "s16"; `placement` is
+    /// where the take belongs (the server keeps it for a recovery from
+    /// another browser).
     pub async fn start(
         &mut self,
         name: &str,
         sample_rate: u32,
         channels: u16,
         format: &str,
+        placement: Option<serde_json::Value>,
     ) -> Result<Vec<u32>, UploadError> {
         let body = serde_json::json!({
             "id": self.id, "name": name, "sampleRate": sample_rate,
-            "channels": channels, "format": format,
+            "channels": channels, "format": format, "placement": placement,
         })
         .to_string();
         let path = format!("/api/projects/{}/recordings", self.project);
@@ -171,6 +174,43 @@ impl TakeUpload {
     }
 }
 
+/// An unfinished recording on the server: what a recovery can make of it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerTake {
+    pub id: String,
+    pub recoverable: Held,
+    /// Seconds since a chunk last arrived.
+    pub idle_secs: i64,
+    /// The recorder's note (`take_store::TakeMeta`).
+    #[serde(default)]
+    pub placement: Option<serde_json::Value>,
+}
+
+/// Chunks held from 0 without a gap, and their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+pub struct Held {
+    pub chunks: u32,
+    pub bytes: u64,
+}
+
+#[derive(Deserialize)]
+struct Unfinished {
+    recordings: Vec<ServerTake>,
+}
+
+/// The unfinished recordings of `project` on the server.
+pub async fn unfinished(project: &str, token: &str) -> Result<Vec<ServerTake>, String> {
+    let path = format!("/api/projects/{project}/recordings");
+    let response = request(&path, "GET", Some(token), None, JSON).await?;
+    if !response.ok() {
+        return Err(failure(&response).await);
+    }
+    let list: Unfinished =
+        serde_json::from_str(&text(&response).await?).map_err(|e| e.to_string())?;
+    Ok(list.recordings)
+}
+
 /// Test hook: uploads `seconds` of a stereo 24-bit test signal (a 440 Hz
 /// tone left, a ramp right) as a take in one-second chunks. Answers
 /// `{ sha256, frames, retries }`.
@@ -185,7 +225,7 @@ pub async fn upload_test_take(
     let id = crate::take_store::new_take_id();
     let mut upload = TakeUpload::new(&project, &token, &id);
     upload
-        .start("Test take", rate, 2, "s24")
+        .start("Test take", rate, 2, "s24", None)
         .await
         .map_err(failed)?;
     for second in 0..seconds {

@@ -127,7 +127,7 @@ pub fn router(state: AppState, config: &ServeConfig) -> Router {
         )
         .route(
             "/api/projects/{project}/recordings",
-            post(recordings::start),
+            post(recordings::start).get(recordings::list),
         )
         .route(
             "/api/projects/{project}/recordings/{recording}",

@@ -37,6 +37,8 @@ pub const MAX_CHUNK_BYTES: usize = 4 << 20;
 pub const MAX_CHUNKS: u32 = 16_384;
 /// An unfinished recording untouched this long is removed.
 pub const DEFAULT_TTL_SECS: i64 = 24 * 3600;
+/// Largest placement note (bytes of JSON).
+pub const MAX_PLACEMENT_BYTES: usize = 4096;
 
 /// How the samples of a recording are written: interleaved, little-endian.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +83,11 @@ pub struct Meta {
     pub touched_at: i64,
     /// The asset it became, once finished.
     pub asset: Option<String>,
+    /// The recorder's note of where the take belongs (track, position,
+    /// latency, loop, punch: the client's own JSON object, kept as sent),
+    /// so another browser can place it when the recorder's is gone.
+    #[serde(default)]
+    pub placement: Option<serde_json::Value>,
 }
 
 /// Why a recording request was refused.
@@ -131,6 +138,16 @@ impl From<RecordingError> for ApiError {
 
 fn storage(e: impl Into<anyhow::Error>) -> RecordingError {
     RecordingError::Storage(e.into())
+}
+
+/// An unfinished recording, as a recovery finds it.
+pub struct Unfinished {
+    pub meta: Meta,
+    /// The chunk numbers received.
+    pub chunks: Vec<u32>,
+    /// Chunks from 0 without a gap, and their bytes.
+    pub whole: u32,
+    pub bytes: u64,
 }
 
 /// The recordings of a data directory.
@@ -191,16 +208,22 @@ impl Recordings {
                 Ok((meta, true))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let held = self
+                let mut held = self
                     .meta(&meta.project, &meta.id)
                     .map_err(|_| RecordingError::IdTaken)?;
                 let same = (held.sample_rate, held.channels, held.format)
                     == (meta.sample_rate, meta.channels, meta.format);
-                if same {
-                    Ok((held, false))
-                } else {
-                    Err(RecordingError::IdTaken)
+                if !same {
+                    return Err(RecordingError::IdTaken);
                 }
+                // A newer note replaces the one held.
+                let newer = meta.placement.is_some() && meta.placement != held.placement;
+                if newer && held.asset.is_none() {
+                    held.placement = meta.placement;
+                    held.touched_at = meta.touched_at;
+                    self.save(&held)?;
+                }
+                Ok((held, false))
             }
             Err(e) => Err(storage(e)),
         }
@@ -228,6 +251,45 @@ impl Recordings {
             return Err(RecordingError::NotFound);
         }
         Ok(meta)
+    }
+
+    /// The unfinished recordings of `project`, with the chunks each holds,
+    /// and how many of them from 0 without a gap and their bytes: what can
+    /// be recovered.
+    pub fn unfinished(&self, project: &str) -> Result<Vec<Unfinished>, RecordingError> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(storage)? {
+            let name = entry.map_err(storage)?.file_name();
+            let Some(id) = name.to_str() else { continue };
+            // Directories being removed, or never started properly.
+            let Ok(meta) = self.meta(project, id) else {
+                continue;
+            };
+            if meta.asset.is_some() {
+                continue;
+            }
+            let chunks = self.chunks(id).unwrap_or_default();
+            let mut whole = 0u32;
+            let mut bytes = 0u64;
+            for &n in &chunks {
+                if n != whole {
+                    break;
+                }
+                match std::fs::metadata(self.chunk_path(id, n)) {
+                    Ok(m) => bytes += m.len(),
+                    Err(_) => break,
+                }
+                whole += 1;
+            }
+            found.push(Unfinished {
+                meta,
+                chunks,
+                whole,
+                bytes,
+            });
+        }
+        found.sort_by_key(|u| u.meta.created_at);
+        Ok(found)
     }
 
     /// The chunk numbers received, in order.
@@ -390,6 +452,10 @@ pub struct StartRecording {
     sample_rate: u32,
     channels: u16,
     format: PcmFormat,
+    /// Where the take belongs, for a recovery elsewhere (a JSON object of
+    /// at most 4 KiB; a start again with a newer one replaces it).
+    #[serde(default)]
+    placement: Option<serde_json::Value>,
 }
 
 fn meta_json(meta: &Meta, chunks: &[u32]) -> serde_json::Value {
@@ -404,6 +470,7 @@ fn meta_json(meta: &Meta, chunks: &[u32]) -> serde_json::Value {
         "asset": meta.asset,
         "createdAt": meta.created_at,
         "touchedAt": meta.touched_at,
+        "placement": meta.placement,
     })
 }
 
@@ -445,6 +512,14 @@ pub async fn start(
         }
         None => String::new(),
     };
+    if let Some(placement) = &body.placement {
+        let size = serde_json::to_vec(placement).map_or(usize::MAX, |b| b.len());
+        if !placement.is_object() || size > MAX_PLACEMENT_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "a recording's placement is a JSON object of at most {MAX_PLACEMENT_BYTES} bytes"
+            )));
+        }
+    }
     let now = access::now();
     let meta = Meta {
         id,
@@ -456,6 +531,7 @@ pub async fn start(
         created_at: now,
         touched_at: now,
         asset: None,
+        placement: body.placement,
     };
     let (meta, created) = run(move || {
         let (meta, created) = recordings.start(meta)?;
@@ -483,6 +559,31 @@ async fn run<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::internal(e.into()))?
         .map_err(ApiError::from)
+}
+
+/// `GET /api/projects/{id}/recordings`: the project's unfinished
+/// recordings, what each holds from its first chunk on, and how long it
+/// has been idle: a recording nobody sends to any more is one a closed tab
+/// or a crash left, which another browser may recover.
+pub async fn list(
+    State(state): State<AppState>,
+    UrlPath(project): UrlPath<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let recordings = recorder(&state, &project, &headers, &query).await?;
+    let found = run(move || recordings.unfinished(&project)).await?;
+    let now = access::now();
+    let listed: Vec<serde_json::Value> = found
+        .iter()
+        .map(|u| {
+            let mut record = meta_json(&u.meta, &u.chunks);
+            record["recoverable"] = json!({ "chunks": u.whole, "bytes": u.bytes });
+            record["idleSecs"] = json!((now - u.meta.touched_at).max(0));
+            record
+        })
+        .collect();
+    Ok(Json(json!({ "recordings": listed })).into_response())
 }
 
 /// `GET /api/projects/{id}/recordings/{rec}`: what the server has.

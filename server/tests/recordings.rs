@@ -280,3 +280,113 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
 }
+
+/// What another browser recovers from: a project's unfinished recordings
+/// listed with the recorder's placement note (replaced by a newer start),
+/// the chunks held from 0 without a gap and their bytes, and how long each
+/// has been idle. Finished recordings and other projects' are not listed;
+/// only an editor may list; a note that is not a small object is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_recordings_are_listed_with_their_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (project, owner) = server.create_project("Session").await;
+    let (other_project, other_owner) = server.create_project("Other").await;
+    let path = format!("/api/projects/{project}/recordings");
+    let body = |id: &str, placement: serde_json::Value| {
+        serde_json::json!({ "id": id, "name": "Vocal", "sampleRate": RATE, "channels": 2,
+            "format": "s24", "placement": placement })
+        .to_string()
+    };
+    let list = |project: String, token: String| {
+        let addr = server.addr.clone();
+        async move {
+            let r = call(
+                &addr,
+                "GET",
+                &format!("/api/projects/{project}/recordings"),
+                &token,
+                b"",
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["recordings"].as_array().unwrap().clone()
+        }
+    };
+
+    let id = "take-aaaaaaaaaaaaaaaa";
+    let first = serde_json::json!({ "track": "t1", "position": null });
+    let r = call(
+        &server.addr,
+        "POST",
+        &path,
+        &owner,
+        body(id, first).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The position came with the start mark: the start again says so.
+    let placed = serde_json::json!({ "track": "t1", "position": 96_000, "latency": 480 });
+    let r = call(
+        &server.addr,
+        "POST",
+        &path,
+        &owner,
+        body(id, placed.clone()).as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Chunks 0, 1 and 3: two are recoverable.
+    let chunk = take(24_000);
+    for n in [0, 1, 3] {
+        let put = format!("{path}/{id}/chunks/{n}");
+        assert_eq!(
+            call(&server.addr, "PUT", &put, &owner, &chunk).await.status,
+            201
+        );
+    }
+    // A finished one and another project's are not listed.
+    let (done, _) = Recording::start(&server, &project, &owner).await;
+    assert_eq!(done.put(0, &chunk).await.status, 201);
+    assert_eq!(done.finish(1).await.status, 201);
+    let (elsewhere, _) = Recording::start(&server, &other_project, &other_owner).await;
+    assert_eq!(elsewhere.put(0, &chunk).await.status, 201);
+
+    let listed = list(project.clone(), owner.clone()).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let held = &listed[0];
+    assert_eq!(held["id"], id);
+    assert_eq!(held["placement"], placed);
+    assert_eq!(held["chunks"], serde_json::json!([0, 1, 3]));
+    assert_eq!(held["recoverable"]["chunks"], 2);
+    assert_eq!(held["recoverable"]["bytes"], 2 * chunk.len());
+    assert_eq!(held["sampleRate"], RATE);
+    assert!(held["idleSecs"].as_i64().unwrap() >= 0);
+    assert_eq!(list(other_project, other_owner).await.len(), 1);
+
+    // Only an editor recovers.
+    for role in ["comment", "listen"] {
+        let token = server.link(&project, &owner, role).await;
+        let r = call(&server.addr, "GET", &path, &token, b"").await;
+        assert_eq!(r.status, 403, "{role}");
+    }
+    assert_eq!(
+        list(project.clone(), server.link(&project, &owner, "edit").await)
+            .await
+            .len(),
+        1
+    );
+    // A note is a small object.
+    let huge = serde_json::json!({ "pad": "x".repeat(5000) });
+    for bad in [serde_json::json!([1, 2]), serde_json::json!("t1"), huge] {
+        let r = call(
+            &server.addr,
+            "POST",
+            &path,
+            &owner,
+            body("take-bbbbbbbbbbbbbbbb", bad).as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+}

@@ -12,29 +12,18 @@
 //   as before; inside, the take.
 // - Loop recording: one take per pass, the last plays; the chosen one
 //   plays after a choice.
-// - The tab killed mid-take: the take comes back from the browser's files.
+// - The tab killed mid-take: the take comes back from the browser's files,
+//   or, with those gone, from what the server holds, in another browser.
 // - The server killed mid-take: the take goes on and arrives whole.
-// - Memory: a long stereo take leaves the page's memory flat.
+// (The memory of a ten-minute take: long-take.mjs, run alongside.)
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startServer, launchBrowser, openApp, keep, createProject, sineWav, rms, frequency, shareLink, waitRole, fakeCaptureSine } from './harness.mjs';
+import { openApp, keep, createProject, sineWav, rms, frequency, shareLink, waitRole } from './harness.mjs';
+import { clips, link, addTrackAndArm, waitUploaded, recordingRig } from './take-helpers.mjs';
 
 const TONE_HZ = 441;
 const AMPLITUDE = 0.5;
-
-/** The page's project clips (as its document reads). */
-async function clips(page) {
-  return JSON.parse(await page.evaluate(() => window.stemroom.project_clips()));
-}
-
-function link(page) {
-  const [, id, token] = page.url().match(/\/p\/([^/#]+)#(.+)$/);
-  return { id, token };
-}
 
 /** A recorded asset: its rate and channels, planar samples in −1..1. */
 async function fetchTake(page, sha) {
@@ -90,12 +79,6 @@ function breaksAtChunks(x, rate, hz, from = 2, to = x.length) {
   return ours;
 }
 
-async function addTrackAndArm(page) {
-  await page.click('.add-track');
-  await page.click('.track:last-child .track-arm');
-  await page.waitForSelector('.input-toggle[data-input="open"]', { timeout: 20_000 });
-}
-
 /** Records `seconds` (from wherever the cursor is) and stops with the Stop button. */
 async function recordFor(page, seconds) {
   await page.click('.transport-record');
@@ -105,36 +88,15 @@ async function recordFor(page, seconds) {
   await page.waitForSelector('.record-bar[data-recording="false"]');
 }
 
-/** Waits until every recorded clip has its asset (the uploads finished). */
-async function waitUploaded(page, timeout = 30_000) {
-  await page.waitForFunction(() => {
-    const c = JSON.parse(window.stemroom.project_clips());
-    return c.some((c) => c.name.includes('take')) && c.every((c) => c.asset !== '')
-      && document.querySelector('.record-bar').dataset.uploading === '0';
-  }, null, { timeout });
-}
-
 describe('recording takes', () => {
+  let rig;
   let server;
   let browser;
-  let dir;
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'stemroom-takes-'));
-    server = await startServer();
-    browser = await launchBrowser({
-      args: [
-        '--use-fake-device-for-media-stream',
-        '--use-fake-ui-for-media-stream',
-        `--use-file-for-fake-audio-capture=${fakeCaptureSine(dir, TONE_HZ, AMPLITUDE)}`,
-      ],
-    });
+    rig = await recordingRig(TONE_HZ, AMPLITUDE);
+    ({ server, browser } = rig);
   });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
+  after(() => rig?.close());
   test('after calibrating through a loopback, a take against the metronome has every click within 1 ms of its beat', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     // The loopback cable: the engine's output, 37.1 ms late, is the input.
@@ -350,6 +312,49 @@ describe('recording takes', () => {
     }
   });
 
+  test('a tab killed mid-take and its browser copy gone: another browser recovers the take from the server', async () => {
+    const recorder = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const elsewhere = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const a = await openApp(browser, server.url, { context: recorder });
+    let b = null;
+    try {
+      await createProject(a, 'Crash elsewhere');
+      await addTrackAndArm(a);
+      const url = a.url();
+      const track = await a.$eval('.track:last-child', (t) => t.dataset.trackId);
+      await a.click('.transport-record');
+      await a.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 3.5 * 48_000, null, { timeout: 20_000 });
+      const recorded = Number(await a.$eval('.record-bar', (bar) => bar.dataset.frames));
+      const cdp = await recorder.newCDPSession(a);
+      cdp.send('Page.crash').catch(() => {});
+      // Its files go with it: this browser's copy is gone.
+      await recorder.close();
+
+      // Another browser (its own storage): the server's copy, once nobody
+      // has sent to it for a while.
+      b = await openApp(browser, url, { context: elsewhere });
+      await b.waitForSelector('.recover-offer[data-source="server"]', { timeout: 40_000 });
+      assert.match(await b.$eval('.recover-offer', (o) => o.textContent), /server holds \d+\.\d s/);
+      await b.click('.recover-take');
+      await waitUploaded(b);
+      const [clip] = (await clips(b)).filter((c) => c.name.includes('take'));
+      const take = await fetchTake(b, clip.asset);
+      console.log(`# killed after ${recorded} frames; recovered ${take.frames} from the server`);
+      assert.ok(take.frames >= recorded - take.rate, `the server held up to a second before the kill (${take.frames} of ${recorded} frames)`);
+      assert.ok(take.frames <= recorded, 'nothing made up');
+      assert.equal(clip.offset + clip.length, take.frames, 'placed from where it was recorded to its end');
+      assert.equal(clip.track, track, 'on the track it was recorded on');
+      assert.deepEqual(breaksAtChunks(take.planar[0], take.rate, TONE_HZ), [], 'nothing lost in between');
+      assert.equal(await b.$$eval('.recover-offer', (o) => o.length), 0, 'offered once');
+    } catch (e) {
+      if (b) await keep(b, 'takes-crash-elsewhere');
+      throw e;
+    } finally {
+      await recorder.close().catch(() => {});
+      await elsewhere.close();
+    }
+  });
+
   test('the server killed mid-take: the take goes on here and arrives whole when it is back', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await openApp(browser, server.url, { context });
@@ -379,48 +384,6 @@ describe('recording takes', () => {
     }
   });
 
-  test('a long stereo take leaves the page memory flat', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-    const page = await openApp(browser, server.url, { context });
-    try {
-      await createProject(page, 'Long');
-      await addTrackAndArm(page);
-      await page.selectOption('.track-input', '1+2');
-      const cdp = await context.newCDPSession(page);
-      const memory = async () => {
-        await cdp.send('HeapProfiler.collectGarbage');
-        const heap = (await cdp.send('Runtime.getHeapUsage')).usedSize;
-        const wasm = await page.evaluate(() => window.stemroom.wasm_memory_bytes());
-        return { heap, wasm };
-      };
-      const seconds = 100;
-      await page.click('.transport-record');
-      await page.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 5 * 48_000, null, { timeout: 20_000 });
-      const start = await memory();
-      await page.waitForFunction((s) => Number(document.querySelector('.record-bar').dataset.frames) > s * 48_000, seconds, { timeout: (seconds + 30) * 1000, polling: 1000 });
-      const end = await memory();
-      await page.click('.transport-stop');
-      await waitUploaded(page, 60_000);
-      const mib = (b) => (b / 1048576).toFixed(1);
-      const grew = (end.heap - start.heap) + (end.wasm - start.wasm);
-      console.log(`# ${seconds - 5} s of stereo 24-bit (${mib((seconds - 5) * 48_000 * 6)} MiB): JS heap ${mib(start.heap)} → ${mib(end.heap)} MiB, wasm ${mib(start.wasm)} → ${mib(end.wasm)} MiB`);
-      assert.ok(grew < 20 * 1048576, `the page grew ${mib(grew)} MiB`);
-      const [clip] = (await clips(page)).filter((c) => c.name.includes('take'));
-      // The asset's header (the whole take is 28 MiB).
-      const { id, token } = link(page);
-      const response = await fetch(new URL(`/api/projects/${id}/assets/${clip.asset}`, server.url), { headers: { authorization: `Bearer ${token}` } });
-      assert.equal(response.status, 200);
-      const wav = Buffer.from(await response.arrayBuffer());
-      assert.equal(wav.readUInt16LE(22), 2, 'stereo');
-      const frames = (wav.length - wav.indexOf(Buffer.from('data')) - 8) / 6;
-      assert.ok(frames >= seconds * 48_000, `${frames} frames`);
-    } catch (e) {
-      await keep(page, 'takes-memory');
-      throw e;
-    } finally {
-      await context.close();
-    }
-  });
   test('input monitoring plays the input through the track, heard on the audio thread, and stops when turned off', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await openApp(browser, server.url, { context, tap: true });

@@ -172,16 +172,40 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
             .collect();
-        run(Command::new("node")
-            .arg("--test")
-            .arg("--test-concurrency=1")
-            .args(&tests)
-            .env("STEMROOM_BIN", &server)
-            .env("STEMROOM_SITE_DIR", &site.dir)
-            .env("STEMROOM_CHROMIUM", &chromium)
-            .env("STEMROOM_FIREFOX", &firefox)
-            .env("STEMROOM_ARTIFACTS", &artifacts)
-            .env("STEMROOM_NATIVE_WORKLOAD", &native))?;
+        let node = |files: &[PathBuf]| {
+            let mut cmd = Command::new("node");
+            cmd.arg("--test")
+                .arg("--test-concurrency=1")
+                .args(files)
+                .env("STEMROOM_BIN", &server)
+                .env("STEMROOM_SITE_DIR", &site.dir)
+                .env("STEMROOM_CHROMIUM", &chromium)
+                .env("STEMROOM_FIREFOX", &firefox)
+                .env("STEMROOM_ARTIFACTS", &artifacts)
+                .env("STEMROOM_NATIVE_WORKLOAD", &native);
+            cmd
+        };
+        // The ten-minute take runs in real time, alongside the rest (its
+        // report is printed after theirs).
+        let long_log = artifacts.join("long-take.log");
+        let log = std::fs::File::create(&long_log)?;
+        let mut long = node(&[root.join("tests/browser/long-take.mjs")])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start the long-take test")?;
+        let suite = run(&mut node(&tests));
+        if suite.is_err() {
+            let _ = long.kill();
+        }
+        let long_status = long.wait()?;
+        util::step("browser test alongside: a ten-minute take");
+        print!("{}", std::fs::read_to_string(&long_log).unwrap_or_default());
+        suite?;
+        anyhow::ensure!(
+            long_status.success(),
+            "the long-take test failed ({long_status})"
+        );
         println!("screenshots and logs: {}", artifacts.display());
     }
     println!(

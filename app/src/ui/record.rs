@@ -15,8 +15,8 @@ use super::workspace::Workspace;
 use crate::input::{Device, InputChannels, InputInfo};
 use crate::project;
 use crate::recorder::{self, Armed, Progress, RecordSetup};
+use crate::recorder::{Recoverable, TakeSource};
 use crate::session::EngineState;
-use crate::take_store::TakeMeta;
 
 /// This tab's recording state. `Copy`: signals only.
 #[derive(Clone, Copy)]
@@ -44,7 +44,7 @@ pub struct RecordState {
     pub progress: RwSignal<Progress>,
     pub message: RwSignal<Option<String>>,
     /// Takes a closed tab left in this browser.
-    pub recoverable: RwSignal<Vec<TakeMeta>>,
+    pub recoverable: RwSignal<Vec<Recoverable>>,
     pub panel: RwSignal<bool>,
     pub calibrating: RwSignal<bool>,
 }
@@ -325,11 +325,20 @@ impl RecordState {
         });
     }
 
-    /// Looks for takes a closed tab left (once the project is open).
-    pub fn look_for_takes(self, project: String) {
+    /// Looks for takes a closed tab or a crash left (once the project is
+    /// open), here and on the server; again while the server has
+    /// recordings too fresh to tell from one still being made (for a
+    /// minute at most).
+    pub fn look_for_takes(self, project: String, token: String) {
         leptos::task::spawn_local(async move {
-            let found = recorder::recoverable(&project).await;
-            let _ = self.recoverable.try_set(found);
+            for _ in 0..6 {
+                let (found, again) = recorder::recoverable(&project, &token).await;
+                if self.recoverable.try_set(found).is_some() {
+                    return; // the workspace is gone
+                }
+                let Some(wait) = again else { return };
+                crate::background::sleep((wait as i32 + 1) * 1000).await;
+            }
         });
     }
 }
@@ -668,44 +677,70 @@ pub fn RecordBar() -> impl IntoView {
             <span class="record-status" role="status">{status}</span>
             {move || rec.message.get().map(|m| view! { <span class="record-message">{m}</span> })}
             {move || rec.progress.get().error.map(|m| view! { <span class="record-error">{m}</span> })}
-            <For each=move || rec.recoverable.get() key=|m| m.id.clone() let:meta>
-                <RecoverOffer meta=meta />
+            <For
+                each=move || {
+                    rec.recoverable
+                        .get()
+                        .into_iter()
+                        .filter(|take| {
+                            take.source == TakeSource::Browser
+                                || super::presence::recording_on(ws, &take.meta.track).is_empty()
+                        })
+                        .collect::<Vec<_>>()
+                }
+                key=|take| take.meta.id.clone()
+                let:take
+            >
+                <RecoverOffer take=take />
             </For>
             <TakeChooser />
         </div>
     }
 }
 
-/// "A take was not finished": recover or discard.
+/// "A take was not finished": recover or discard. A take only the server
+/// holds is hidden while someone records on its track (it may be theirs,
+/// waiting for their network).
 #[component]
-fn RecoverOffer(meta: TakeMeta) -> impl IntoView {
+fn RecoverOffer(take: Recoverable) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let rec = ws.record;
     let busy = RwSignal::new(false);
-    let id = meta.id.clone();
-    let remove = move |id: &str| rec.recoverable.update(|r| r.retain(|m| m.id != id));
+    let id = take.meta.id.clone();
+    let remove = move |id: &str| rec.recoverable.update(|r| r.retain(|t| t.meta.id != id));
     let track = ws.project.with_untracked(|p| {
         p.as_ref()
-            .and_then(|p| p.tracks.iter().find(|t| t.id == meta.track))
+            .and_then(|p| p.tracks.iter().find(|t| t.id == take.meta.track))
             .map(|t| t.name.clone())
     });
+    let source = match take.source {
+        TakeSource::Browser => "browser",
+        TakeSource::Server { .. } => "server",
+    };
+    let from = match take.source {
+        TakeSource::Browser => String::new(),
+        TakeSource::Server { bytes, .. } => format!(
+            " The server holds {:.1} s of it.",
+            bytes as f64 / take.meta.frame_bytes() as f64 / f64::from(take.meta.sample_rate)
+        ),
+    };
     let text = format!(
-        "“{}” on {} was not finished when its tab closed.",
-        meta.name,
+        "“{}” on {} was not finished when its tab closed.{from}",
+        take.meta.name,
         track.unwrap_or_else(|| "a deleted track".into())
     );
     // Recover (true) or discard the take; the offer goes once it is done.
-    let take = StoredValue::new(meta);
+    let take = StoredValue::new(take);
     let act = move |recover: bool| {
         busy.set(true);
-        let meta = take.get_value();
+        let take = take.get_value();
         let token = project::with(|p| p.link.token.clone()).unwrap_or_default();
         leptos::task::spawn_local(async move {
-            let id = meta.id.clone();
+            let id = take.meta.id.clone();
             let done = if recover {
-                recorder::recover(meta, token).await.map(drop)
+                recorder::recover(take, token).await.map(drop)
             } else {
-                recorder::discard(meta, token).await
+                recorder::discard(take, token).await
             };
             match done {
                 Ok(()) => remove(&id),
@@ -715,7 +750,7 @@ fn RecoverOffer(meta: TakeMeta) -> impl IntoView {
         });
     };
     view! {
-        <span class="recover-offer" data-take=id>
+        <span class="recover-offer" data-take=id data-source=source>
             {text}
             <button
                 class="recover-take"

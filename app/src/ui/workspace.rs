@@ -333,15 +333,17 @@ pub fn ProjectPage(id: String, token: String) -> impl IntoView {
             error.set(Some(e));
         }
     });
-    // Takes a closed tab left in this browser, offered back once.
+    // Takes a closed tab left (in this browser or on the server), offered
+    // back once.
     let looked = StoredValue::new(false);
     {
         let id = link.id.clone();
+        let token = link.token.clone();
         Effect::new(move |_| {
             let synced = matches!(status.get(), SyncStatus::Saved | SyncStatus::Saving);
             if synced && ws.can_edit() && !looked.get_value() {
                 looked.set_value(true);
-                ws.record.look_for_takes(id.clone());
+                ws.record.look_for_takes(id.clone(), token.clone());
             }
         });
     }
