@@ -1,23 +1,28 @@
 // Writes takes into the origin-private file system off the page's thread
-// (issue 15; `app/src/take_store.rs` sends the work). A file is written
+// (issue 15; `app/src/take_writer.rs` sends the work). A file is written
 // whole through a synchronous access handle under a temporary name,
 // flushed, then moved over its real name: it exists whole or not at all,
-// and a crash loses at most the file being written. Messages are handled
-// in order: `{ seq, id, name, bytes }` → `{ seq }` or `{ seq, error }`.
+// and a crash loses at most the file being written. Requests are done in
+// the order they came: `{ seq, op: 'write', id, name, bytes }` or
+// `{ seq, op: 'remove', id }` → `{ seq }` or `{ seq, error }`.
 
 const ROOT = 'stemroom-takes';
 let root = null;
 const dirs = new Map();
 let queue = Promise.resolve();
 
-async function takeDir(id) {
+async function takes() {
   if (!root) {
     const origin = await navigator.storage.getDirectory();
     root = await origin.getDirectoryHandle(ROOT, { create: true });
   }
+  return root;
+}
+
+async function takeDir(id) {
   let dir = dirs.get(id);
   if (!dir) {
-    dir = await root.getDirectoryHandle(id, { create: true });
+    dir = await (await takes()).getDirectoryHandle(id, { create: true });
     dirs.set(id, dir);
   }
   return dir;
@@ -39,15 +44,20 @@ async function write({ id, name, bytes }) {
   await part.move(name);
 }
 
+async function remove({ id }) {
+  dirs.delete(id);
+  try {
+    await (await takes()).removeEntry(id, { recursive: true });
+  } catch (e) {
+    if (e?.name !== 'NotFoundError') throw e;
+  }
+}
+
 self.onmessage = (event) => {
   const message = event.data;
-  if (message.forget) {
-    // The take's directory is being removed by the page.
-    queue = queue.then(() => dirs.delete(message.forget));
-    return;
-  }
+  const work = message.op === 'remove' ? remove : write;
   queue = queue
-    .then(() => write(message))
+    .then(() => work(message))
     .then(
       () => self.postMessage({ seq: message.seq }),
       (e) => self.postMessage({ seq: message.seq, error: `${e?.name ?? 'Error'}: ${e?.message ?? e}` }),

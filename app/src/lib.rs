@@ -22,6 +22,7 @@ pub mod session;
 pub mod sync;
 pub mod take_store;
 pub mod take_upload;
+pub mod take_writer;
 pub mod ui;
 pub mod worklet;
 

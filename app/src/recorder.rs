@@ -191,6 +191,7 @@ pub fn start_draining() {
     if RECORDER.with_borrow_mut(|r| std::mem::replace(&mut r.draining, true)) {
         return;
     }
+    crate::take_writer::start();
     leptos::task::spawn_local(async move {
         loop {
             crate::background::sleep(DRAIN_MS).await;
@@ -633,7 +634,7 @@ fn upload(pipe: Rc<Pipe>, token: String) {
             )
         })
         .await;
-        finished(&meta.id, result, true).await;
+        finished(&meta.id, result).await;
     });
 }
 
@@ -650,7 +651,12 @@ async fn send_take(
     let dir = TakeDir::open(&meta.id, true)
         .await
         .map_err(UploadError::Refused)?;
-    let placement = serde_json::to_value(meta).ok();
+    // The note, with the name cut short (the server keeps 4 KiB).
+    let mut note = meta.clone();
+    if let Some((cut, _)) = note.name.char_indices().nth(120) {
+        note.name.truncate(cut);
+    }
+    let placement = serde_json::to_value(&note).ok();
     let held = upload
         .start(
             &meta.name,
@@ -692,15 +698,14 @@ fn set_offline(offline: bool) {
 }
 
 /// A take's upload ended: its clips get the asset and the browser's copy
-/// (if `local`) is removed, or the error is shown (the copy stays, to
-/// recover).
-async fn finished(id: &str, result: Result<Option<String>, UploadError>, local: bool) {
+/// is removed, or the error is shown (the copy stays, to recover).
+async fn finished(id: &str, result: Result<Option<String>, UploadError>) {
     match result {
         Ok(sha) => {
             if let Some(sha) = sha {
                 crate::project::fill_in(|p, txn| p.set_recorded_asset(txn, id, &sha));
             }
-            if local && let Err(e) = crate::take_store::remove(id).await {
+            if let Err(e) = crate::take_store::remove(id).await {
                 web_sys::console::warn_1(
                     &format!("a finished take stays in this browser: {e}").into(),
                 );
@@ -752,6 +757,7 @@ pub async fn recoverable(project: &str, token: &str) -> (Vec<Recoverable>, Optio
         };
         if let Ok(meta) = dir.read_meta().await
             && meta.project == project
+            && plausible(&meta)
         {
             found.push(Recoverable {
                 meta,
@@ -764,10 +770,19 @@ pub async fn recoverable(project: &str, token: &str) -> (Vec<Recoverable>, Optio
     for take in server.unwrap_or_default() {
         let known = found.iter().any(|f| f.meta.id == take.id)
             || RECORDER.with_borrow(|r| r.active.contains(&take.id));
+        // The note is the recorder's; what the samples are is the server's.
         let meta = take
             .placement
             .and_then(|p| serde_json::from_value::<TakeMeta>(p).ok())
-            .filter(|m| m.project == project && m.position.is_some());
+            .map(|mut m| {
+                m.id = take.id.clone();
+                m.sample_rate = take.sample_rate;
+                m.channels = take.channels;
+                m
+            })
+            .filter(|m| {
+                m.project == project && m.position.is_some() && take.format == "s24" && plausible(m)
+            });
         let Some(meta) = meta.filter(|_| !known && take.recoverable.chunks > 0) else {
             continue;
         };
@@ -788,6 +803,22 @@ pub async fn recoverable(project: &str, token: &str) -> (Vec<Recoverable>, Optio
     (found, again)
 }
 
+/// Whether a take's note can be placed: 1 or 2 channels, and a position,
+/// latency, loop and punch of sensible sizes (a note is a client's words;
+/// a damaged one must not make a million clips).
+fn plausible(meta: &TakeMeta) -> bool {
+    let rate = u64::from(meta.sample_rate);
+    let span_ok = |range: Option<(u64, u64)>, least: u64| {
+        range.is_none_or(|(from, to)| to > from && to - from >= least && to < 1 << 40)
+    };
+    (8_000..=384_000).contains(&meta.sample_rate)
+        && (1..=2).contains(&meta.channels)
+        && meta.position.is_none_or(|p| p < 1 << 40)
+        && meta.latency <= rate
+        && span_ok(meta.looping, rate / 10)
+        && span_ok(meta.punch, 1)
+}
+
 /// Whether the document already has clips waiting for recording `id`
 /// (its Stop placed them before the tab closed).
 fn placed_in_document(id: &str) -> bool {
@@ -804,30 +835,29 @@ fn place_recovered(meta: &TakeMeta, frames: u64) -> Result<(), String> {
         .ok_or_else(|| "this project cannot be edited here".to_string())
 }
 
-/// Brings a take back: its clips where it was recorded (unless Stop had
-/// placed them), and its upload finished, from the browser's copy or with
-/// what the server holds. Answers the frames recovered.
+/// Brings a take back: from this browser's copy, its clips where it was
+/// recorded (unless Stop had placed them) and its upload finished; from
+/// the server, an asset of what it holds (the recording left open, in
+/// case its recorder is alive: that recorder's own Stop then replaces
+/// this with the whole take), then its clips. Answers the frames
+/// recovered.
 pub async fn recover(take: Recoverable, token: String) -> Result<u64, String> {
     let meta = take.meta;
-    let (chunks, frames, local) = match take.source {
-        TakeSource::Browser => {
-            let dir = TakeDir::open(&meta.id, false).await?;
-            let (chunks, bytes) = dir.chunks().await?;
-            let frames = meta.frames.unwrap_or(bytes / meta.frame_bytes() as u64);
-            place_recovered(&meta, frames)?;
-            let mut placed = meta.clone();
-            placed.placed = true;
-            placed.frames = Some(frames);
-            dir.write_meta(&placed).await?;
-            (chunks, frames, true)
-        }
-        TakeSource::Server { chunks, bytes } => {
-            // What the server holds, whatever the note says was recorded.
-            let frames = bytes / meta.frame_bytes() as u64;
-            place_recovered(&meta, frames)?;
-            (chunks, frames, false)
-        }
-    };
+    if let TakeSource::Server { chunks, .. } = take.source {
+        let mut upload = TakeUpload::new(&meta.project, &token, &meta.id);
+        let asset = upload.recover(chunks).await.map_err(|e| e.to_string())?;
+        place_recovered(&meta, asset.frames)?;
+        crate::project::fill_in(|p, txn| p.set_recorded_asset(txn, &meta.id, &asset.sha256));
+        return Ok(asset.frames);
+    }
+    let dir = TakeDir::open(&meta.id, false).await?;
+    let (chunks, bytes) = dir.chunks().await?;
+    let frames = meta.frames.unwrap_or(bytes / meta.frame_bytes() as u64);
+    place_recovered(&meta, frames)?;
+    let mut placed = meta.clone();
+    placed.placed = true;
+    placed.frames = Some(frames);
+    dir.write_meta(&placed).await?;
     RECORDER.with_borrow_mut(|r| {
         r.active.insert(meta.id.clone());
         r.progress.uploading += 1;
@@ -835,12 +865,8 @@ pub async fn recover(take: Recoverable, token: String) -> Result<u64, String> {
     report();
     leptos::task::spawn_local(async move {
         let mut upload = TakeUpload::new(&meta.project, &token, &meta.id).patient(set_offline);
-        let result = if local {
-            send_take(&mut upload, &meta, || (chunks, true, chunks)).await
-        } else {
-            upload.finish(chunks).await.map(|asset| Some(asset.sha256))
-        };
-        finished(&meta.id, result, local).await;
+        let result = send_take(&mut upload, &meta, || (chunks, true, chunks)).await;
+        finished(&meta.id, result).await;
     });
     Ok(frames)
 }
@@ -849,10 +875,10 @@ pub async fn recover(take: Recoverable, token: String) -> Result<u64, String> {
 pub async fn discard(take: Recoverable, token: String) -> Result<(), String> {
     let meta = take.meta;
     let mut upload = TakeUpload::new(&meta.project, &token, &meta.id);
-    // A take the server never saw is not an error.
-    let _ = upload.abandon().await;
+    let abandoned = upload.abandon().await;
     match take.source {
+        // A take the server never saw is not an error.
         TakeSource::Browser => crate::take_store::remove(&meta.id).await,
-        TakeSource::Server { .. } => Ok(()),
+        TakeSource::Server { .. } => abandoned.map_err(|e| e.to_string()),
     }
 }

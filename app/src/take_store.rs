@@ -6,21 +6,18 @@
 //! synchronous access handles, off the page's thread, each under a
 //! temporary name then moved into place: a file exists whole or not at
 //! all, so a closed tab or a crash loses only the chunk being filled;
-//! reopening the project finds the rest here. Reading, listing and
-//! removing happen on the page.
+//! reopening the project finds the rest here. Without the worker the page
+//! writes them itself (a writable stream also commits whole on close).
+//! Reading and listing happen on the page.
 //!
 //! Main thread only.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::Rc;
-
 use js_sys::{Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::call;
+use crate::take_writer::{self, WriterError};
 
 const ROOT: &str = "stemroom-takes";
 
@@ -76,91 +73,6 @@ pub fn new_take_id() -> String {
     format!("take-{hex}")
 }
 
-/// The worker that writes takes' files, and the writes waiting for its
-/// answer (by sequence number: resolve, reject).
-struct Writer {
-    worker: web_sys::Worker,
-    next: Cell<u32>,
-    waiting: RefCell<HashMap<u32, (js_sys::Function, js_sys::Function)>>,
-    _answers: Closure<dyn FnMut(web_sys::MessageEvent)>,
-}
-
-thread_local! {
-    static WRITER: RefCell<Option<Rc<Writer>>> = const { RefCell::new(None) };
-}
-
-/// The writer, started on first use.
-fn writer() -> Result<Rc<Writer>, String> {
-    if let Some(writer) = WRITER.with_borrow(Clone::clone) {
-        return Ok(writer);
-    }
-    let worker = web_sys::Worker::new("/take-writer.js").map_err(crate::js_error)?;
-    let answers =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|event: web_sys::MessageEvent| {
-            let data = event.data();
-            let get = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
-            let Some(seq) = get("seq").as_f64() else {
-                return;
-            };
-            let settle = WRITER.with_borrow(|w| {
-                w.as_ref()
-                    .and_then(|w| w.waiting.borrow_mut().remove(&(seq as u32)))
-            });
-            if let Some((resolve, reject)) = settle {
-                let error = get("error");
-                let _ = if error.is_undefined() {
-                    resolve.call0(&JsValue::NULL)
-                } else {
-                    reject.call1(&JsValue::NULL, &error)
-                };
-            }
-        });
-    worker.set_onmessage(Some(answers.as_ref().unchecked_ref()));
-    let writer = Rc::new(Writer {
-        worker,
-        next: Cell::new(0),
-        waiting: RefCell::new(HashMap::new()),
-        _answers: answers,
-    });
-    WRITER.set(Some(writer.clone()));
-    Ok(writer)
-}
-
-/// Writes `bytes` as file `name` of take `id`, through the worker.
-async fn write_file(id: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
-    let writer = writer()?;
-    // A copy out of wasm memory (a shared memory cannot be transferred),
-    // handed to the worker without another.
-    let data = Uint8Array::new_with_length(bytes.len() as u32);
-    data.copy_from(bytes);
-    let seq = writer.next.get();
-    writer.next.set(seq.wrapping_add(1));
-    let message = Object::new();
-    for (k, v) in [
-        ("seq", JsValue::from(seq)),
-        ("id", id.into()),
-        ("name", name.into()),
-        ("bytes", data.buffer().into()),
-    ] {
-        let _ = Reflect::set(&message, &k.into(), &v);
-    }
-    let answered = js_sys::Promise::new(&mut |resolve, reject| {
-        writer.waiting.borrow_mut().insert(seq, (resolve, reject));
-    });
-    let transfer = js_sys::Array::of1(&data.buffer());
-    writer
-        .worker
-        .post_message_with_transfer(&message, &transfer)
-        .map_err(crate::js_error)?;
-    wasm_bindgen_futures::JsFuture::from(answered)
-        .await
-        .map(drop)
-        .map_err(|e| {
-            e.as_string()
-                .unwrap_or_else(|| "the take writer failed".into())
-        })
-}
-
 fn create(flag: bool) -> JsValue {
     let options = Object::new();
     let _ = Reflect::set(&options, &"create".into(), &flag.into());
@@ -198,7 +110,22 @@ impl TakeDir {
     }
 
     async fn write(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        write_file(&self.id, name, bytes).await
+        match take_writer::write(&self.id, name, bytes).await {
+            Ok(()) => Ok(()),
+            Err(WriterError::Failed(why)) => Err(why),
+            Err(WriterError::Lost) => self.write_here(name, bytes).await,
+        }
+    }
+
+    /// Writes a file on the page (when the worker is gone).
+    async fn write_here(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        let file = call(&self.dir, "getFileHandle", &[name.into(), create(true)]).await?;
+        let writable = call(&file, "createWritable", &[]).await?;
+        // A copy out of wasm memory (a shared memory cannot be written).
+        let data = Uint8Array::new_with_length(bytes.len() as u32);
+        data.copy_from(bytes);
+        call(&writable, "write", &[data.into()]).await?;
+        call(&writable, "close", &[]).await.map(drop)
     }
 
     async fn read(&self, name: &str) -> Result<Vec<u8>, String> {
@@ -252,12 +179,12 @@ impl TakeDir {
     }
 }
 
-/// Removes take `id` from this browser.
+/// Removes take `id` from this browser (after every write to it).
 pub async fn remove(id: &str) -> Result<(), String> {
-    if let Some(writer) = WRITER.with_borrow(Clone::clone) {
-        let message = Object::new();
-        let _ = Reflect::set(&message, &"forget".into(), &id.into());
-        let _ = writer.worker.post_message(&message);
+    match take_writer::remove(id).await {
+        Ok(()) => return Ok(()),
+        Err(WriterError::Failed(why)) => return Err(why),
+        Err(WriterError::Lost) => {}
     }
     let root = root().await?;
     let options = Object::new();

@@ -158,7 +158,18 @@ impl TakeUpload {
     /// Makes chunks `0..chunks` an asset of the project (the server
     /// checks it holds them all).
     pub async fn finish(&mut self, chunks: u32) -> Result<AssetInfo, UploadError> {
-        let body = serde_json::json!({ "chunks": chunks }).to_string();
+        self.finish_with(chunks, false).await
+    }
+
+    /// Makes an asset of chunks `0..chunks` of a take recovered from
+    /// another browser, leaving the recording open: its recorder may be
+    /// alive, still sending, and finishes the whole take itself.
+    pub async fn recover(&mut self, chunks: u32) -> Result<AssetInfo, UploadError> {
+        self.finish_with(chunks, true).await
+    }
+
+    async fn finish_with(&mut self, chunks: u32, keep: bool) -> Result<AssetInfo, UploadError> {
+        let body = serde_json::json!({ "chunks": chunks, "keep": keep }).to_string();
         let path = format!("{}/finish", self.base());
         let response = self
             .persist(&path, "POST", Some(&body.into()), JSON)
@@ -179,6 +190,9 @@ impl TakeUpload {
 #[serde(rename_all = "camelCase")]
 pub struct ServerTake {
     pub id: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub format: String,
     pub recoverable: Held,
     /// Seconds since a chunk last arrived.
     pub idle_secs: i64,

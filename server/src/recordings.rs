@@ -88,6 +88,12 @@ pub struct Meta {
     /// so another browser can place it when the recorder's is gone.
     #[serde(default)]
     pub placement: Option<serde_json::Value>,
+    /// When another browser last made an asset of what it held (a
+    /// recovery): the recording stays open for its recorder, and is not
+    /// offered again unless a chunk arrives after (in the same second
+    /// or later).
+    #[serde(default)]
+    pub recovered_at: Option<i64>,
 }
 
 /// Why a recording request was refused.
@@ -154,7 +160,12 @@ pub struct Unfinished {
 pub struct Recordings {
     dir: PathBuf,
     ttl_secs: i64,
+    /// A recording's record is read, changed and written under the lock
+    /// of its stripe (by id), so concurrent requests lose no change.
+    locks: [std::sync::Mutex<()>; LOCK_STRIPES],
 }
+
+const LOCK_STRIPES: usize = 64;
 
 /// Ids are the server's own (base64url): anything else names nothing.
 fn valid_id(id: &str) -> bool {
@@ -183,7 +194,21 @@ impl Recordings {
     pub fn open(data_dir: &Path, ttl_secs: i64) -> std::io::Result<Recordings> {
         let dir = data_dir.join("recordings");
         std::fs::create_dir_all(&dir)?;
-        Ok(Recordings { dir, ttl_secs })
+        Ok(Recordings {
+            dir,
+            ttl_secs,
+            locks: std::array::from_fn(|_| std::sync::Mutex::new(())),
+        })
+    }
+
+    /// Holds recording `id`'s lock: its record changes under it.
+    pub fn lock(&self, id: &str) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        self.locks[stripe % LOCK_STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn dir_of(&self, id: &str) -> PathBuf {
@@ -202,6 +227,7 @@ impl Recordings {
         if meta.id.is_empty() {
             meta.id = access::new_id();
         }
+        let _held = self.lock(&meta.id);
         match std::fs::create_dir(self.dir_of(&meta.id)) {
             Ok(()) => {
                 self.save(&meta)?;
@@ -265,7 +291,8 @@ impl Recordings {
             let Ok(meta) = self.meta(project, id) else {
                 continue;
             };
-            if meta.asset.is_some() {
+            let recovered = meta.recovered_at.is_some_and(|at| at > meta.touched_at);
+            if meta.asset.is_some() || recovered {
                 continue;
             }
             let chunks = self.chunks(id).unwrap_or_default();
@@ -471,6 +498,7 @@ fn meta_json(meta: &Meta, chunks: &[u32]) -> serde_json::Value {
         "createdAt": meta.created_at,
         "touchedAt": meta.touched_at,
         "placement": meta.placement,
+        "recoveredAt": meta.recovered_at,
     })
 }
 
@@ -532,6 +560,7 @@ pub async fn start(
         touched_at: now,
         asset: None,
         placement: body.placement,
+        recovered_at: None,
     };
     let (meta, created) = run(move || {
         let (meta, created) = recordings.start(meta)?;
@@ -621,6 +650,7 @@ pub async fn put_chunk(
             )
         })?;
     let new = run(move || {
+        let _held = recordings.lock(&id);
         let mut meta = recordings.meta(&project, &id)?;
         recordings.put_chunk(&mut meta, n, &bytes, access::now())
     })
@@ -637,6 +667,11 @@ pub async fn put_chunk(
 #[derive(Deserialize)]
 pub struct Finish {
     chunks: u32,
+    /// A recovery from another browser: make the asset of chunks
+    /// `0..chunks` but leave the recording open (its recorder may be alive
+    /// and still sending; its own finish makes the whole take later).
+    #[serde(default)]
+    keep: bool,
 }
 
 /// `POST /api/projects/{id}/recordings/{rec}/finish`: chunks `0..chunks`
@@ -653,6 +688,7 @@ pub async fn finish(
     let assets = state.assets().clone();
     let store = state.store().clone();
     let record = run(move || {
+        let _held = recordings.lock(&id);
         let mut meta = recordings.meta(&project, &id)?;
         if let Some(sha) = &meta.asset {
             return store
@@ -701,6 +737,12 @@ pub async fn finish(
         store
             .add_asset(&project, &record, &meta.name, access::now())
             .map_err(RecordingError::Storage)?;
+        if body.keep {
+            // A recovery: the recorder may still be sending.
+            meta.recovered_at = Some(access::now());
+            recordings.save(&meta)?;
+            return Ok(record);
+        }
         meta.asset = Some(sha256);
         meta.touched_at = access::now();
         recordings.save(&meta)?;
@@ -720,6 +762,7 @@ pub async fn abandon(
 ) -> Result<Response, ApiError> {
     let recordings = recorder(&state, &project, &headers, &query).await?;
     run(move || {
+        let _held = recordings.lock(&id);
         let meta = recordings.meta(&project, &id)?;
         recordings.remove(&meta.id, true).map_err(storage)
     })

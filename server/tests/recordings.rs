@@ -363,6 +363,42 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     assert_eq!(held["sampleRate"], RATE);
     assert!(held["idleSecs"].as_i64().unwrap() >= 0);
     assert_eq!(list(other_project, other_owner).await.len(), 1);
+    // Tried on an idle recording before it waited long enough: the chunks
+    // are touched when sent, and the list says how long ago.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let listed = list(project.clone(), owner.clone()).await;
+    assert!(listed[0]["idleSecs"].as_i64().unwrap() >= 1, "{listed:?}");
+
+    // Recovered elsewhere: an asset of what is held, the recording left
+    // open for its recorder, and no longer offered.
+    let rec = Recording {
+        addr: server.addr.clone(),
+        base: format!("{path}/{id}"),
+        token: owner.clone(),
+    };
+    let body_keep = serde_json::json!({ "chunks": 2, "keep": true }).to_string();
+    let r = call(
+        &server.addr,
+        "POST",
+        &format!("{path}/{id}/finish"),
+        &owner,
+        body_keep.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["frames"], 48_000);
+    assert!(
+        list(project.clone(), owner.clone()).await.is_empty(),
+        "offered once"
+    );
+    // The recorder was alive after all: it goes on, is listed again while
+    // it sends, and its own finish makes the whole take.
+    assert_eq!(rec.put(2, &take(24_000)[..]).await.status, 201);
+    assert_eq!(list(project.clone(), owner.clone()).await.len(), 1);
+    let r = rec.finish(4).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["frames"], 96_000);
+    assert!(list(project.clone(), owner.clone()).await.is_empty());
 
     // Only an editor recovers.
     for role in ["comment", "listen"] {
@@ -370,12 +406,9 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
         let r = call(&server.addr, "GET", &path, &token, b"").await;
         assert_eq!(r.status, 403, "{role}");
     }
-    assert_eq!(
-        list(project.clone(), server.link(&project, &owner, "edit").await)
-            .await
-            .len(),
-        1
-    );
+    // (An editor lists: `list` asserts 200. Nothing is unfinished now.)
+    let editor = server.link(&project, &owner, "edit").await;
+    assert!(list(project.clone(), editor).await.is_empty());
     // A note is a small object.
     let huge = serde_json::json!({ "pad": "x".repeat(5000) });
     for bad in [serde_json::json!([1, 2]), serde_json::json!("t1"), huge] {

@@ -17,7 +17,8 @@ let rig;
 let server;
 let browser;
 before(async () => {
-  rig = await recordingRig(441, 0.5);
+  // The page's whole memory, its workers' included, measured at once.
+  rig = await recordingRig(441, 0.5, ['--enable-blink-features=ForceEagerMeasureMemory']);
   ({ server, browser } = rig);
 });
 after(() => rig?.close());
@@ -30,11 +31,16 @@ test(`a ${SECONDS / 60}-minute stereo take leaves the page's JS heap and wasm me
     await addTrackAndArm(page);
     await page.selectOption('.track-input', '1+2');
     const cdp = await context.newCDPSession(page);
+    // The page's V8 heap and its array buffers' backing stores, the wasm
+    // memory, and everything the browser counts for the page and its
+    // workers (the take writer among them).
     const memory = async () => {
       await cdp.send('HeapProfiler.collectGarbage');
-      const heap = (await cdp.send('Runtime.getHeapUsage')).usedSize;
+      const usage = await cdp.send('Runtime.getHeapUsage');
+      const heap = usage.usedSize + (usage.backingStorageSize ?? 0);
       const wasm = await page.evaluate(() => window.stemroom.wasm_memory_bytes());
-      return { heap, wasm };
+      const all = await page.evaluate(async () => (await performance.measureUserAgentSpecificMemory()).bytes);
+      return { heap, wasm, all };
     };
     const recorded = () => page.$eval('.record-bar', (b) => Number(b.dataset.frames) / 48_000);
     await page.click('.transport-record');
@@ -53,10 +59,11 @@ test(`a ${SECONDS / 60}-minute stereo take leaves the page's JS heap and wasm me
     await waitUploaded(page, 120_000);
 
     const mib = (b) => (b / MIB).toFixed(1);
-    for (const s of samples) console.log(`# ${s.at.toFixed(0)} s: JS heap ${mib(s.heap)} MiB, wasm ${mib(s.wasm)} MiB`);
+    for (const s of samples) console.log(`# ${s.at.toFixed(0)} s: JS heap ${mib(s.heap)} MiB, wasm ${mib(s.wasm)} MiB, page and workers ${mib(s.all)} MiB`);
     const grew = (end.heap - start.heap) + (end.wasm - start.wasm);
-    console.log(`# ${SECONDS} s of stereo 24-bit (${mib(SECONDS * 48_000 * 6)} MiB): JS heap ${mib(start.heap)} → ${mib(end.heap)} MiB, wasm ${mib(start.wasm)} → ${mib(end.wasm)} MiB; upload ${lag} chunks behind at the end`);
+    console.log(`# ${SECONDS} s of stereo 24-bit (${mib(SECONDS * 48_000 * 6)} MiB): JS heap ${mib(start.heap)} → ${mib(end.heap)} MiB, wasm ${mib(start.wasm)} → ${mib(end.wasm)} MiB, page and workers ${mib(start.all)} → ${mib(end.all)} MiB; upload ${lag} chunks behind at the end`);
     assert.ok(grew < 20 * MIB, `the page grew ${mib(grew)} MiB`);
+    assert.ok(end.all - start.all < 20 * MIB, `the page and its workers grew ${mib(end.all - start.all)} MiB`);
     assert.equal(dropped, 0, 'the audio thread handed over every frame');
 
     const [clip] = (await clips(page)).filter((c) => c.name.includes('take'));

@@ -9,7 +9,7 @@ import { startServer, launchBrowser, fakeCaptureSine } from './harness.mjs';
  * The real server, and Chromium whose fake capture device plays a
  * seamless sine of `hz` (permission granted without a prompt).
  */
-export async function recordingRig(hz, amplitude) {
+export async function recordingRig(hz, amplitude, args = []) {
   const dir = mkdtempSync(path.join(tmpdir(), 'stemroom-takes-'));
   const server = await startServer();
   const browser = await launchBrowser({
@@ -17,6 +17,7 @@ export async function recordingRig(hz, amplitude) {
       '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
       `--use-file-for-fake-audio-capture=${fakeCaptureSine(dir, hz, amplitude)}`,
+      ...args,
     ],
   });
   return {

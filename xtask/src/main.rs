@@ -144,17 +144,52 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
         util::step("clippy (wasm app)");
         site::clippy_wasm(root)?;
     }
+    // The browser tests' app, server and browsers come first, so the
+    // ten-minute take (real time cannot be hurried) runs alongside the
+    // native tests and the other browser tests.
+    let browser_tests = if browser {
+        util::step("browser tests: building");
+        Some(BrowserTests::prepare(root)?)
+    } else {
+        None
+    };
+    let long_take = browser_tests
+        .as_ref()
+        .map(BrowserTests::start_long_take)
+        .transpose()?;
     util::step("native tests");
     run(util::cargo().args(["test", "--workspace"]))?;
-    if browser {
+    if let (Some(tests), Some(long_take)) = (browser_tests, long_take) {
         util::step("browser tests");
+        tests.run(long_take)?;
+    }
+    println!(
+        "all tests passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The browser tests and what they run against.
+struct BrowserTests {
+    root: PathBuf,
+    site_dir: PathBuf,
+    server: PathBuf,
+    chromium: PathBuf,
+    firefox: PathBuf,
+    artifacts: PathBuf,
+    /// The native half of the null test: the same project the browser renders.
+    native: PathBuf,
+}
+
+impl BrowserTests {
+    fn prepare(root: &Path) -> Result<BrowserTests> {
         let site = SiteBuild::new(root).build()?;
         let server = build_server(root, false)?;
         let chromium = setup::ensure_chromium()?;
         let firefox = setup::ensure_firefox()?;
         let artifacts = root.join("target/test-artifacts");
         std::fs::create_dir_all(&artifacts)?;
-        // The native half of the null test: the same project the browser renders.
         let native = artifacts.join("workload-native.wav");
         run(util::cargo()
             .args([
@@ -168,51 +203,111 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
             ])
             .args(["8", "2"])
             .arg(&native))?;
-        let tests: Vec<PathBuf> = std::fs::read_dir(root.join("tests/browser"))?
+        Ok(BrowserTests {
+            root: root.to_path_buf(),
+            site_dir: site.dir,
+            server,
+            chromium,
+            firefox,
+            artifacts,
+            native,
+        })
+    }
+
+    /// `node --test` on `files`, one at a time.
+    fn node(&self, files: &[PathBuf]) -> Command {
+        let mut cmd = Command::new("node");
+        cmd.arg("--test")
+            .arg("--test-concurrency=1")
+            .args(files)
+            .env("STEMROOM_BIN", &self.server)
+            .env("STEMROOM_SITE_DIR", &self.site_dir)
+            .env("STEMROOM_CHROMIUM", &self.chromium)
+            .env("STEMROOM_FIREFOX", &self.firefox)
+            .env("STEMROOM_ARTIFACTS", &self.artifacts)
+            .env("STEMROOM_NATIVE_WORKLOAD", &self.native);
+        cmd
+    }
+
+    fn long_take_log(&self) -> PathBuf {
+        self.artifacts.join("long-take.log")
+    }
+
+    /// Starts the ten-minute take in the background (its report goes to a
+    /// log, printed after the rest).
+    fn start_long_take(&self) -> Result<Alongside> {
+        let log = std::fs::File::create(self.long_take_log())?;
+        let mut cmd = self.node(&[self.root.join("tests/browser/long-take.mjs")]);
+        cmd.stdout(log.try_clone()?).stderr(log);
+        Alongside::spawn(cmd).context("cannot start the long-take test")
+    }
+
+    /// Runs every `*.test.mjs`, then waits for the long take.
+    fn run(self, long_take: Alongside) -> Result<()> {
+        let tests: Vec<PathBuf> = std::fs::read_dir(self.root.join("tests/browser"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
             .collect();
-        let node = |files: &[PathBuf]| {
-            let mut cmd = Command::new("node");
-            cmd.arg("--test")
-                .arg("--test-concurrency=1")
-                .args(files)
-                .env("STEMROOM_BIN", &server)
-                .env("STEMROOM_SITE_DIR", &site.dir)
-                .env("STEMROOM_CHROMIUM", &chromium)
-                .env("STEMROOM_FIREFOX", &firefox)
-                .env("STEMROOM_ARTIFACTS", &artifacts)
-                .env("STEMROOM_NATIVE_WORKLOAD", &native);
-            cmd
+        let suite = run(&mut self.node(&tests));
+        let long_status = if suite.is_ok() {
+            Some(long_take.wait()?)
+        } else {
+            drop(long_take);
+            None
         };
-        // The ten-minute take runs in real time, alongside the rest (its
-        // report is printed after theirs).
-        let long_log = artifacts.join("long-take.log");
-        let log = std::fs::File::create(&long_log)?;
-        let mut long = node(&[root.join("tests/browser/long-take.mjs")])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start the long-take test")?;
-        let suite = run(&mut node(&tests));
-        if suite.is_err() {
-            let _ = long.kill();
-        }
-        let long_status = long.wait()?;
         util::step("browser test alongside: a ten-minute take");
-        print!("{}", std::fs::read_to_string(&long_log).unwrap_or_default());
-        suite?;
-        anyhow::ensure!(
-            long_status.success(),
-            "the long-take test failed ({long_status})"
+        print!(
+            "{}",
+            std::fs::read_to_string(self.long_take_log()).unwrap_or_default()
         );
-        println!("screenshots and logs: {}", artifacts.display());
+        suite?;
+        if let Some(status) = long_status {
+            anyhow::ensure!(status.success(), "the long-take test failed ({status})");
+        }
+        println!("screenshots and logs: {}", self.artifacts.display());
+        Ok(())
     }
-    println!(
-        "all tests passed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+}
+
+/// A test run alongside others, in a process group of its own: dropped
+/// before it is waited for, the whole group (its browser and server too)
+/// is ended.
+struct Alongside {
+    child: std::process::Child,
+    waited: bool,
+}
+
+impl Alongside {
+    fn spawn(mut cmd: Command) -> std::io::Result<Alongside> {
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        Ok(Alongside {
+            child: cmd.spawn()?,
+            waited: false,
+        })
+    }
+
+    /// Waits for it to end on its own.
+    fn wait(mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.child.wait()?;
+        self.waited = true;
+        Ok(status)
+    }
+}
+
+impl Drop for Alongside {
+    fn drop(&mut self) {
+        if self.waited {
+            return;
+        }
+        // The group's id is the child's pid (process_group(0)).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn bench(root: &Path) -> Result<()> {
