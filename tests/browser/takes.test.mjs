@@ -323,22 +323,21 @@ describe('recording takes', () => {
       const url = a.url();
       const track = await a.$eval('.track:last-child', (t) => t.dataset.trackId);
       await a.click('.transport-record');
-      await a.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 3.5 * 48_000, null, { timeout: 20_000 });
+      // Another browser (its own storage) has the project open while the
+      // take is being made: a live take is not offered to it...
+      b = await openApp(browser, url, { context: elsewhere });
+      await b.waitForSelector(`.track[data-track-id="${track}"]`);
+      await a.waitForFunction(() => Number(document.querySelector('.record-bar').dataset.frames) > 5 * 48_000, null, { timeout: 30_000 });
+      assert.equal(await b.$$eval('.recover-offer', (o) => o.length), 0, 'a live take is not offered');
       const recorded = Number(await a.$eval('.record-bar', (bar) => bar.dataset.frames));
       const cdp = await recorder.newCDPSession(a);
       cdp.send('Page.crash').catch(() => {});
-      // Its files go with it: this browser's copy is gone.
+      // Its files go with it: that browser's copy is gone.
       await recorder.close();
-
-      // Another browser (its own storage): the server's copy, once nobody
-      // has sent to it for a while.
-      b = await openApp(browser, url, { context: elsewhere });
-      // Not while it may still be someone's live take (sent to within
-      // the last 10 s)...
-      await b.waitForSelector('.record-bar');
+      // ...nor one sent to in the last 10 s (it may be an offline
+      // recorder's), but one left idle is, from what the server holds.
       await b.waitForTimeout(2_000);
       assert.equal(await b.$$eval('.recover-offer', (o) => o.length), 0, 'a fresh recording is not offered');
-      // ...but once idle.
       await b.waitForSelector('.recover-offer[data-source="server"]', { timeout: 40_000 });
       assert.match(await b.$eval('.recover-offer', (o) => o.textContent), /server holds \d+\.\d s/);
       await b.click('.recover-take');
