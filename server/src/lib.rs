@@ -27,6 +27,11 @@ pub struct ServeConfig {
     /// Where projects and audio are stored; created on first start.
     #[arg(long, env = "STEMROOM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database for projects, links, asset records and the
+    /// document logs (`postgres://user:password@host/db`), shared by every
+    /// instance; without it, SQLite in the data directory.
+    #[arg(long, env = "STEMROOM_DATABASE")]
+    pub database: Option<String>,
     /// The built app (index.html, pkg/, worklet/), made by `cargo xtask build`.
     #[arg(long, env = "STEMROOM_SITE_DIR", default_value = "./target/site")]
     pub site_dir: PathBuf,
@@ -57,6 +62,7 @@ impl ServeConfig {
         ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            database: None,
             site_dir,
             no_isolation: false,
             max_upload_mib: 512,
@@ -67,9 +73,10 @@ impl ServeConfig {
         }
     }
 
-    /// Opens storage and builds the state every handler shares.
+    /// Opens storage and builds the state every handler shares. Blocks
+    /// (opens and connects): not on an async thread.
     pub fn state(&self) -> anyhow::Result<http::AppState> {
-        let store = store::Store::open(&self.data_dir)?;
+        let store = store::Store::connect(self.database.as_deref(), &self.data_dir)?;
         let assets = assets::AssetFiles::open(&self.data_dir).with_context(|| {
             format!("cannot open the asset store in {}", self.data_dir.display())
         })?;
@@ -106,7 +113,10 @@ pub async fn serve(
             config.site_dir.display()
         );
     }
-    let state = config.state()?;
+    let state = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || config.state()).await??
+    };
     // Abandoned recordings go after their time to live: swept at start and
     // every quarter of it (at most hourly).
     let sweeper = state.recordings().clone();

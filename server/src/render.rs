@@ -31,6 +31,10 @@ pub struct RenderArgs {
     /// The server's data directory.
     #[arg(long, env = "STEMROOM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// The server's PostgreSQL database, if it keeps its projects there
+    /// (as `stemroom serve --database`).
+    #[arg(long, env = "STEMROOM_DATABASE")]
+    pub database: Option<String>,
     /// The project's id (as in its address, /p/ID; ids may start with "-").
     #[arg(allow_hyphen_values = true)]
     pub project: String,
@@ -89,7 +93,8 @@ fn parse_rate(value: &str) -> Result<u32, String> {
 /// Renders and writes the files; prints the report to `out`, progress to
 /// `err` when it is a terminal.
 pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let project = load_project(&args.data_dir, &args.project, args.version.as_deref())?;
+    let store = open_store(&args.data_dir, args.database.as_deref())?;
+    let project = load_project(&store, &args.project, args.version.as_deref())?;
     let (assets, missing) = load_audio(&args.data_dir, &project);
     let rate = project.meta.sample_rate;
     let desc = project.to_engine(rate, |sha| assets.get(sha).cloned());
@@ -189,15 +194,20 @@ pub fn run(args: &RenderArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The project as stored now, or its saved version `version` (a name or
-/// an id).
-fn load_project(data_dir: &Path, id: &str, version: Option<&str>) -> anyhow::Result<Project> {
-    if !data_dir.join(DB_FILE).is_file() {
+/// The server's storage: its database, or the embedded one in `data_dir`
+/// (which must exist: a render never creates one).
+fn open_store(data_dir: &Path, database: Option<&str>) -> anyhow::Result<Store> {
+    if database.is_none() && !data_dir.join(DB_FILE).is_file() {
         bail!("no Stemroom data in {}", data_dir.display());
     }
-    let store = Store::open(data_dir)?;
+    Store::connect(database, data_dir)
+}
+
+/// The project as stored now, or its saved version `version` (a name or
+/// an id).
+fn load_project(store: &Store, id: &str, version: Option<&str>) -> anyhow::Result<Project> {
     if store.project_created_at(id)?.is_none() {
-        bail!("no project {id} in {}", data_dir.display());
+        bail!("no project {id} in {}", store.describe());
     }
     let merged = |doc: DocKind| -> anyhow::Result<Vec<u8>> {
         let parts = store.load(id, doc)?;

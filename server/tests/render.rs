@@ -42,11 +42,13 @@ fn take(seconds: u32, amplitude: f64) -> Vec<u8> {
     bytes.into_inner()
 }
 
-fn render(data_dir: &Path, args: &[&str]) -> Output {
+/// `stemroom render` on the server's storage.
+fn render(server: &Server, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stemroom"))
         .arg("render")
         .arg("--data-dir")
-        .arg(data_dir)
+        .arg(&server.data_dir)
+        .args(server.database.iter().flat_map(|url| ["--database", url]))
         .args(args)
         .output()
         .unwrap()
@@ -126,7 +128,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     let out = dir.path().join("mix.wav");
     let out_str = out.to_str().unwrap();
     let r = report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -170,7 +172,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     // FLAC, lossless: the same audio as the WAV.
     let flac = dir.path().join("mix.flac");
     report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -190,10 +192,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     );
 
     // The same as text, for a person at a terminal.
-    let text = render(
-        &server.data_dir,
-        &[&id, "--out", out_str, "--target-lufs", "-14"],
-    );
+    let text = render(&server, &[&id, "--out", out_str, "--target-lufs", "-14"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains(", 48000 Hz, 24-bit WAV\nIntegrated -1"),
@@ -212,7 +211,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     let now_path = dir.path().join("now.wav");
     let then_path = dir.path().join("then.wav");
     report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -223,7 +222,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
         ],
     ));
     report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -255,7 +254,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     let stems_dir = dir.path().join("stems");
     let mix_path = dir.path().join("with-stems.wav");
     let r = report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -306,7 +305,7 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     // At 44.1 kHz: the song's length at that rate.
     let rated = dir.path().join("rated.wav");
     report(&render(
-        &server.data_dir,
+        &server,
         &[
             &id,
             "--out",
@@ -318,26 +317,20 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
     ));
     let rated = measure_file(&rated).unwrap();
     assert_eq!((rated.sample_rate, rated.frames), (44_100, 9 * 44_100));
-    let odd = render(
-        &server.data_dir,
-        &[&id, "--out", "x.wav", "--rate", "12345"],
-    );
+    let odd = render(&server, &[&id, "--out", "x.wav", "--rate", "12345"]);
     assert!(!odd.status.success());
     assert!(String::from_utf8_lossy(&odd.stderr).contains("44100"));
 
     // Clear failures, nothing written.
     let bad = dir.path().join("bad.wav");
     let bad_str = bad.to_str().unwrap();
-    let unknown = render(&server.data_dir, &["nosuchproject", "--out", bad_str]);
+    let unknown = render(&server, &["nosuchproject", "--out", bad_str]);
     // Ids may start with a dash, and are still ids.
-    let dashed = render(&server.data_dir, &["-cNoSuchProject", "--out", bad_str]);
+    let dashed = render(&server, &["-cNoSuchProject", "--out", bad_str]);
     assert!(String::from_utf8_lossy(&dashed.stderr).contains("no project -cNoSuchProject"));
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no project nosuchproject"));
-    let no_version = render(
-        &server.data_dir,
-        &[&id, "--out", bad_str, "--version", "Mix v9"],
-    );
+    let no_version = render(&server, &[&id, "--out", bad_str, "--version", "Mix v9"]);
     assert!(!no_version.status.success());
     let said = String::from_utf8_lossy(&no_version.stderr);
     assert!(
@@ -345,7 +338,13 @@ async fn render_writes_the_stored_mix_at_its_target_while_the_server_runs() {
         "{said}"
     );
     assert!(!bad.exists());
-    let nowhere = render(&dir.path().join("empty"), &[&id, "--out", bad_str]);
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_stemroom"))
+        .arg("render")
+        .arg("--data-dir")
+        .arg(dir.path().join("empty"))
+        .args([&id, "--out", bad_str])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no Stemroom data"));
     drop(server);
 }

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
 struct Server {
     child: Child,
     addr: String,
@@ -16,6 +18,12 @@ fn start(data_dir: &std::path::Path, site_dir: &std::path::Path) -> Server {
         .arg(data_dir)
         .arg("--site-dir")
         .arg(site_dir)
+        .args(
+            common::test_database()
+                .map(|url| ["--database".to_string(), url])
+                .into_iter()
+                .flatten(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -58,7 +66,7 @@ fn serves_health_creates_the_database_and_stops_on_sigterm() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains(r#""status":"ok""#), "{health}");
     assert!(
-        data.join("stemroom.db").is_file(),
+        data.join("stemroom.db").is_file() || common::test_database_in_use(),
         "the database is created on first start"
     );
 

@@ -4,6 +4,7 @@
 //! tools, Chromium for the browser tests) is installed from here, so the
 //! README's two commands are the whole setup.
 
+mod postgres;
 mod setup;
 mod site;
 mod util;
@@ -159,6 +160,14 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
         .transpose()?;
     util::step("native tests");
     run(util::cargo().args(["test", "--workspace"]))?;
+    // The server's tests again, each server on a PostgreSQL database of
+    // its own instead of SQLite (the storage in `--database`).
+    util::step("server tests on PostgreSQL");
+    let cluster = postgres::TestPostgres::start()?;
+    run(util::cargo()
+        .args(["test", "--package", "stemroom-server"])
+        .env("STEMROOM_TEST_POSTGRES", &cluster.url))?;
+    drop(cluster);
     if let (Some(tests), Some(long_take)) = (browser_tests, long_take) {
         util::step("browser tests");
         tests.run(long_take)?;

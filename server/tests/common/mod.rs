@@ -23,8 +23,26 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pub data_dir: PathBuf,
+    /// Its PostgreSQL database, when this run tests on PostgreSQL.
+    pub database: Option<String>,
     site_dir: PathBuf,
     args: Vec<String>,
+}
+
+/// Whether this run tests on PostgreSQL.
+pub fn test_database_in_use() -> bool {
+    std::env::var_os("STEMROOM_TEST_POSTGRES").is_some()
+}
+
+/// A fresh PostgreSQL database when this run tests on PostgreSQL.
+pub fn test_database() -> Option<String> {
+    let server = std::env::var("STEMROOM_TEST_POSTGRES").ok()?;
+    // The PostgreSQL client runs a runtime of its own: not on a test's.
+    let url = std::thread::spawn(move || stemroom_server::store::fresh_database(&server))
+        .join()
+        .expect("creating a test database")
+        .expect("a test database");
+    Some(url)
 }
 
 /// An empty site: the sync tests do not need the app.
@@ -36,15 +54,25 @@ pub fn site(dir: &Path) -> PathBuf {
 }
 
 impl Server {
+    /// Starts a server in `dir` with `args`: on SQLite in its data
+    /// directory, or on a fresh PostgreSQL database of its own when
+    /// `STEMROOM_TEST_POSTGRES` names a server (`cargo xtask test` runs
+    /// every server test both ways).
     pub fn start(dir: &Path, args: &[&str]) -> Server {
         let site_dir = site(dir);
         let data_dir = dir.join("data");
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let database = test_database();
+        let args: Vec<String> = database
+            .iter()
+            .flat_map(|url| ["--database".to_string(), url.clone()])
+            .chain(args.iter().map(|s| s.to_string()))
+            .collect();
         let (child, addr) = spawn(&data_dir, &site_dir, &args, "127.0.0.1:0");
         Server {
             child,
             addr,
             data_dir,
+            database,
             site_dir,
             args,
         }

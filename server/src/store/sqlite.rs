@@ -1,4 +1,4 @@
-//! Durable storage: one embedded SQLite database in the data directory.
+//! The embedded default: one SQLite database in the data directory.
 //!
 //! WAL mode with `synchronous=FULL`: a write that returned is on disk and
 //! survives a crash or power loss. Schema changes are forward migrations
@@ -11,6 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use stemroom_model::DocKind;
+
+use super::{AssetRecord, DocumentLog, LinkRecord, Storage};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "stemroom.db";
@@ -73,35 +75,18 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE share_links ADD COLUMN shared_by TEXT NOT NULL DEFAULT '';",
 ];
 
-/// The durable history of a project's documents.
-///
-/// Behind a trait so a deployment that outgrows one machine can keep its
-/// log elsewhere (PostgreSQL); SQLite in the data directory is the default.
-pub trait DocumentLog: Send + Sync {
-    /// Appends updates in order, all or none; when this returns, they
-    /// survive a crash or power loss (one sync for the batch: group commit).
-    /// Returns the sequence number of the last one.
-    fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64>;
-    /// Everything needed to rebuild the document: the snapshot (if any),
-    /// then the updates after it, in order.
-    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>>;
-    /// Folds the snapshot and the updates after it into a new snapshot and
-    /// drops those updates, atomically. Returns how many updates it folded.
-    fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize>;
-}
-
-/// Shared handle to the database. Calls block: run them off the async
-/// executor (`tokio::task::spawn_blocking`) once they can take long.
+/// Shared handle to the database file. Calls block: run them off the
+/// async executor (`tokio::task::spawn_blocking`) once they can take long.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating on first start) the database in `data_dir` and brings
     /// its schema up to date.
-    pub fn open(data_dir: &Path) -> anyhow::Result<Store> {
+    pub fn open(data_dir: &Path) -> anyhow::Result<SqliteStore> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let path = data_dir.join(DB_FILE);
@@ -115,7 +100,7 @@ impl Store {
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
         )?;
         migrate(&mut conn)?;
-        Ok(Store {
+        Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
         })
@@ -125,53 +110,9 @@ impl Store {
         &self.path
     }
 
-    /// A read that touches the database file: proof that storage answers.
-    pub fn check(&self) -> anyhow::Result<()> {
-        let conn = self.connection();
-        let created: Option<String> = conn
-            .query_row(
-                "SELECT value FROM server_info WHERE key = 'created_at'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        created
-            .map(drop)
-            .context("the database has lost its server_info")
-    }
-}
-
-impl Store {
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// A share link as stored: never the token itself, only its hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkRecord {
-    pub id: String,
-    pub project: String,
-    pub token_hash: [u8; 32],
-    pub role: String,
-    pub label: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-    /// The name of whoever shared it, as they gave it ("" for none).
-    pub shared_by: String,
-}
-
-/// What the asset store knows about a decoded, stored audio file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssetRecord {
-    pub sha256: String,
-    pub bytes: u64,
-    pub sample_rate: u32,
-    pub channels: u32,
-    pub frames: u64,
 }
 
 fn link_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRecord> {
@@ -193,9 +134,27 @@ const LINK_COLUMNS: &str =
     "id, project, token_hash, role, label, created_at, expires_at, revoked_at, shared_by";
 
 /// Projects, share links and asset metadata.
-impl Store {
-    /// Creates a project together with its first (owner) link.
-    pub fn create_project(&self, id: &str, owner: &LinkRecord) -> anyhow::Result<()> {
+impl Storage for SqliteStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// A read that touches the database file: proof that storage answers.
+    fn check(&self) -> anyhow::Result<()> {
+        let conn = self.connection();
+        let created: Option<String> = conn
+            .query_row(
+                "SELECT value FROM server_info WHERE key = 'created_at'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        created
+            .map(drop)
+            .context("the database has lost its server_info")
+    }
+
+    fn create_project(&self, id: &str, owner: &LinkRecord) -> anyhow::Result<()> {
         let mut conn = self.connection();
         let tx = conn.transaction()?;
         tx.execute(
@@ -207,7 +166,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn project_created_at(&self, id: &str) -> anyhow::Result<Option<i64>> {
+    fn project_created_at(&self, id: &str) -> anyhow::Result<Option<i64>> {
         Ok(self
             .connection()
             .query_row("SELECT created_at FROM projects WHERE id = ?1", [id], |r| {
@@ -216,11 +175,11 @@ impl Store {
             .optional()?)
     }
 
-    pub fn insert_link(&self, link: &LinkRecord) -> anyhow::Result<()> {
+    fn insert_link(&self, link: &LinkRecord) -> anyhow::Result<()> {
         insert_link(&self.connection(), link)
     }
 
-    pub fn link_by_token_hash(&self, hash: &[u8; 32]) -> anyhow::Result<Option<LinkRecord>> {
+    fn link_by_token_hash(&self, hash: &[u8; 32]) -> anyhow::Result<Option<LinkRecord>> {
         Ok(self
             .connection()
             .query_row(
@@ -232,7 +191,7 @@ impl Store {
     }
 
     /// One link of `project` by its id.
-    pub fn link(&self, project: &str, id: &str) -> anyhow::Result<Option<LinkRecord>> {
+    fn link(&self, project: &str, id: &str) -> anyhow::Result<Option<LinkRecord>> {
         Ok(self
             .connection()
             .query_row(
@@ -244,7 +203,7 @@ impl Store {
     }
 
     /// A project's links, oldest first.
-    pub fn links(&self, project: &str) -> anyhow::Result<Vec<LinkRecord>> {
+    fn links(&self, project: &str) -> anyhow::Result<Vec<LinkRecord>> {
         let conn = self.connection();
         let mut stmt = conn.prepare(&format!(
             "SELECT {LINK_COLUMNS} FROM share_links WHERE project = ?1 ORDER BY created_at, rowid"
@@ -256,7 +215,7 @@ impl Store {
     }
 
     /// Revokes a link of `project`; false when there is no such link.
-    pub fn revoke_link(&self, project: &str, id: &str, now: i64) -> anyhow::Result<bool> {
+    fn revoke_link(&self, project: &str, id: &str, now: i64) -> anyhow::Result<bool> {
         let changed = self.connection().execute(
             "UPDATE share_links SET revoked_at = COALESCE(revoked_at, ?3) WHERE project = ?1 AND id = ?2",
             params![project, id, now],
@@ -265,7 +224,7 @@ impl Store {
     }
 
     /// Records a stored asset and that `project` may use it.
-    pub fn add_asset(
+    fn add_asset(
         &self,
         project: &str,
         asset: &AssetRecord,
@@ -295,11 +254,7 @@ impl Store {
     }
 
     /// The asset, if `project` may fetch it.
-    pub fn project_asset(
-        &self,
-        project: &str,
-        sha256: &str,
-    ) -> anyhow::Result<Option<AssetRecord>> {
+    fn project_asset(&self, project: &str, sha256: &str) -> anyhow::Result<Option<AssetRecord>> {
         Ok(self
             .connection()
             .query_row(
@@ -341,7 +296,7 @@ fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl DocumentLog for Store {
+impl DocumentLog for SqliteStore {
     fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64> {
         let mut conn = self.connection();
         let tx = conn.transaction()?;
@@ -467,11 +422,11 @@ mod tests {
     fn first_open_creates_a_wal_database_and_reopening_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("nested/data");
-        let store = Store::open(&data).unwrap();
+        let store = SqliteStore::open(&data).unwrap();
         store.check().unwrap();
         assert!(data.join(DB_FILE).is_file());
         drop(store);
-        let store = Store::open(&data).unwrap();
+        let store = SqliteStore::open(&data).unwrap();
         store.check().unwrap();
         let conn = store.conn.lock().unwrap();
         let mode: String = conn
@@ -489,96 +444,6 @@ mod tests {
         );
     }
 
-    /// Applies stored parts to a fresh document.
-    fn rebuild(parts: &[Vec<u8>]) -> yrs::Doc {
-        use yrs::updates::decoder::Decode;
-        use yrs::{Transact, Update};
-        let doc = yrs::Doc::new();
-        let mut txn = doc.transact_mut();
-        for part in parts {
-            txn.apply_update(Update::decode_v1(part).unwrap()).unwrap();
-        }
-        drop(txn);
-        doc
-    }
-
-    fn name_of(doc: &yrs::Doc) -> Option<String> {
-        stemroom_model::project_name(doc)
-    }
-
-    #[test]
-    fn the_log_keeps_every_update_across_reopening_and_compaction() {
-        use yrs::{Map, Transact};
-        let dir = tempfile::tempdir().unwrap();
-        let source = yrs::Doc::new();
-        let meta = source.get_or_insert_map(stemroom_model::META);
-        let mut updates = Vec::new();
-        for name in ["one", "two", "three"] {
-            let mut txn = source.transact_mut();
-            meta.insert(&mut txn, "name", name);
-            updates.push(txn.encode_update_v1());
-        }
-        let store = Store::open(dir.path()).unwrap();
-        for (i, u) in updates.iter().enumerate() {
-            assert_eq!(
-                store.append("p1", DocKind::Project, &[u]).unwrap(),
-                i as u64 + 1
-            );
-        }
-        store.append("p1", DocKind::Review, &[&updates[0]]).unwrap();
-        drop(store);
-
-        let store = Store::open(dir.path()).unwrap();
-        let parts = store.load("p1", DocKind::Project).unwrap();
-        assert_eq!(parts.len(), 3, "reopened with every update");
-        assert_eq!(name_of(&rebuild(&parts)).as_deref(), Some("three"));
-        assert_eq!(store.compact("p1", DocKind::Project).unwrap(), 3);
-        let parts = store.load("p1", DocKind::Project).unwrap();
-        assert_eq!(parts.len(), 1, "one snapshot");
-        assert_eq!(name_of(&rebuild(&parts)).as_deref(), Some("three"));
-        // Appends continue after the snapshot; a second compaction folds them.
-        let mut txn = source.transact_mut();
-        meta.insert(&mut txn, "name", "four");
-        let four = txn.encode_update_v1();
-        drop(txn);
-        assert_eq!(store.append("p1", DocKind::Project, &[&four]).unwrap(), 4);
-        assert_eq!(
-            name_of(&rebuild(&store.load("p1", DocKind::Project).unwrap())).as_deref(),
-            Some("four")
-        );
-        assert_eq!(store.compact("p1", DocKind::Project).unwrap(), 1);
-        assert_eq!(
-            store.compact("p1", DocKind::Project).unwrap(),
-            0,
-            "nothing left to fold"
-        );
-        assert_eq!(
-            name_of(&rebuild(&store.load("p1", DocKind::Project).unwrap())).as_deref(),
-            Some("four")
-        );
-        assert_eq!(
-            store.load("p1", DocKind::Review).unwrap().len(),
-            1,
-            "documents are kept apart"
-        );
-        assert!(store.load("other", DocKind::Project).unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_corrupt_log_entry_fails_compaction_and_loses_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .append("p", DocKind::Project, &[b"not a yrs update"])
-            .unwrap();
-        assert!(store.compact("p", DocKind::Project).is_err());
-        assert_eq!(
-            store.load("p", DocKind::Project).unwrap().len(),
-            1,
-            "the entry is still there"
-        );
-    }
-
     #[test]
     fn a_database_from_a_newer_stemroom_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -586,7 +451,7 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", 99)
             .unwrap();
-        let err = Store::open(dir.path()).err().unwrap();
+        let err = SqliteStore::open(dir.path()).err().unwrap();
         assert!(
             format!("{err:#}").contains("newer than this stemroom"),
             "{err:#}"
