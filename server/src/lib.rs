@@ -7,6 +7,7 @@ pub mod assets;
 pub mod http;
 pub mod measure;
 pub mod recordings;
+pub mod relay;
 pub mod render;
 pub mod room;
 pub mod store;
@@ -117,6 +118,11 @@ pub async fn serve(
         let config = config.clone();
         tokio::task::spawn_blocking(move || config.state()).await??
     };
+    // Instances sharing a database hear each other's rooms.
+    if let Some((url, instance)) = state.store().shared() {
+        let relay = relay::Relay::start(url, instance, state.rooms().clone());
+        state.rooms().set_relay(relay);
+    }
     // Abandoned recordings go after their time to live: swept at start and
     // every quarter of it (at most hourly).
     let sweeper = state.recordings().clone();

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -27,10 +27,15 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, Transact, Update};
 
 use crate::access::Role;
+use crate::relay::Relay;
 use crate::store::DocumentLog;
 
 /// Identifies one WebSocket connection within the server.
 pub type ConnId = u64;
+
+/// The owner of awareness states that came from another instance (no
+/// connection here has this id: they count from 1).
+const REMOTE: ConnId = 0;
 
 /// Limits and timings of rooms.
 #[derive(Clone, Debug)]
@@ -215,6 +220,19 @@ pub enum Command {
     Info {
         reply: oneshot::Sender<RoomInfo>,
     },
+    /// Another instance committed updates of `doc` up to `upto` (in the
+    /// log): read what this room has not seen.
+    Remote {
+        doc: DocKind,
+        upto: u64,
+    },
+    /// Awareness states from another instance (an encoded frame).
+    RemoteAwareness {
+        doc: DocKind,
+        update: Vec<u8>,
+    },
+    /// Notifications may have been missed: read the log for anything new.
+    CatchUp,
     /// Panics inside the room task (tests of containment).
     #[cfg(test)]
     Crash,
@@ -236,6 +254,8 @@ pub struct Rooms {
 struct RoomsInner {
     log: Arc<dyn DocumentLog>,
     config: RoomConfig,
+    /// Other instances sharing the database, once the relay runs.
+    relay: OnceLock<Arc<Relay>>,
     open: Mutex<HashMap<String, mpsc::Sender<Command>>>,
     next_conn: AtomicU64,
 }
@@ -251,9 +271,39 @@ impl Rooms {
             inner: Arc::new(RoomsInner {
                 log,
                 config,
+                relay: OnceLock::new(),
                 open: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
             }),
+        }
+    }
+
+    /// Connects the rooms to the other instances.
+    pub fn set_relay(&self, relay: Arc<Relay>) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    /// Sends `command` to the project's room if it is loaded here (what
+    /// other instances do matters only to rooms in memory: one loading
+    /// later reads the log).
+    pub async fn send_if_open(&self, project: &str, command: Command) {
+        let sender = {
+            let open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.get(project).filter(|s| !s.is_closed()).cloned()
+        };
+        if let Some(sender) = sender {
+            let _ = sender.send(command).await;
+        }
+    }
+
+    /// Tells every loaded room to read the log for what it missed.
+    pub async fn catch_up_all(&self) {
+        let senders: Vec<_> = {
+            let open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+            open.values().filter(|s| !s.is_closed()).cloned().collect()
+        };
+        for sender in senders {
+            let _ = sender.send(Command::CatchUp).await;
         }
     }
 
@@ -330,6 +380,8 @@ struct DocState {
     pending: Vec<(ConnId, Vec<u8>)>,
     /// Updates appended since the last compaction.
     since_compaction: u64,
+    /// The log's sequence number this document holds everything up to.
+    seen: u64,
 }
 
 struct Room {
@@ -402,11 +454,13 @@ impl Room {
     async fn load(rooms: Arc<RoomsInner>, project: String) -> anyhow::Result<Room> {
         let mut docs = Vec::new();
         for kind in DocKind::ALL {
+            let (doc, seen) = load_doc(&rooms.log, &project, kind).await?;
             docs.push(DocState {
-                doc: load_doc(&rooms.log, &project, kind).await?,
+                doc,
                 awareness: HashMap::new(),
                 pending: Vec::new(),
                 since_compaction: 0,
+                seen,
             });
         }
         let docs: [DocState; 2] = docs.try_into().ok().expect("two documents");
@@ -458,6 +512,17 @@ impl Room {
                         name,
                         connections: self.members.len(),
                     });
+                }
+                Command::Remote { doc, upto } => {
+                    if upto > self.doc(doc).seen {
+                        self.catch_up(doc).await?;
+                    }
+                }
+                Command::RemoteAwareness { doc, update } => self.remote_awareness(doc, update),
+                Command::CatchUp => {
+                    for kind in DocKind::ALL {
+                        self.catch_up(kind).await?;
+                    }
                 }
                 #[cfg(test)]
                 Command::Crash => panic!("injected panic inside a room"),
@@ -528,6 +593,7 @@ impl Room {
         };
         let frame: Bytes = sync::encode(&Message::Awareness(removal)).into();
         self.broadcast(member.doc, conn, &frame);
+        self.relay_awareness(member.doc, &frame);
     }
 
     /// Drops a connection with a reason it can show.
@@ -633,7 +699,9 @@ impl Room {
         for (client, entry) in update.clients {
             let id = client.get();
             let owner = state.awareness.get(&id).map(|(_, _, owner)| *owner);
-            let claimable = bound.is_none() && owner.is_none_or(|o| o == conn);
+            // A state another instance relayed gives way to a connection
+            // here (its client moved, or that instance is gone).
+            let claimable = bound.is_none() && owner.is_none_or(|o| o == conn || o == REMOTE);
             if !(bound == Some(id) || claimable) || entry.json.len() > max_json {
                 tracing::warn!(project = %self.project, conn, client = id, "dropped an awareness entry for a client this connection does not own");
                 continue;
@@ -662,7 +730,83 @@ impl Room {
             let frame: Bytes =
                 sync::encode(&Message::Awareness(AwarenessUpdate { clients: accepted })).into();
             self.broadcast(kind, conn, &frame);
+            self.relay_awareness(kind, &frame);
         }
+    }
+
+    /// Sends awareness (a frame as broadcast here) to the other instances.
+    fn relay_awareness(&self, kind: DocKind, frame: &[u8]) {
+        if let Some(relay) = self.rooms.relay.get() {
+            relay.awareness(&self.project, kind, frame);
+        }
+    }
+
+    /// Awareness states another instance relayed: kept (owned by no
+    /// connection here) and passed on to this instance's connections.
+    fn remote_awareness(&mut self, kind: DocKind, frame: Vec<u8>) {
+        let Ok(messages) = sync::decode_frame(&frame) else {
+            return;
+        };
+        for message in messages {
+            let Message::Awareness(update) = message else {
+                continue;
+            };
+            let state = self.doc(kind);
+            let mut accepted = HashMap::new();
+            for (client, entry) in update.clients {
+                let id = client.get();
+                let current = state.awareness.get(&id);
+                let newer = current.is_none_or(|(clock, _, _)| entry.clock > *clock);
+                // Local connections own their states; only theirs win here.
+                let local = current.is_some_and(|(_, _, owner)| *owner != REMOTE);
+                if !newer || local {
+                    continue;
+                }
+                if &*entry.json == "null" {
+                    state.awareness.remove(&id);
+                } else {
+                    state
+                        .awareness
+                        .insert(id, (entry.clock, entry.json.clone(), REMOTE));
+                }
+                accepted.insert(client, entry);
+            }
+            if !accepted.is_empty() {
+                let frame: Bytes =
+                    sync::encode(&Message::Awareness(AwarenessUpdate { clients: accepted })).into();
+                self.broadcast(kind, REMOTE, &frame);
+            }
+        }
+    }
+
+    /// Reads what the log holds past what this document has seen (another
+    /// instance's updates, or a compaction's snapshot of them), applies it
+    /// and passes it on to this instance's connections.
+    async fn catch_up(&mut self, kind: DocKind) -> anyhow::Result<()> {
+        let log = self.rooms.log.clone();
+        let project = self.project.clone();
+        let after = self.doc(kind).seen;
+        let (parts, upto) =
+            tokio::task::spawn_blocking(move || log.load_since(&project, kind, after)).await??;
+        for part in parts {
+            let Ok(update) = Update::decode_v1(&part) else {
+                self.reload = true;
+                continue;
+            };
+            let state = self.doc(kind);
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                state.doc.transact_mut().apply_update(update)
+            }));
+            if !matches!(applied, Ok(Ok(()))) {
+                self.reload = true;
+                continue;
+            }
+            let frame: Bytes = sync::encode(&Message::Sync(SyncMessage::Update(part))).into();
+            self.broadcast(kind, REMOTE, &frame);
+        }
+        let state = self.doc(kind);
+        state.seen = state.seen.max(upto);
+        Ok(())
     }
 
     fn send(&mut self, conn: ConnId, frame: Bytes) {
@@ -708,21 +852,35 @@ impl Room {
             }
             let log = self.rooms.log.clone();
             let project = self.project.clone();
-            let pending = tokio::task::spawn_blocking(move || {
+            let (pending, last) = tokio::task::spawn_blocking(move || {
                 let updates: Vec<&[u8]> = pending.iter().map(|(_, u)| u.as_slice()).collect();
-                log.append(&project, kind, &updates).map(|_| pending)
+                log.append(&project, kind, &updates)
+                    .map(|last| (pending, last))
             })
             .await??;
-            self.doc(kind).since_compaction += pending.len() as u64;
+            let state = self.doc(kind);
+            state.since_compaction += pending.len() as u64;
+            // Numbers skipped before ours are another instance's updates,
+            // not yet read here (their notification may be on its way).
+            let first = last + 1 - pending.len() as u64;
+            let missed = first > state.seen + 1;
+            if !missed {
+                state.seen = last;
+            }
             for (from, update) in pending {
                 let frame: Bytes = sync::encode(&Message::Sync(SyncMessage::Update(update))).into();
                 self.broadcast(kind, from, &frame);
             }
+            if missed {
+                self.catch_up(kind).await?;
+            }
         }
         if std::mem::take(&mut self.reload) {
             for kind in DocKind::ALL {
-                let doc = load_doc(&self.rooms.log, &self.project, kind).await?;
-                self.doc(kind).doc = doc;
+                let (doc, seen) = load_doc(&self.rooms.log, &self.project, kind).await?;
+                let state = self.doc(kind);
+                state.doc = doc;
+                state.seen = seen;
             }
             tracing::warn!(project = %self.project, "reloaded the documents after a failed update");
         }
@@ -780,12 +938,17 @@ impl Room {
     }
 }
 
-/// Rebuilds a document from its log.
-async fn load_doc(log: &Arc<dyn DocumentLog>, project: &str, kind: DocKind) -> anyhow::Result<Doc> {
+/// Rebuilds a document from its log; answers it with the sequence number
+/// it holds everything up to.
+async fn load_doc(
+    log: &Arc<dyn DocumentLog>,
+    project: &str,
+    kind: DocKind,
+) -> anyhow::Result<(Doc, u64)> {
     let log = log.clone();
     let project = project.to_string();
     tokio::task::spawn_blocking(move || {
-        let parts = log.load(&project, kind)?;
+        let (parts, seen) = log.load_since(&project, kind, 0)?;
         let doc = Doc::new();
         let mut txn = doc.transact_mut();
         for (i, part) in parts.iter().enumerate() {
@@ -795,7 +958,7 @@ async fn load_doc(log: &Arc<dyn DocumentLog>, project: &str, kind: DocKind) -> a
             txn.apply_update(update)?;
         }
         drop(txn);
-        Ok(doc)
+        Ok((doc, seen))
     })
     .await?
 }
@@ -894,6 +1057,14 @@ mod tests {
         }
         fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
             self.inner.load(p, d)
+        }
+        fn load_since(
+            &self,
+            p: &str,
+            d: DocKind,
+            after: u64,
+        ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+            self.inner.load_since(p, d, after)
         }
         fn compact(&self, p: &str, d: DocKind) -> anyhow::Result<usize> {
             self.inner.compact(p, d)
@@ -1006,6 +1177,14 @@ mod tests {
         }
         fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
             self.inner.load(p, d)
+        }
+        fn load_since(
+            &self,
+            p: &str,
+            d: DocKind,
+            after: u64,
+        ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+            self.inner.load_since(p, d, after)
         }
         fn compact(&self, p: &str, d: DocKind) -> anyhow::Result<usize> {
             self.inner.compact(p, d)

@@ -5,16 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, SyncClient};
+use common::{Server, SyncClient, next};
 use yrs::{Doc, Map, Transact, WriteTxn};
-
-/// A small deterministic generator (the trial seeds are printed on failure).
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_durable_update_survives_kill_9() {

@@ -5,22 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, SyncClient, http, state};
+use common::{Server, SyncClient, http, keys, put, state};
 use stemroom_model::sync::{self, Message, SyncMessage};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use yrs::{Doc, Map, Transact, WriteTxn};
-
-fn put(key: String, value: f64) -> impl FnOnce(&mut yrs::TransactionMut) {
-    move |txn| {
-        let map = txn.get_or_insert_map("m");
-        map.insert(txn, key, value);
-    }
-}
-
-fn keys(doc: &Doc) -> usize {
-    let map = doc.get_or_insert_map("m");
-    map.len(&doc.transact()) as usize
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_editors_converge_and_a_late_joiner_gets_everything() {

@@ -84,6 +84,8 @@ const POOL: usize = 8;
 /// (`tokio::task::spawn_blocking`), never on it.
 pub struct PostgresStore {
     url: String,
+    /// This instance's name in notifications (random, per process).
+    instance: String,
     idle: Mutex<Vec<Client>>,
 }
 
@@ -135,8 +137,11 @@ impl PostgresStore {
     /// Connects to `url` and brings the schema up to date (several
     /// instances starting at once migrate one after the other).
     pub fn connect(url: &str) -> anyhow::Result<PostgresStore> {
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let store = PostgresStore {
             url: url.to_string(),
+            instance: random.iter().map(|b| format!("{b:02x}")).collect(),
             idle: Mutex::new(Vec::new()),
         };
         let mut conn = store.connection()?;
@@ -246,6 +251,10 @@ fn insert_link(conn: &mut impl GenericClient, link: &LinkRecord) -> anyhow::Resu
 impl Storage for PostgresStore {
     fn describe(&self) -> String {
         redacted(&self.url)
+    }
+
+    fn shared(&self) -> Option<(String, String)> {
+        Some((self.url.clone(), self.instance.clone()))
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -403,6 +412,15 @@ impl DocumentLog for PostgresStore {
             seq += 1;
             tx.execute(&insert, &[&project, &doc.as_str(), &seq, update])?;
         }
+        // The other instances hear of it (`relay`) when, and only if, it
+        // commits: PostgreSQL delivers a transaction's notifications then.
+        let note = format!(
+            "{} {project} {} {} {seq}",
+            self.instance,
+            doc.as_str(),
+            last + 1
+        );
+        tx.execute("SELECT pg_notify($1, $2)", &[&crate::relay::UPDATES, &note])?;
         // Committed (and, with synchronous_commit on, flushed) when this returns.
         tx.commit()?;
         Ok(seq as u64)
@@ -418,16 +436,33 @@ impl DocumentLog for PostgresStore {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let parts = load_parts(&mut tx, project, doc)?.0;
+        let parts = load_parts(&mut tx, project, doc, 0)?.0;
         tx.commit()?;
         Ok(parts)
+    }
+
+    fn load_since(
+        &self,
+        project: &str,
+        doc: DocKind,
+        after: u64,
+    ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+        let mut conn = self.connection()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let (parts, _, upto) = load_parts(&mut tx, project, doc, after as i64)?;
+        tx.commit()?;
+        Ok((parts, upto as u64))
     }
 
     fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize> {
         let mut conn = self.connection()?;
         let mut tx = conn.transaction()?;
         lock_doc(&mut tx, project, doc)?;
-        let (parts, folded, upto) = load_parts(&mut tx, project, doc)?;
+        let (parts, folded, upto) = load_parts(&mut tx, project, doc, 0)?;
         if folded == 0 {
             return Ok(0);
         }
@@ -448,18 +483,21 @@ impl DocumentLog for PostgresStore {
     }
 }
 
-/// The snapshot and the updates after it, how many updates, and the last
-/// sequence number included.
+/// What a replica holding everything up to `after` lacks (the snapshot
+/// when it reaches past `after`, then the updates after both), how many
+/// updates, and the last sequence number included.
 fn load_parts(
     tx: &mut postgres::Transaction<'_>,
     project: &str,
     doc: DocKind,
+    after: i64,
 ) -> anyhow::Result<(Vec<Vec<u8>>, usize, i64)> {
     let snapshot = tx.query_opt(
         "SELECT upto, data FROM doc_snapshots WHERE project = $1 AND doc = $2",
         &[&project, &doc.as_str()],
     )?;
-    let mut upto: i64 = snapshot.as_ref().map_or(0, |r| r.get(0));
+    let snapshot = snapshot.filter(|r| r.get::<_, i64>(0) > after);
+    let mut upto: i64 = snapshot.as_ref().map_or(after, |r| r.get(0));
     let mut parts: Vec<Vec<u8>> = snapshot.map(|r| r.get(1)).into_iter().collect();
     let rows = tx.query(
         "SELECT seq, data FROM doc_updates WHERE project = $1 AND doc = $2 AND seq > $3 ORDER BY seq",

@@ -327,9 +327,22 @@ impl DocumentLog for SqliteStore {
         // (another process, such as `stemroom render`, reads this way too).
         let mut conn = self.connection();
         let tx = conn.transaction()?;
-        let parts = load_parts(&tx, project, doc)?.0;
+        let parts = load_parts(&tx, project, doc, 0)?.0;
         tx.commit()?;
         Ok(parts)
+    }
+
+    fn load_since(
+        &self,
+        project: &str,
+        doc: DocKind,
+        after: u64,
+    ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+        let mut conn = self.connection();
+        let tx = conn.transaction()?;
+        let (parts, _, upto) = load_parts(&tx, project, doc, after as i64)?;
+        tx.commit()?;
+        Ok((parts, upto as u64))
     }
 
     fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize> {
@@ -337,7 +350,7 @@ impl DocumentLog for SqliteStore {
         let tx = conn.transaction()?;
         // Read and fold under one lock and transaction: nothing appended in
         // between can be dropped unmerged.
-        let (parts, folded, upto) = load_parts(&tx, project, doc)?;
+        let (parts, folded, upto) = load_parts(&tx, project, doc, 0)?;
         if folded == 0 {
             return Ok(0);
         }
@@ -358,12 +371,14 @@ impl DocumentLog for SqliteStore {
     }
 }
 
-/// The snapshot and the updates after it, how many updates, and the last
-/// sequence number included.
+/// What a replica holding everything up to `after` lacks (the snapshot
+/// when it reaches past `after`, then the updates after both), how many
+/// updates, and the last sequence number included.
 fn load_parts(
     conn: &Connection,
     project: &str,
     doc: DocKind,
+    after: i64,
 ) -> anyhow::Result<(Vec<Vec<u8>>, usize, i64)> {
     let snapshot: Option<(i64, Vec<u8>)> = conn
         .query_row(
@@ -372,7 +387,8 @@ fn load_parts(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let mut upto = snapshot.as_ref().map_or(0, |(upto, _)| *upto);
+    let snapshot = snapshot.filter(|(upto, _)| *upto > after);
+    let mut upto = snapshot.as_ref().map_or(after, |(upto, _)| *upto);
     let mut parts: Vec<Vec<u8>> = snapshot.map(|(_, data)| data).into_iter().collect();
     let mut stmt =
         conn.prepare("SELECT seq, data FROM doc_updates WHERE project = ?1 AND doc = ?2 AND seq > ?3 ORDER BY seq")?;

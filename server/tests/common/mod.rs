@@ -78,6 +78,28 @@ impl Server {
         }
     }
 
+    /// Another instance in `dir` with `args` on `other`'s database
+    /// (PostgreSQL runs).
+    pub fn start_sharing(dir: &Path, other: &Server, args: &[&str]) -> Server {
+        let site_dir = site(dir);
+        let data_dir = dir.join("data");
+        let database = other.database.clone();
+        let args: Vec<String> = database
+            .iter()
+            .flat_map(|url| ["--database".to_string(), url.clone()])
+            .chain(args.iter().map(|s| s.to_string()))
+            .collect();
+        let (child, addr) = spawn(&data_dir, &site_dir, &args, "127.0.0.1:0");
+        Server {
+            child,
+            addr,
+            data_dir,
+            database,
+            site_dir,
+            args,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -499,6 +521,29 @@ impl SyncClient {
             }))
             .await;
     }
+}
+
+/// A small deterministic generator (xorshift; trial seeds are printed on
+/// failure).
+pub fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// An edit: `key` = `value` in the root map "m".
+pub fn put(key: String, value: f64) -> impl FnOnce(&mut TransactionMut) {
+    move |txn| {
+        let map = yrs::WriteTxn::get_or_insert_map(txn, "m");
+        yrs::Map::insert(&map, txn, key, value);
+    }
+}
+
+/// Keys in the root map "m".
+pub fn keys(doc: &Doc) -> usize {
+    let map = doc.get_or_insert_map("m");
+    yrs::Map::len(&map, &doc.transact()) as usize
 }
 
 /// The whole state of a document, comparable across replicas.

@@ -1,0 +1,221 @@
+//! Several instances serving one project (issue 16): real servers sharing
+//! one real PostgreSQL database, with clients spread over them. Edits
+//! converge, presence crosses instances, a late joiner on either instance
+//! gets everything, and a room that missed notifications catches up from
+//! the log. Runs when `STEMROOM_TEST_POSTGRES` names a server (`cargo xtask
+//! test` runs the server tests on PostgreSQL too); on SQLite, in its own
+//! data directory, an instance has nothing to share.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, SyncClient, http, keys, next, put, state, test_database_in_use};
+use yrs::{Doc, Map, Transact};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_instances_converge_see_each_other_and_a_late_joiner_gets_everything() {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(dir_a.path(), &[]);
+    let b = Server::start_sharing(dir_b.path(), &a, &[]);
+    let (project, owner) = a.create_project("Two cities").await;
+    let edit = b.link(&project, &owner, "edit").await;
+
+    // Three editors: two on A, one on B, writing at once.
+    let mut clients = Vec::new();
+    for server in [&a, &b, &a] {
+        clients.push(
+            SyncClient::connect(&server.addr, &project, "project", &edit, Doc::new())
+                .await
+                .unwrap(),
+        );
+    }
+    for round in 0..15 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            client
+                .edit(put(format!("c{i}-{round}"), round as f64))
+                .await;
+            client
+                .edit(put("shared".into(), (i * 100 + round) as f64))
+                .await;
+        }
+    }
+    for client in &mut clients {
+        client.saved().await;
+    }
+    // 45 own keys and "shared", everywhere.
+    for client in &mut clients {
+        client.until(|c| keys(&c.doc) == 46).await;
+    }
+    for client in &mut clients {
+        client.pump_for(Duration::from_millis(300)).await;
+    }
+    let first = state(&clients[0].doc);
+    for client in &clients[1..] {
+        assert_eq!(state(&client.doc), first, "the instances' clients converge");
+    }
+
+    // Presence crosses: a playhead on B is seen on A, and back.
+    clients[1]
+        .set_awareness(7001, 1, r#"{"name":"Bo","playhead":48000}"#)
+        .await;
+    clients[0].until(|c| c.awareness.contains_key(&7001)).await;
+    clients[0]
+        .set_awareness(7002, 1, r#"{"name":"Ana","playhead":0}"#)
+        .await;
+    clients[1].until(|c| c.awareness.contains_key(&7002)).await;
+
+    // A late joiner on either instance gets the document and who is here.
+    for server in [&a, &b] {
+        let mut late = SyncClient::connect(&server.addr, &project, "project", &edit, Doc::new())
+            .await
+            .unwrap();
+        late.until(|c| keys(&c.doc) == 46).await;
+        late.pump_for(Duration::from_millis(200)).await;
+        assert_eq!(state(&late.doc), first);
+        late.until(|c| c.awareness.contains_key(&7001) && c.awareness.contains_key(&7002))
+            .await;
+    }
+
+    // Bo leaves B: A's clients see the playhead go.
+    let bo = clients.remove(1);
+    bo.close().await;
+    clients[0].until(|c| !c.awareness.contains_key(&7001)).await;
+}
+
+/// An instance restarted while the other went on: its room loads from the
+/// log, and every update the other acknowledged is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_and_back_has_everything_the_other_acknowledged() {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Server::start(dir_a.path(), &[]);
+    let b = Server::start_sharing(dir_b.path(), &a, &[]);
+    let (project, owner) = a.create_project("Outage").await;
+    let mut on_a = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut on_b = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    on_a.edit(put("before".into(), 1.0)).await;
+    on_a.saved().await;
+    on_b.until(|c| keys(&c.doc) == 1).await;
+    a.kill9();
+    for i in 0..20 {
+        on_b.edit(put(format!("while-away-{i}"), i as f64)).await;
+    }
+    on_b.saved().await;
+    a.restart();
+    let mut back = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    back.until(|c| keys(&c.doc) == 21).await;
+    // And it hears the other instance again.
+    on_b.edit(put("after".into(), 2.0)).await;
+    on_b.saved().await;
+    back.until(|c| keys(&c.doc) == 22).await;
+}
+
+/// kill -9 of the instance the writers are on, in 20 trials: the other
+/// instance, where a reader was connected all along, has every update the
+/// dead one acknowledged durable (heard live or caught up from the log), and
+/// so does a client that joins it afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Server::start(dir_a.path(), &[]);
+    let b = Server::start_sharing(dir_b.path(), &a, &[]);
+    let (project, owner) = a.create_project("Failover").await;
+    let mut reader = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut seed = 0xfa11_u64;
+    for trial in 0..20 {
+        let mut writer = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
+            .await
+            .unwrap();
+        let base = writer.sent;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(20 + next(&mut seed) % 150);
+        let mut n = 0;
+        while tokio::time::Instant::now() < deadline {
+            writer.edit(put(format!("t{trial}-{n}"), 1.0)).await;
+            n += 1;
+            writer.pump_for(Duration::from_micros(200)).await;
+        }
+        a.kill9();
+        writer.pump_for(Duration::from_millis(300)).await;
+        let durable = writer.durable.saturating_sub(base);
+        let has_all = |doc: &Doc| {
+            let map = doc.get_or_insert_map("m");
+            let txn = doc.transact();
+            (0..durable).all(|i| map.contains_key(&txn, &format!("t{trial}-{i}")))
+        };
+        reader.until(|c| has_all(&c.doc)).await;
+        let late = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+            .await
+            .unwrap();
+        assert!(
+            has_all(&late.doc),
+            "trial {trial}: an update of the {durable} acknowledged is missing on the other instance"
+        );
+        a.restart();
+    }
+}
+
+/// A link revoked on one instance ends its live session on the other
+/// within a ping interval (each instance re-checks links in the shared
+/// database at every ping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_revoked_on_one_instance_ends_its_session_on_the_other() {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(dir_a.path(), &[]);
+    let b = Server::start_sharing(dir_b.path(), &a, &["--ping-secs", "1"]);
+    let (project, owner) = a.create_project("Revoked").await;
+    let r = a
+        .share(&project, &owner, serde_json::json!({"role": "edit"}))
+        .await;
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    let link = r.json()["id"].as_str().unwrap().to_string();
+    let mut live = SyncClient::connect(&b.addr, &project, "project", &token, Doc::new())
+        .await
+        .unwrap();
+    let revoked = http(
+        &a.addr,
+        "DELETE",
+        &format!("/api/projects/{project}/links/{link}"),
+        &[("authorization", &format!("Bearer {owner}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(revoked.status, 204);
+    let started = std::time::Instant::now();
+    assert!(live.closed().await.reason.contains("revoked"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "ended {:?} after the revocation",
+        started.elapsed()
+    );
+    assert_eq!(
+        SyncClient::connect(&b.addr, &project, "project", &token, Doc::new())
+            .await
+            .err(),
+        Some(410)
+    );
+}
