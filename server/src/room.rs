@@ -384,6 +384,26 @@ struct DocState {
     seen: u64,
 }
 
+impl DocState {
+    /// Takes client `id`'s state `entry` for `owner` if it is newer than
+    /// the one held ("null" removes it); true when taken.
+    fn set_awareness(&mut self, id: u64, entry: &AwarenessUpdateEntry, owner: ConnId) -> bool {
+        let newer = self
+            .awareness
+            .get(&id)
+            .is_none_or(|(clock, _, _)| entry.clock > *clock);
+        if newer {
+            if &*entry.json == "null" {
+                self.awareness.remove(&id);
+            } else {
+                self.awareness
+                    .insert(id, (entry.clock, entry.json.clone(), owner));
+            }
+        }
+        newer
+    }
+}
+
 struct Room {
     rooms: Arc<RoomsInner>,
     project: String,
@@ -707,21 +727,9 @@ impl Room {
                 continue;
             }
             bound = Some(id);
-            let newer = state
-                .awareness
-                .get(&id)
-                .is_none_or(|(clock, _, _)| entry.clock > *clock);
-            if !newer {
-                continue;
+            if state.set_awareness(id, &entry, conn) {
+                accepted.insert(client, entry);
             }
-            if &*entry.json == "null" {
-                state.awareness.remove(&id);
-            } else {
-                state
-                    .awareness
-                    .insert(id, (entry.clock, entry.json.clone(), conn));
-            }
-            accepted.insert(client, entry);
         }
         if let Some(member) = self.members.get_mut(&conn) {
             member.awareness_id = bound;
@@ -755,21 +763,14 @@ impl Room {
             let mut accepted = HashMap::new();
             for (client, entry) in update.clients {
                 let id = client.get();
-                let current = state.awareness.get(&id);
-                let newer = current.is_none_or(|(clock, _, _)| entry.clock > *clock);
                 // Local connections own their states; only theirs win here.
-                let local = current.is_some_and(|(_, _, owner)| *owner != REMOTE);
-                if !newer || local {
-                    continue;
+                let local = state
+                    .awareness
+                    .get(&id)
+                    .is_some_and(|(_, _, owner)| *owner != REMOTE);
+                if !local && state.set_awareness(id, &entry, REMOTE) {
+                    accepted.insert(client, entry);
                 }
-                if &*entry.json == "null" {
-                    state.awareness.remove(&id);
-                } else {
-                    state
-                        .awareness
-                        .insert(id, (entry.clock, entry.json.clone(), REMOTE));
-                }
-                accepted.insert(client, entry);
             }
             if !accepted.is_empty() {
                 let frame: Bytes =

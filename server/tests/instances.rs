@@ -10,19 +10,33 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, SyncClient, http, keys, next, put, state, test_database_in_use};
+use common::{
+    Server, SyncClient, edit_together, http, keys, next, put, state, test_database_in_use,
+};
 use yrs::{Doc, Map, Transact};
+
+/// Two instances on one database (B started with `b_args`), with a project
+/// made on A; `None` on SQLite, where an instance has nothing to share.
+async fn two_instances(
+    name: &str,
+    b_args: &[&str],
+) -> Option<(Vec<tempfile::TempDir>, Server, Server, String, String)> {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return None;
+    }
+    let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = Server::start(dirs[0].path(), &[]);
+    let b = Server::start_sharing(dirs[1].path(), &a, b_args);
+    let (project, owner) = a.create_project(name).await;
+    Some((dirs, a, b, project, owner))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_on_two_instances_converge_see_each_other_and_a_late_joiner_gets_everything() {
-    if !test_database_in_use() {
-        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+    let Some((_dirs, a, b, project, owner)) = two_instances("Two cities", &[]).await else {
         return;
-    }
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Server::start(dir_a.path(), &[]);
-    let b = Server::start_sharing(dir_b.path(), &a, &[]);
-    let (project, owner) = a.create_project("Two cities").await;
+    };
     let edit = b.link(&project, &owner, "edit").await;
 
     // Three editors: two on A, one on B, writing at once.
@@ -34,30 +48,8 @@ async fn clients_on_two_instances_converge_see_each_other_and_a_late_joiner_gets
                 .unwrap(),
         );
     }
-    for round in 0..15 {
-        for (i, client) in clients.iter_mut().enumerate() {
-            client
-                .edit(put(format!("c{i}-{round}"), round as f64))
-                .await;
-            client
-                .edit(put("shared".into(), (i * 100 + round) as f64))
-                .await;
-        }
-    }
-    for client in &mut clients {
-        client.saved().await;
-    }
     // 45 own keys and "shared", everywhere.
-    for client in &mut clients {
-        client.until(|c| keys(&c.doc) == 46).await;
-    }
-    for client in &mut clients {
-        client.pump_for(Duration::from_millis(300)).await;
-    }
-    let first = state(&clients[0].doc);
-    for client in &clients[1..] {
-        assert_eq!(state(&client.doc), first, "the instances' clients converge");
-    }
+    let first = edit_together(&mut clients, 15).await;
 
     // Presence crosses: a playhead on B is seen on A, and back.
     clients[1]
@@ -91,14 +83,9 @@ async fn clients_on_two_instances_converge_see_each_other_and_a_late_joiner_gets
 /// log, and every update the other acknowledged is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_and_back_has_everything_the_other_acknowledged() {
-    if !test_database_in_use() {
-        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+    let Some((_dirs, mut a, b, project, owner)) = two_instances("Outage", &[]).await else {
         return;
-    }
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = Server::start(dir_a.path(), &[]);
-    let b = Server::start_sharing(dir_b.path(), &a, &[]);
-    let (project, owner) = a.create_project("Outage").await;
+    };
     let mut on_a = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
         .await
         .unwrap();
@@ -130,14 +117,9 @@ async fn an_instance_killed_and_back_has_everything_the_other_acknowledged() {
 /// so does a client that joins it afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
-    if !test_database_in_use() {
-        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+    let Some((_dirs, mut a, b, project, owner)) = two_instances("Failover", &[]).await else {
         return;
-    }
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = Server::start(dir_a.path(), &[]);
-    let b = Server::start_sharing(dir_b.path(), &a, &[]);
-    let (project, owner) = a.create_project("Failover").await;
+    };
     let mut reader = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
         .await
         .unwrap();
@@ -180,14 +162,10 @@ async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
 /// database at every ping).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_revoked_on_one_instance_ends_its_session_on_the_other() {
-    if !test_database_in_use() {
-        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+    let Some((_dirs, a, b, project, owner)) = two_instances("Revoked", &["--ping-secs", "1"]).await
+    else {
         return;
-    }
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = Server::start(dir_a.path(), &[]);
-    let b = Server::start_sharing(dir_b.path(), &a, &["--ping-secs", "1"]);
-    let (project, owner) = a.create_project("Revoked").await;
+    };
     let r = a
         .share(&project, &owner, serde_json::json!({"role": "edit"}))
         .await;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, SyncClient, http, keys, put, state};
+use common::{Server, SyncClient, edit_together, http, keys, put, state};
 use stemroom_model::sync::{self, Message, SyncMessage};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use yrs::{Doc, Map, Transact, WriteTxn};
@@ -24,32 +24,9 @@ async fn three_editors_converge_and_a_late_joiner_gets_everything() {
                 .unwrap(),
         );
     }
-    // Every client writes its own keys and one shared key, interleaved.
-    for round in 0..20 {
-        for (i, client) in clients.iter_mut().enumerate() {
-            client
-                .edit(put(format!("c{i}-{round}"), round as f64))
-                .await;
-            client
-                .edit(put("shared".into(), (i * 100 + round) as f64))
-                .await;
-        }
-    }
-    for client in &mut clients {
-        client.saved().await;
-    }
-    // 60 own keys + "shared" + the project's meta keys arrive everywhere.
-    for client in &mut clients {
-        client.until(|c| keys(&c.doc) == 61).await;
-    }
-    // Quiesce so every broadcast is in, then compare whole states.
-    for client in &mut clients {
-        client.pump_for(Duration::from_millis(200)).await;
-    }
-    let first = state(&clients[0].doc);
-    for client in &clients[1..] {
-        assert_eq!(state(&client.doc), first);
-    }
+    // Every client writes its own keys and one shared key, interleaved:
+    // 60 own keys and "shared" arrive everywhere.
+    let first = edit_together(&mut clients, 20).await;
     assert!(
         first.contains("Converge"),
         "the server's initial meta: {first}"

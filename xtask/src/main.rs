@@ -166,7 +166,8 @@ fn test(root: &Path, lint: bool, browser: bool) -> Result<()> {
     let cluster = postgres::TestPostgres::start()?;
     run(util::cargo()
         .args(["test", "--package", "stemroom-server"])
-        .env("STEMROOM_TEST_POSTGRES", &cluster.url))?;
+        .env("STEMROOM_TEST_POSTGRES", &cluster.url)
+        .env("STEMROOM_TEST_POSTGRES_RESTART", cluster.restart_command()))?;
     drop(cluster);
     if let (Some(tests), Some(long_take)) = (browser_tests, long_take) {
         util::step("browser tests");

@@ -139,6 +139,24 @@ impl TestPostgres {
     }
 }
 
+impl TestPostgres {
+    /// A shell command that restarts the cluster (a fast shutdown, then
+    /// the same options again), for the outage test.
+    pub fn restart_command(&self) -> String {
+        let owner = if self.root {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{owner}{} restart -m fast -w -D {} -l {}",
+            self.bin.join("pg_ctl").display(),
+            self.dir.join("data").display(),
+            self.dir.join("restart.log").display()
+        )
+    }
+}
+
 impl Drop for TestPostgres {
     fn drop(&mut self) {
         // A fast shutdown: connections closed, nothing left running.

@@ -427,18 +427,7 @@ impl DocumentLog for PostgresStore {
     }
 
     fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-        // One snapshot of the database for both reads: a compaction
-        // committing in between cannot make an update appear twice or not
-        // at all.
-        let mut conn = self.connection()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let parts = load_parts(&mut tx, project, doc, 0)?.0;
-        tx.commit()?;
-        Ok(parts)
+        Ok(self.load_since(project, doc, 0)?.0)
     }
 
     fn load_since(
@@ -447,6 +436,9 @@ impl DocumentLog for PostgresStore {
         doc: DocKind,
         after: u64,
     ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+        // One snapshot of the database for both reads: a compaction
+        // committing in between cannot make an update appear twice or not
+        // at all.
         let mut conn = self.connection()?;
         let mut tx = conn
             .build_transaction()

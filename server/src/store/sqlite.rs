@@ -322,14 +322,7 @@ impl DocumentLog for SqliteStore {
     }
 
     fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-        // One read transaction: the snapshot and the updates after it are
-        // of one moment, whatever a compaction elsewhere commits meanwhile
-        // (another process, such as `stemroom render`, reads this way too).
-        let mut conn = self.connection();
-        let tx = conn.transaction()?;
-        let parts = load_parts(&tx, project, doc, 0)?.0;
-        tx.commit()?;
-        Ok(parts)
+        Ok(self.load_since(project, doc, 0)?.0)
     }
 
     fn load_since(
@@ -338,6 +331,9 @@ impl DocumentLog for SqliteStore {
         doc: DocKind,
         after: u64,
     ) -> anyhow::Result<(Vec<Vec<u8>>, u64)> {
+        // One read transaction: the snapshot and the updates after it are
+        // of one moment, whatever a compaction elsewhere commits meanwhile
+        // (another process, such as `stemroom render`, reads this way too).
         let mut conn = self.connection();
         let tx = conn.transaction()?;
         let (parts, _, upto) = load_parts(&tx, project, doc, after as i64)?;

@@ -59,31 +59,18 @@ impl Server {
     /// `STEMROOM_TEST_POSTGRES` names a server (`cargo xtask test` runs
     /// every server test both ways).
     pub fn start(dir: &Path, args: &[&str]) -> Server {
-        let site_dir = site(dir);
-        let data_dir = dir.join("data");
-        let database = test_database();
-        let args: Vec<String> = database
-            .iter()
-            .flat_map(|url| ["--database".to_string(), url.clone()])
-            .chain(args.iter().map(|s| s.to_string()))
-            .collect();
-        let (child, addr) = spawn(&data_dir, &site_dir, &args, "127.0.0.1:0");
-        Server {
-            child,
-            addr,
-            data_dir,
-            database,
-            site_dir,
-            args,
-        }
+        Server::start_on(dir, test_database(), args)
     }
 
     /// Another instance in `dir` with `args` on `other`'s database
     /// (PostgreSQL runs).
     pub fn start_sharing(dir: &Path, other: &Server, args: &[&str]) -> Server {
+        Server::start_on(dir, other.database.clone(), args)
+    }
+
+    fn start_on(dir: &Path, database: Option<String>, args: &[&str]) -> Server {
         let site_dir = site(dir);
         let data_dir = dir.join("data");
-        let database = other.database.clone();
         let args: Vec<String> = database
             .iter()
             .flat_map(|url| ["--database".to_string(), url.clone()])
@@ -544,6 +531,38 @@ pub fn put(key: String, value: f64) -> impl FnOnce(&mut TransactionMut) {
 pub fn keys(doc: &Doc) -> usize {
     let map = doc.get_or_insert_map("m");
     yrs::Map::len(&map, &doc.transact()) as usize
+}
+
+/// Each client writes its own key and one shared key, interleaved, for
+/// `rounds`; answers the state they all reach once every write is durable
+/// and every broadcast is in (asserting they reach the same).
+pub async fn edit_together(clients: &mut [SyncClient], rounds: usize) -> String {
+    for round in 0..rounds {
+        for (i, client) in clients.iter_mut().enumerate() {
+            client
+                .edit(put(format!("c{i}-{round}"), round as f64))
+                .await;
+            client
+                .edit(put("shared".into(), (i * 100 + round) as f64))
+                .await;
+        }
+    }
+    for client in clients.iter_mut() {
+        client.saved().await;
+    }
+    let all = clients.len() * rounds + 1;
+    for client in clients.iter_mut() {
+        client.until(|c| keys(&c.doc) == all).await;
+    }
+    // Quiesce so every broadcast is in, then compare whole states.
+    for client in clients.iter_mut() {
+        client.pump_for(Duration::from_millis(200)).await;
+    }
+    let first = state(&clients[0].doc);
+    for client in &clients[1..] {
+        assert_eq!(state(&client.doc), first, "the clients converge");
+    }
+    first
 }
 
 /// The whole state of a document, comparable across replicas.
