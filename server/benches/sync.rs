@@ -8,6 +8,11 @@
 //!   SQLite → client synced) and the client's read + render plan, server
 //!   memory;
 //! - server memory with 1000 idle connections.
+//!
+//! With `STEMROOM_TEST_POSTGRES` (as `cargo xtask bench` runs it a second
+//! time) the servers keep everything in PostgreSQL, and a second instance
+//! on the same database takes half the receivers (issue 16); the
+//! throughput is also measured over ten rooms at once.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,7 +20,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, SyncClient};
+use common::{Server, SyncClient, test_database_in_use};
 use stemroom_model::project::ProjectDoc;
 use stemroom_model::reader::ProjectReader;
 use tokio::sync::Barrier;
@@ -44,17 +49,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// One editor sends `EDITS` edits, each stamped with its send time; every
-/// other client records when the edit is applied on its side.
-async fn latency(server: &Server, clients: usize) -> (f64, f64, usize) {
+/// One editor (on the first server) sends `EDITS` edits, each stamped
+/// with its send time; every other client (spread over the servers in
+/// turn) records when the edit is applied on its side.
+async fn latency(servers: &[&Server], clients: usize) -> (f64, f64, usize) {
+    let server = servers[0];
     let (project, token) = server.create_project("Latency").await;
     let epoch = Instant::now();
     let receivers = clients - 1;
     let barrier = Arc::new(Barrier::new(clients));
     let mut tasks = Vec::new();
-    for _ in 0..receivers {
+    for r in 0..receivers {
         let (addr, project, token, barrier) = (
-            server.addr.clone(),
+            servers[(r + 1) % servers.len()].addr.clone(),
             project.clone(),
             token.clone(),
             barrier.clone(),
@@ -118,17 +125,20 @@ async fn latency(server: &Server, clients: usize) -> (f64, f64, usize) {
     )
 }
 
-/// Writers send as fast as they can; the rate at which the room makes
-/// updates durable (and fans them out to the other writers).
-async fn throughput(server: &Server, writers: usize, each: u64) -> f64 {
-    let (project, token) = server.create_project("Throughput").await;
+/// Writers (`writers` in each of `rooms` projects) send as fast as they
+/// can; the rate at which the rooms make updates durable (and fan them
+/// out to the other writers), all rooms together.
+async fn throughput(server: &Server, rooms: usize, writers: usize, each: u64) -> f64 {
     let mut clients = Vec::new();
-    for _ in 0..writers {
-        clients.push(
-            SyncClient::connect(&server.addr, &project, "project", &token, Doc::new())
-                .await
-                .unwrap(),
-        );
+    for _ in 0..rooms {
+        let (project, token) = server.create_project("Throughput").await;
+        for _ in 0..writers {
+            clients.push(
+                SyncClient::connect(&server.addr, &project, "project", &token, Doc::new())
+                    .await
+                    .unwrap(),
+            );
+        }
     }
     let started = Instant::now();
     let tasks: Vec<_> = clients
@@ -154,7 +164,7 @@ async fn throughput(server: &Server, writers: usize, each: u64) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    (writers as u64 * each) as f64 / started.elapsed().as_secs_f64()
+    (rooms as u64 * writers as u64 * each) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// A 128 × 200 project: stored, then loaded cold by a new client.
@@ -320,13 +330,15 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Server::start(dir.path(), &["--max-connections-per-ip", "5000"]);
-        println!("== sync server (release binary, loopback, this machine) ==");
+        let postgres = test_database_in_use();
+        let storage = if postgres { "PostgreSQL" } else { "SQLite" };
+        println!("== sync server (release binary, loopback, this machine; storage: {storage}) ==");
         println!(
             "{:<44} {:>10} {:>10} {:>12}",
             "edit → remote apply", "p50 ms", "p99 ms", "samples"
         );
         for clients in [2, 20, 100] {
-            let (p50, p99, n) = latency(&server, clients).await;
+            let (p50, p99, n) = latency(&[&server], clients).await;
             let note = if clients == 100 {
                 format!("  (target p99 < 25 ms: {:.1}× headroom)", 25.0 / p99)
             } else {
@@ -337,20 +349,42 @@ fn main() {
                 format!("{clients} clients, one edit per {} ms", EDIT_EVERY.as_millis())
             );
         }
-        let rate = throughput(&server, 4, 2_500).await;
+        if postgres {
+            let other_dir = tempfile::tempdir().unwrap();
+            let other = Server::start_sharing(
+                other_dir.path(),
+                &server,
+                &["--max-connections-per-ip", "5000"],
+            );
+            let (p50, p99, n) = latency(&[&server, &other], 100).await;
+            println!(
+                "{:<44} {p50:>10.2} {p99:>10.2} {n:>12}  (target p99 < 25 ms: {:.1}× headroom)",
+                "100 clients over 2 instances (50 + 50)",
+                25.0 / p99
+            );
+        }
+        let rate = throughput(&server, 1, 4, 2_500).await;
         println!(
             "{:<44} {rate:>10.0} updates/s durable and fanned out",
             "one room, 4 writers × 2500 pipelined edits"
         );
+        if postgres {
+            let rate = throughput(&server, 10, 1, 1_000).await;
+            println!(
+                "{:<44} {rate:>10.0} updates/s durable (all rooms)",
+                "ten rooms, 1 writer × 1000 pipelined edits each"
+            );
+        }
         let big = big_project(&mut server).await;
         println!(
             "128 tracks × 200 clips ({:.0} KiB as an update; built in {:.0} ms):",
             big.update_kib, big.build_ms
         );
         println!(
-            "  server load, SQLite → documents in memory (fresh process, median of 3): {:.1} ms (target < 100 ms: {:.2}×)",
+            "  server load, {storage} → documents in memory (fresh process, median of 3): {:.1} ms (target < {} ms: {:.2}×)",
             big.room_ms,
-            100.0 / big.room_ms
+            if postgres { 150 } else { 100 },
+            (if postgres { 150.0 } else { 100.0 }) / big.room_ms
         );
         println!(
             "  a client joins: connect → synced (encode, transfer, decode, apply): {:.1} ms",

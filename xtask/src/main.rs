@@ -333,6 +333,12 @@ fn bench(root: &Path) -> Result<()> {
     ]))?;
     util::step("sync server (release binary, real WebSocket clients)");
     run(util::cargo().args(["bench", "--package", "stemroom-server", "--bench", "sync"]))?;
+    util::step("sync server on PostgreSQL, two instances (issue 16)");
+    let cluster = postgres::TestPostgres::start()?;
+    run(util::cargo()
+        .args(["bench", "--package", "stemroom-server", "--bench", "sync"])
+        .env("STEMROOM_TEST_POSTGRES", &cluster.url))?;
+    drop(cluster);
     util::step("app build");
     let builder = SiteBuild::new(root);
     let site = builder.build()?;
