@@ -30,6 +30,12 @@ async fn a_database_restart_mid_session_loses_nothing_acknowledged() {
     writer.edit(put("before".into(), 1.0)).await;
     writer.saved().await;
     let base = writer.durable;
+    // Connected to the other instance across the restart: it only hears
+    // what comes after if that instance's relay listens again.
+    let mut watcher = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    watcher.until(|c| keys(&c.doc) == 1).await;
 
     // The database goes away and comes back while the writer edits.
     let restarting = tokio::task::spawn_blocking(move || {
@@ -105,4 +111,7 @@ async fn a_database_restart_mid_session_loses_nothing_acknowledged() {
     assert_eq!(total, n + 2, "before, every edit during, and after");
     let mut reader = reader;
     reader.until(|c| keys(&c.doc) == total).await;
+    // The watcher on the other instance heard it all, the relay having
+    // listened again and caught up from the log.
+    watcher.until(|c| keys(&c.doc) == total).await;
 }
