@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod http;
 pub mod measure;
+pub mod migrate;
 pub mod recordings;
 pub mod relay;
 pub mod render;

@@ -31,6 +31,9 @@ enum Command {
     /// Render a stored project (or a saved version) to a WAV file, at a
     /// loudness target if given, and print what was written.
     Render(RenderArgs),
+    /// Copy an installation's data directory database into PostgreSQL and
+    /// check the copy (asset files stay in the data directory).
+    MigrateStorage(stemroom_server::migrate::MigrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +50,9 @@ fn main() -> std::process::ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(serve(config, shutdown_signal()))),
         Command::Render(args) => render::run(&args, &mut std::io::stdout()),
+        Command::MigrateStorage(args) => {
+            stemroom_server::migrate::run(&args, &mut std::io::stdout())
+        }
         Command::Measure(args) => {
             return match measure::run(&args, &mut std::io::stdout(), &mut std::io::stderr()) {
                 Ok(true) => std::process::ExitCode::SUCCESS,

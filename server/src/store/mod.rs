@@ -77,6 +77,16 @@ pub trait Storage: DocumentLog {
     ) -> anyhow::Result<()>;
     /// The asset, if `project` may fetch it.
     fn project_asset(&self, project: &str, sha256: &str) -> anyhow::Result<Option<AssetRecord>>;
+
+    // What moving an installation to another database reads and writes
+    // (`stemroom migrate-storage`).
+
+    /// Every project: id and when it was made, oldest first.
+    fn projects(&self) -> anyhow::Result<Vec<(String, i64)>>;
+    /// A project as it was made, without links (they are added one by one).
+    fn add_project(&self, id: &str, created_at: i64) -> anyhow::Result<()>;
+    /// A project's assets with the name and time it added each, by hash.
+    fn project_assets(&self, project: &str) -> anyhow::Result<Vec<(AssetRecord, String, i64)>>;
 }
 
 /// The server's storage, shared by every handler and room.

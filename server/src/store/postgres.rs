@@ -228,6 +228,17 @@ fn link_from_row(r: &Row) -> LinkRecord {
     }
 }
 
+/// An asset from a row whose first five columns are the asset's.
+fn asset_from_row(r: &Row) -> AssetRecord {
+    AssetRecord {
+        sha256: r.get(0),
+        bytes: r.get::<_, i64>(1) as u64,
+        sample_rate: r.get::<_, i64>(2) as u32,
+        channels: r.get::<_, i64>(3) as u32,
+        frames: r.get::<_, i64>(4) as u64,
+    }
+}
+
 fn insert_link(conn: &mut impl GenericClient, link: &LinkRecord) -> anyhow::Result<()> {
     conn.execute(
         &format!(
@@ -372,13 +383,47 @@ impl Storage for PostgresStore {
                  WHERE p.project = $1 AND p.sha256 = $2",
                 &[&project, &sha256],
             )?
-            .map(|r| AssetRecord {
-                sha256: r.get(0),
-                bytes: r.get::<_, i64>(1) as u64,
-                sample_rate: r.get::<_, i64>(2) as u32,
-                channels: r.get::<_, i64>(3) as u32,
-                frames: r.get::<_, i64>(4) as u64,
-            }))
+            .as_ref()
+            .map(asset_from_row))
+    }
+    fn projects(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        Ok(self
+            .connection()?
+            .query(
+                "SELECT id, created_at FROM projects ORDER BY created_at, id",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn add_project(&self, id: &str, created_at: i64) -> anyhow::Result<()> {
+        self.connection()?.execute(
+            "INSERT INTO projects (id, created_at) VALUES ($1, $2)",
+            &[&id, &created_at],
+        )?;
+        Ok(())
+    }
+
+    fn project_assets(&self, project: &str) -> anyhow::Result<Vec<(AssetRecord, String, i64)>> {
+        Ok(self
+            .connection()?
+            .query(
+                "SELECT a.sha256, a.bytes, a.sample_rate, a.channels, a.frames, p.name, p.created_at
+                 FROM project_assets p JOIN assets a ON a.sha256 = p.sha256
+                 WHERE p.project = $1 ORDER BY p.sha256",
+                &[&project],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    asset_from_row(r),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect())
     }
 }
 

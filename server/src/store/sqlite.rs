@@ -274,6 +274,48 @@ impl Storage for SqliteStore {
             )
             .optional()?)
     }
+    fn projects(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let conn = self.connection();
+        let mut stmt =
+            conn.prepare("SELECT id, created_at FROM projects ORDER BY created_at, id")?;
+        let projects = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(projects)
+    }
+
+    fn add_project(&self, id: &str, created_at: i64) -> anyhow::Result<()> {
+        self.connection().execute(
+            "INSERT INTO projects (id, created_at) VALUES (?1, ?2)",
+            params![id, created_at],
+        )?;
+        Ok(())
+    }
+
+    fn project_assets(&self, project: &str) -> anyhow::Result<Vec<(AssetRecord, String, i64)>> {
+        let conn = self.connection();
+        let mut stmt = conn.prepare(
+            "SELECT a.sha256, a.bytes, a.sample_rate, a.channels, a.frames, p.name, p.created_at
+             FROM project_assets p JOIN assets a ON a.sha256 = p.sha256
+             WHERE p.project = ?1 ORDER BY p.sha256",
+        )?;
+        let assets = stmt
+            .query_map([project], |r| {
+                Ok((
+                    AssetRecord {
+                        sha256: r.get(0)?,
+                        bytes: r.get::<_, i64>(1)? as u64,
+                        sample_rate: r.get(2)?,
+                        channels: r.get(3)?,
+                        frames: r.get::<_, i64>(4)? as u64,
+                    },
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(assets)
+    }
 }
 
 fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {

@@ -68,7 +68,8 @@ impl Server {
         Server::start_on(dir, other.database.clone(), args)
     }
 
-    fn start_on(dir: &Path, database: Option<String>, args: &[&str]) -> Server {
+    /// A server in `dir` on `database`, or on SQLite in its data directory.
+    pub fn start_on(dir: &Path, database: Option<String>, args: &[&str]) -> Server {
         let site_dir = site(dir);
         let data_dir = dir.join("data");
         let args: Vec<String> = database
