@@ -156,7 +156,7 @@ impl Storage for SqliteStore {
 
     fn create_project(&self, id: &str, owner: &LinkRecord) -> anyhow::Result<()> {
         let mut conn = self.connection();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         tx.execute(
             "INSERT INTO projects (id, created_at) VALUES (?1, ?2)",
             params![id, owner.created_at],
@@ -232,7 +232,7 @@ impl Storage for SqliteStore {
         now: i64,
     ) -> anyhow::Result<()> {
         let mut conn = self.connection();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         tx.execute(
             "INSERT OR IGNORE INTO assets (sha256, bytes, sample_rate, channels, frames, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -318,6 +318,13 @@ impl Storage for SqliteStore {
     }
 }
 
+/// A transaction that writes: it takes the write lock when it begins, so
+/// another connection's writer makes it wait (`busy_timeout`) rather than
+/// fail when a read inside it would have to become a write.
+fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
     conn.execute(
         &format!(
@@ -341,7 +348,7 @@ fn insert_link(conn: &Connection, link: &LinkRecord) -> anyhow::Result<()> {
 impl DocumentLog for SqliteStore {
     fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64> {
         let mut conn = self.connection();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let last: i64 = tx.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM doc_updates WHERE project = ?1 AND doc = ?2), 0),
                         COALESCE((SELECT upto FROM doc_snapshots WHERE project = ?1 AND doc = ?2), 0))",
@@ -385,7 +392,7 @@ impl DocumentLog for SqliteStore {
 
     fn compact(&self, project: &str, doc: DocKind) -> anyhow::Result<usize> {
         let mut conn = self.connection();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         // Read and fold under one lock and transaction: nothing appended in
         // between can be dropped unmerged.
         let (parts, folded, upto) = load_parts(&tx, project, doc, 0)?;
