@@ -32,7 +32,7 @@ pub struct ServeConfig {
     /// A PostgreSQL database for projects, links, asset records and the
     /// document logs (`postgres://user:password@host/db`), shared by every
     /// instance; without it, SQLite in the data directory.
-    #[arg(long, env = "STEMROOM_DATABASE")]
+    #[arg(long, env = "STEMROOM_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// The built app (index.html, pkg/, worklet/), made by `cargo xtask build`.
     #[arg(long, env = "STEMROOM_SITE_DIR", default_value = "./target/site")]

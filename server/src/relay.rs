@@ -29,6 +29,8 @@ use crate::room::{Command, Rooms};
 pub const UPDATES: &str = "stemroom_updates";
 /// The channel awareness travels on: `INSTANCE PROJECT DOC BASE64`.
 pub const AWARENESS: &str = "stemroom_awareness";
+/// The listening connection's `application_name`.
+pub const LISTENER_NAME: &str = "stemroom-relay";
 /// Largest payload PostgreSQL carries in a notification (bytes, less a margin).
 const MAX_PAYLOAD: usize = 7_900;
 
@@ -79,6 +81,8 @@ async fn publish(url: String, mut queue: mpsc::UnboundedReceiver<(String, String
                 client = match tokio_postgres::connect(&url, NoTls).await {
                     Ok((c, connection)) => {
                         tokio::spawn(connection);
+                        // Awareness is not kept: no WAL flush for it.
+                        let _ = c.batch_execute("SET synchronous_commit = off").await;
                         Some(c)
                     }
                     Err(e) => {
@@ -105,24 +109,29 @@ async fn publish(url: String, mut queue: mpsc::UnboundedReceiver<(String, String
 /// Listens for the other instances, forever; after a lost connection every
 /// open room catches up from the log.
 async fn listen(url: String, instance: String, rooms: Rooms) {
-    let mut first = true;
     loop {
-        match listen_once(&url, &instance, &rooms, first).await {
+        match listen_once(&url, &instance, &rooms).await {
             Ok(()) => tracing::warn!("the relay's listening connection ended"),
             Err(e) => tracing::warn!(error = %e, "the relay's listening connection failed"),
         }
-        first = false;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// How often the listening connection proves it is alive (an idle one can
+/// be dropped silently by the network), and how long the proof may take.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn listen_once(
     url: &str,
     instance: &str,
     rooms: &Rooms,
-    first: bool,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let mut config: tokio_postgres::Config = url.parse()?;
+    // Named, so an operator (or a test) can tell it in pg_stat_activity.
+    config.application_name(LISTENER_NAME);
+    let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, mut messages) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut stream = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -143,16 +152,29 @@ async fn listen_once(
     client
         .batch_execute(&format!("LISTEN {UPDATES}; LISTEN {AWARENESS}"))
         .await?;
-    if !first {
-        // Whatever was notified while nobody listened is in the log.
-        rooms.catch_up_all().await;
-    }
-    while let Some(message) = messages.recv().await {
-        let AsyncMessage::Notification(note) = message else {
-            continue;
-        };
-        if let Some((project, command)) = parse(note.channel(), note.payload(), instance) {
-            rooms.send_if_open(&project, command).await;
+    // Whatever was notified while nobody listened (before the first
+    // LISTEN too: rooms may have loaded since) is in the log.
+    rooms.catch_up_all().await;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.recv() => {
+                let Some(message) = message else { break };
+                let AsyncMessage::Notification(note) = message else {
+                    continue;
+                };
+                if let Some((project, command)) = parse(note.channel(), note.payload(), instance) {
+                    rooms.send_if_open(&project, command).await;
+                }
+            }
+            _ = heartbeat.tick() => {
+                let alive = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query("")).await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    tracing::warn!("the relay's listening connection stopped answering");
+                    break;
+                }
+            }
         }
     }
     driver.abort();

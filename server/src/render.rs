@@ -33,7 +33,7 @@ pub struct RenderArgs {
     pub data_dir: PathBuf,
     /// The server's PostgreSQL database, if it keeps its projects there
     /// (as `stemroom serve --database`).
-    #[arg(long, env = "STEMROOM_DATABASE")]
+    #[arg(long, env = "STEMROOM_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// The project's id (as in its address, /p/ID; ids may start with "-").
     #[arg(allow_hyphen_values = true)]

@@ -124,6 +124,7 @@ async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
         .await
         .unwrap();
     let mut seed = 0xfa11_u64;
+    let mut acknowledged = 0;
     for trial in 0..20 {
         let mut writer = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
             .await
@@ -140,6 +141,7 @@ async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
         a.kill9();
         writer.pump_for(Duration::from_millis(300)).await;
         let durable = writer.durable.saturating_sub(base);
+        acknowledged += durable;
         let has_all = |doc: &Doc| {
             let map = doc.get_or_insert_map("m");
             let txn = doc.transact();
@@ -155,6 +157,10 @@ async fn every_durable_update_reaches_the_other_instance_when_one_is_killed() {
         );
         a.restart();
     }
+    assert!(
+        acknowledged > 0,
+        "the trials acknowledged something to check"
+    );
 }
 
 /// A link revoked on one instance ends its live session on the other
@@ -196,4 +202,47 @@ async fn a_link_revoked_on_one_instance_ends_its_session_on_the_other() {
             .err(),
         Some(410)
     );
+}
+
+/// Notifications lost while an instance was not listening (its listening
+/// connection ended: a network drop, a database failover) are caught up
+/// from the log once it listens again, with no further edit to prompt it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_that_missed_notifications_catches_up_from_the_log() {
+    let Some((_dirs, a, b, project, owner)) = two_instances("Missed", &[]).await else {
+        return;
+    };
+    let mut watcher = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut writer = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    writer.edit(put("before".into(), 1.0)).await;
+    writer.saved().await;
+    watcher.until(|c| keys(&c.doc) == 1).await;
+
+    // End every relay's listening connection, and write at once: nobody
+    // listens for these notifications.
+    let database = a.database.clone().unwrap();
+    let ended = std::thread::spawn(move || {
+        let mut admin = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = $1 AND datname = current_database()",
+                &[&stemroom_server::relay::LISTENER_NAME],
+            )
+            .unwrap()
+            .len()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ended, 2, "one listening connection per instance");
+    for i in 0..10 {
+        writer.edit(put(format!("unheard-{i}"), i as f64)).await;
+    }
+    writer.saved().await;
+    // No more edits: only a catch-up from the log brings these.
+    watcher.until(|c| keys(&c.doc) == 11).await;
 }

@@ -111,7 +111,7 @@ async fn a_database_restart_mid_session_loses_nothing_acknowledged() {
     assert_eq!(total, n + 2, "before, every edit during, and after");
     let mut reader = reader;
     reader.until(|c| keys(&c.doc) == total).await;
-    // The watcher on the other instance heard it all, the relay having
-    // listened again and caught up from the log.
+    // The watcher on the other instance hears what comes after: its relay
+    // listens again (and caught up from the log when it did).
     watcher.until(|c| keys(&c.doc) == total).await;
 }

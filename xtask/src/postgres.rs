@@ -97,7 +97,7 @@ impl TestPostgres {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let log = std::fs::File::create(std::env::temp_dir().join("stemroom-test-postgres.log"))?;
+        let log = std::fs::File::create(dir.join("postgres.log"))?;
         let child = as_owner(bin.join("postgres"), root)
             .arg("-D")
             .arg(&data)
@@ -121,7 +121,14 @@ impl TestPostgres {
             url: format!("postgres://stemroom@127.0.0.1:{port}/postgres"),
         };
         let started = Instant::now();
+        let mut cluster = cluster;
         loop {
+            if let Ok(Some(status)) = cluster.child.try_wait() {
+                bail!(
+                    "the test PostgreSQL stopped at start ({status}); see {}",
+                    cluster.dir.join("postgres.log").display()
+                );
+            }
             let ready = Command::new(bin.join("pg_isready"))
                 .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
                 .status()
@@ -131,7 +138,8 @@ impl TestPostgres {
             }
             if started.elapsed() > Duration::from_secs(60) {
                 bail!(
-                    "the test PostgreSQL did not start (see stemroom-test-postgres.log in the temp dir)"
+                    "the test PostgreSQL did not start; see {}",
+                    cluster.dir.join("postgres.log").display()
                 );
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -149,7 +157,7 @@ impl TestPostgres {
             ""
         };
         format!(
-            "{owner}{} restart -m fast -w -D {} -l {}",
+            "{owner}'{}' restart -m fast -w -D '{}' -l '{}'",
             self.bin.join("pg_ctl").display(),
             self.dir.join("data").display(),
             self.dir.join("restart.log").display()

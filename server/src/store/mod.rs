@@ -107,10 +107,7 @@ impl Store {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Store(Arc::new(PostgresStore::connect(url)?)))
             }
-            Some(url) => {
-                let scheme = url.split(':').next().unwrap_or_default();
-                bail!("--database takes a postgres:// URL (not {scheme}:)")
-            }
+            Some(_) => bail!("--database takes a postgres:// URL"),
         }
     }
 }

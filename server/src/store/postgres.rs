@@ -13,7 +13,7 @@
 //! costs the calls in flight, not the server.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use postgres::{Client, GenericClient, NoTls, Row};
@@ -79,6 +79,9 @@ const MIGRATION_LOCK: i64 = 0x5354_454d_524f_4f4d; // "STEMROOM"
 
 /// Connections kept open between calls.
 const POOL: usize = 8;
+/// A pooled connection idle longer than this is checked before use (a
+/// database restart leaves idle connections that only fail when used).
+const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// A PostgreSQL database. Calls block: run them off the async executor
 /// (`tokio::task::spawn_blocking`), never on it.
@@ -86,7 +89,8 @@ pub struct PostgresStore {
     url: String,
     /// This instance's name in notifications (random, per process).
     instance: String,
-    idle: Mutex<Vec<Client>>,
+    /// Idle connections and when each was last given back.
+    idle: Mutex<Vec<(Client, Instant)>>,
 }
 
 /// A connection from the pool, given back when dropped (unless broken).
@@ -115,21 +119,32 @@ impl Drop for Pooled<'_> {
         {
             let mut idle = self.store.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < POOL {
-                idle.push(client);
+                idle.push((client, Instant::now()));
             }
         }
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in the user part or as a parameter),
+/// for messages.
 fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
+            let user = &base[scheme + 3..at];
             let user = user.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+            format!("{}{user}@{}", &base[..scheme + 3], &base[at + 1..])
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    let query: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.to_ascii_lowercase().starts_with("password="))
+        .collect();
+    if query.is_empty() {
+        base
+    } else {
+        format!("{base}?{}", query.join("&"))
     }
 }
 
@@ -151,16 +166,43 @@ impl PostgresStore {
     }
 
     fn connection(&self) -> anyhow::Result<Pooled<'_>> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let client = match idle {
-            Some(client) if !client.is_closed() => client,
-            _ => Client::connect(&self.url, NoTls)
-                .with_context(|| format!("cannot connect to {}", redacted(&self.url)))?,
-        };
-        Ok(Pooled {
-            client: Some(client),
-            store: self,
-        })
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let client = match idle {
+                Some((mut client, since)) => {
+                    let fresh = since.elapsed() < CHECK_AFTER;
+                    if client.is_closed()
+                        || !fresh && client.is_valid(Duration::from_secs(2)).is_err()
+                    {
+                        continue;
+                    }
+                    client
+                }
+                None => self.open_connection()?,
+            };
+            return Ok(Pooled {
+                client: Some(client),
+                store: self,
+            });
+        }
+    }
+
+    /// A new connection: bounded waits (connecting, TCP keepalive), and a
+    /// transaction left open by a stalled instance ends after a minute,
+    /// releasing the document locks it holds.
+    fn open_connection(&self) -> anyhow::Result<Client> {
+        let mut config: postgres::Config = self
+            .url
+            .parse()
+            .with_context(|| format!("not a PostgreSQL URL: {}", redacted(&self.url)))?;
+        config
+            .connect_timeout(Duration::from_secs(10))
+            .keepalives_idle(Duration::from_secs(30));
+        let mut client = config
+            .connect(NoTls)
+            .with_context(|| format!("cannot connect to {}", redacted(&self.url)))?;
+        client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;
+        Ok(client)
     }
 }
 
@@ -390,7 +432,7 @@ impl Storage for PostgresStore {
         Ok(self
             .connection()?
             .query(
-                "SELECT id, created_at FROM projects ORDER BY created_at, id",
+                "SELECT id, created_at FROM projects ORDER BY created_at, id COLLATE \"C\"",
                 &[],
             )?
             .iter()
@@ -412,7 +454,7 @@ impl Storage for PostgresStore {
             .query(
                 "SELECT a.sha256, a.bytes, a.sample_rate, a.channels, a.frames, p.name, p.created_at
                  FROM project_assets p JOIN assets a ON a.sha256 = p.sha256
-                 WHERE p.project = $1 ORDER BY p.sha256",
+                 WHERE p.project = $1 ORDER BY p.sha256 COLLATE \"C\"",
                 &[&project],
             )?
             .iter()
@@ -569,4 +611,25 @@ pub fn fresh_database(server_url: &str) -> anyhow::Result<String> {
         None => base,
     };
     Ok(format!("{root}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn messages_never_carry_a_password() {
+        assert_eq!(
+            redacted("postgres://ana:s3cret@db.example/stemroom"),
+            "postgres://ana@db.example/stemroom"
+        );
+        assert_eq!(
+            redacted("postgres://ana@db/stemroom?sslmode=disable&password=s3cret"),
+            "postgres://ana@db/stemroom?sslmode=disable"
+        );
+        assert_eq!(
+            redacted("postgres://db/stemroom?PASSWORD=x"),
+            "postgres://db/stemroom"
+        );
+    }
 }

@@ -158,6 +158,9 @@ fn spawn(data: &Path, site: &Path, args: &[String], addr: &str) -> (Child, Strin
                 "STEMROOM_LOG",
                 std::env::var("TEST_SERVER_LOG").unwrap_or("warn".into()),
             )
+            // Only what the test passes: not a developer's own settings.
+            .env_remove("STEMROOM_DATABASE")
+            .env_remove("STEMROOM_DATA_DIR")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
