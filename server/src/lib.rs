@@ -53,6 +53,15 @@ pub struct ServeConfig {
     /// Seconds between pings (and link re-checks) on sync connections.
     #[arg(long, env = "STEMROOM_PING_SECS", default_value_t = 15, hide = true)]
     pub ping_secs: u64,
+    /// Seconds between the heartbeats of instances sharing a database (one
+    /// not heard for three is gone).
+    #[arg(
+        long,
+        env = "STEMROOM_RELAY_HEARTBEAT_SECS",
+        default_value_t = 10,
+        hide = true
+    )]
+    pub relay_heartbeat_secs: u64,
     /// Seconds an unfinished recording is kept untouched before it is removed.
     #[arg(long, env = "STEMROOM_RECORDING_TTL_SECS", default_value_t = recordings::DEFAULT_TTL_SECS, hide = true)]
     pub recording_ttl_secs: i64,
@@ -71,8 +80,13 @@ impl ServeConfig {
             max_message_mib: 16,
             max_connections_per_ip: 64,
             ping_secs: 15,
+            relay_heartbeat_secs: 10,
             recording_ttl_secs: recordings::DEFAULT_TTL_SECS,
         }
+    }
+
+    fn relay_heartbeat(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.relay_heartbeat_secs.max(1))
     }
 
     /// Opens storage and builds the state every handler shares. Blocks
@@ -97,7 +111,10 @@ impl ServeConfig {
             store,
             std::sync::Arc::new(assets),
             std::sync::Arc::new(recordings),
-            room::RoomConfig::default(),
+            room::RoomConfig {
+                peer_timeout: self.relay_heartbeat() * 3,
+                ..room::RoomConfig::default()
+            },
             sync,
             self.max_upload_mib << 20,
         ))
@@ -121,7 +138,12 @@ pub async fn serve(
     };
     // Instances sharing a database hear each other's rooms.
     if let Some((url, instance)) = state.store().shared() {
-        let relay = relay::Relay::start(url, instance, state.rooms().clone());
+        let relay = relay::Relay::start(
+            url,
+            instance,
+            state.rooms().clone(),
+            config.relay_heartbeat(),
+        );
         state.rooms().set_relay(relay);
     }
     // Abandoned recordings go after their time to live: swept at start and

@@ -29,6 +29,8 @@ use crate::room::{Command, Rooms};
 pub const UPDATES: &str = "stemroom_updates";
 /// The channel awareness travels on: `INSTANCE PROJECT DOC BASE64`.
 pub const AWARENESS: &str = "stemroom_awareness";
+/// The channel each instance says it lives on, every heartbeat: `INSTANCE`.
+pub const INSTANCES: &str = "stemroom_instances";
 /// The listening connection's `application_name`.
 pub const LISTENER_NAME: &str = "stemroom-relay";
 /// Largest payload PostgreSQL carries in a notification (bytes, less a margin).
@@ -45,10 +47,24 @@ impl Relay {
     /// Starts listening (and publishing) on the database at `url`, handing
     /// what other instances do to the open `rooms`. Runs until the server
     /// stops.
-    pub fn start(url: String, instance: String, rooms: Rooms) -> Arc<Relay> {
+    /// Every `heartbeat` it tells the others it lives, proves its own
+    /// listening connection alive, and has the rooms drop what instances
+    /// not heard from for a while relayed.
+    pub fn start(url: String, instance: String, rooms: Rooms, heartbeat: Duration) -> Arc<Relay> {
         let (outgoing, queue) = mpsc::unbounded_channel();
-        tokio::spawn(listen(url.clone(), instance.clone(), rooms));
+        tokio::spawn(listen(url.clone(), instance.clone(), rooms, heartbeat));
         tokio::spawn(publish(url, queue));
+        let beat = outgoing.clone();
+        let me = instance.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(heartbeat);
+            loop {
+                every.tick().await;
+                if beat.send((INSTANCES.to_string(), me.clone())).is_err() {
+                    return;
+                }
+            }
+        });
         Arc::new(Relay { instance, outgoing })
     }
 
@@ -108,9 +124,9 @@ async fn publish(url: String, mut queue: mpsc::UnboundedReceiver<(String, String
 
 /// Listens for the other instances, forever; after a lost connection every
 /// open room catches up from the log.
-async fn listen(url: String, instance: String, rooms: Rooms) {
+async fn listen(url: String, instance: String, rooms: Rooms, heartbeat: Duration) {
     loop {
-        match listen_once(&url, &instance, &rooms).await {
+        match listen_once(&url, &instance, &rooms, heartbeat).await {
             Ok(()) => tracing::warn!("the relay's listening connection ended"),
             Err(e) => tracing::warn!(error = %e, "the relay's listening connection failed"),
         }
@@ -118,15 +134,14 @@ async fn listen(url: String, instance: String, rooms: Rooms) {
     }
 }
 
-/// How often the listening connection proves it is alive (an idle one can
-/// be dropped silently by the network), and how long the proof may take.
-const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long the listening connection's proof of life may take.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn listen_once(
     url: &str,
     instance: &str,
     rooms: &Rooms,
+    heartbeat: Duration,
 ) -> Result<(), tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = url.parse()?;
     // Named, so an operator (or a test) can tell it in pg_stat_activity.
@@ -150,12 +165,14 @@ async fn listen_once(
         }
     });
     client
-        .batch_execute(&format!("LISTEN {UPDATES}; LISTEN {AWARENESS}"))
+        .batch_execute(&format!(
+            "LISTEN {UPDATES}; LISTEN {AWARENESS}; LISTEN {INSTANCES}"
+        ))
         .await?;
     // Whatever was notified while nobody listened (before the first
     // LISTEN too: rooms may have loaded since) is in the log.
     rooms.catch_up_all().await;
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(heartbeat);
     heartbeat.tick().await;
     loop {
         tokio::select! {
@@ -164,6 +181,10 @@ async fn listen_once(
                 let AsyncMessage::Notification(note) = message else {
                     continue;
                 };
+                let from = note.payload().split(' ').next().unwrap_or_default();
+                if from != instance {
+                    rooms.heard(from);
+                }
                 if let Some((project, command)) = parse(note.channel(), note.payload(), instance) {
                     rooms.send_if_open(&project, command).await;
                 }
@@ -174,6 +195,7 @@ async fn listen_once(
                     tracing::warn!("the relay's listening connection stopped answering");
                     break;
                 }
+                rooms.sweep_all().await;
             }
         }
     }
@@ -201,7 +223,11 @@ fn parse(channel: &str, payload: &str, instance: &str) -> Option<(String, Comman
             let update = base64::engine::general_purpose::STANDARD
                 .decode(parts.next()?)
                 .ok()?;
-            Command::RemoteAwareness { doc, update }
+            Command::RemoteAwareness {
+                doc,
+                update,
+                from: from.to_string(),
+            }
         }
         _ => return None,
     };
@@ -228,7 +254,7 @@ mod tests {
         assert!(parse(UPDATES, "b p1 project x", "a").is_none());
         let (_, command) = parse(AWARENESS, "b p1 review AQID", "a").unwrap();
         assert!(
-            matches!(command, Command::RemoteAwareness { doc: DocKind::Review, ref update } if update == &[1, 2, 3])
+            matches!(command, Command::RemoteAwareness { doc: DocKind::Review, ref update, ref from } if update == &[1, 2, 3] && from == "b")
         );
     }
 }

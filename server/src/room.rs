@@ -49,6 +49,9 @@ pub struct RoomConfig {
     pub compact_after: u64,
     /// Largest awareness state (JSON bytes) a client may publish.
     pub max_awareness_bytes: usize,
+    /// An instance not heard from for this long is gone: the awareness
+    /// states it relayed are removed, and their ids may be taken here.
+    pub peer_timeout: Duration,
 }
 
 impl Default for RoomConfig {
@@ -58,6 +61,7 @@ impl Default for RoomConfig {
             idle_unload: Duration::from_secs(30),
             compact_after: 500,
             max_awareness_bytes: 16 << 10,
+            peer_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -226,11 +230,15 @@ pub enum Command {
         doc: DocKind,
         upto: u64,
     },
-    /// Awareness states from another instance (an encoded frame).
+    /// Awareness states from another instance (an encoded frame), and
+    /// which instance sent them.
     RemoteAwareness {
         doc: DocKind,
         update: Vec<u8>,
+        from: String,
     },
+    /// Drop the awareness states of instances that are gone.
+    Sweep,
     /// Notifications may have been missed: read the log for anything new.
     CatchUp,
     /// Panics inside the room task (tests of containment).
@@ -256,6 +264,8 @@ struct RoomsInner {
     config: RoomConfig,
     /// Other instances sharing the database, once the relay runs.
     relay: OnceLock<Arc<Relay>>,
+    /// When each other instance was last heard from.
+    peers: Mutex<HashMap<String, std::time::Instant>>,
     open: Mutex<HashMap<String, mpsc::Sender<Command>>>,
     next_conn: AtomicU64,
 }
@@ -272,6 +282,7 @@ impl Rooms {
                 log,
                 config,
                 relay: OnceLock::new(),
+                peers: Mutex::new(HashMap::new()),
                 open: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
             }),
@@ -298,13 +309,28 @@ impl Rooms {
 
     /// Tells every loaded room to read the log for what it missed.
     pub async fn catch_up_all(&self) {
+        self.tell_all(|| Command::CatchUp).await;
+    }
+
+    /// Tells every loaded room to drop what instances that are gone relayed.
+    pub async fn sweep_all(&self) {
+        self.tell_all(|| Command::Sweep).await;
+    }
+
+    async fn tell_all(&self, command: impl Fn() -> Command) {
         let senders: Vec<_> = {
             let open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
             open.values().filter(|s| !s.is_closed()).cloned().collect()
         };
         for sender in senders {
-            let _ = sender.send(Command::CatchUp).await;
+            let _ = sender.send(command()).await;
         }
+    }
+
+    /// Another instance was heard from (any notification, or its heartbeat).
+    pub fn heard(&self, instance: &str) {
+        let mut peers = self.inner.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.insert(instance.to_string(), std::time::Instant::now());
     }
 
     pub fn new_conn_id(&self) -> ConnId {
@@ -382,6 +408,18 @@ struct DocState {
     since_compaction: u64,
     /// The log's sequence number this document holds everything up to.
     seen: u64,
+    /// Which instance relayed each state owned by `REMOTE`.
+    relayed: HashMap<u64, String>,
+}
+
+impl RoomsInner {
+    /// Whether `instance` has not been heard from for the peer timeout.
+    fn gone(&self, instance: &str) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .get(instance)
+            .is_none_or(|at| at.elapsed() > self.config.peer_timeout)
+    }
 }
 
 impl DocState {
@@ -481,6 +519,7 @@ impl Room {
                 pending: Vec::new(),
                 since_compaction: 0,
                 seen,
+                relayed: HashMap::new(),
             });
         }
         let docs: [DocState; 2] = docs.try_into().ok().expect("two documents");
@@ -538,7 +577,10 @@ impl Room {
                         self.catch_up(doc).await?;
                     }
                 }
-                Command::RemoteAwareness { doc, update } => self.remote_awareness(doc, update),
+                Command::RemoteAwareness { doc, update, from } => {
+                    self.remote_awareness(doc, update, from)
+                }
+                Command::Sweep => self.sweep_relayed(),
                 Command::CatchUp => {
                     for kind in DocKind::ALL {
                         self.catch_up(kind).await?;
@@ -720,13 +762,24 @@ impl Room {
             let id = client.get();
             let owner = state.awareness.get(&id).map(|(_, _, owner)| *owner);
             // A state another instance relayed gives way to a connection
-            // here (its client moved, or that instance is gone).
-            let claimable = bound.is_none() && owner.is_none_or(|o| o == conn || o == REMOTE);
+            // here only once that instance is gone (its client moved here
+            // after it died); while it lives, the id is its client's.
+            let relayed_by_gone = owner == Some(REMOTE)
+                && state
+                    .relayed
+                    .get(&id)
+                    .is_none_or(|from| self.rooms.gone(from));
+            let claimable = bound.is_none() && (owner.is_none_or(|o| o == conn) || relayed_by_gone);
             if !(bound == Some(id) || claimable) || entry.json.len() > max_json {
                 tracing::warn!(project = %self.project, conn, client = id, "dropped an awareness entry for a client this connection does not own");
                 continue;
             }
             bound = Some(id);
+            if relayed_by_gone {
+                // Taken over: drop the stale state before the new one.
+                state.awareness.remove(&id);
+                state.relayed.remove(&id);
+            }
             if state.set_awareness(id, &entry, conn) {
                 accepted.insert(client, entry);
             }
@@ -751,7 +804,7 @@ impl Room {
 
     /// Awareness states another instance relayed: kept (owned by no
     /// connection here) and passed on to this instance's connections.
-    fn remote_awareness(&mut self, kind: DocKind, frame: Vec<u8>) {
+    fn remote_awareness(&mut self, kind: DocKind, frame: Vec<u8>, from: String) {
         let Ok(messages) = sync::decode_frame(&frame) else {
             return;
         };
@@ -769,12 +822,54 @@ impl Room {
                     .get(&id)
                     .is_some_and(|(_, _, owner)| *owner != REMOTE);
                 if !local && state.set_awareness(id, &entry, REMOTE) {
+                    if &*entry.json == "null" {
+                        state.relayed.remove(&id);
+                    } else {
+                        state.relayed.insert(id, from.clone());
+                    }
                     accepted.insert(client, entry);
                 }
             }
             if !accepted.is_empty() {
                 let frame: Bytes =
                     sync::encode(&Message::Awareness(AwarenessUpdate { clients: accepted })).into();
+                self.broadcast(kind, REMOTE, &frame);
+            }
+        }
+    }
+
+    /// Removes the states relayed by instances that are gone (killed, or
+    /// cut off), telling this instance's connections they left.
+    fn sweep_relayed(&mut self) {
+        for kind in DocKind::ALL {
+            let rooms = self.rooms.clone();
+            let state = self.doc(kind);
+            let gone: Vec<u64> = state
+                .relayed
+                .iter()
+                .filter(|(_, from)| rooms.gone(from))
+                .map(|(id, _)| *id)
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let mut removals = HashMap::new();
+            for id in gone {
+                state.relayed.remove(&id);
+                if let Some((clock, _, REMOTE)) = state.awareness.get(&id).cloned() {
+                    state.awareness.remove(&id);
+                    removals.insert(
+                        yrs::block::ClientID::new(id),
+                        AwarenessUpdateEntry {
+                            clock: clock + 1,
+                            json: "null".into(),
+                        },
+                    );
+                }
+            }
+            if !removals.is_empty() {
+                let frame: Bytes =
+                    sync::encode(&Message::Awareness(AwarenessUpdate { clients: removals })).into();
                 self.broadcast(kind, REMOTE, &frame);
             }
         }

@@ -246,3 +246,50 @@ async fn a_room_that_missed_notifications_catches_up_from_the_log() {
     // No more edits: only a catch-up from the log brings these.
     watcher.until(|c| keys(&c.doc) == 11).await;
 }
+
+/// Presence relayed from another instance belongs to it: while it lives a
+/// connection here cannot take over that client id; once it is killed (no
+/// heartbeat for three beats) its states go, for everyone here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_of_a_killed_instance_goes_and_is_not_taken_while_it_lives() {
+    if !test_database_in_use() {
+        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let beat = ["--relay-heartbeat-secs", "1"];
+    let mut a = Server::start(dir_a.path(), &beat);
+    let b = Server::start_sharing(dir_b.path(), &a, &beat);
+    let (project, owner) = a.create_project("Ghosts").await;
+    let mut ana = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    let mut observer = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    ana.set_awareness(9001, 1, r#"{"name":"Ana"}"#).await;
+    observer
+        .until(|c| c.awareness.get(&9001).is_some_and(|s| s.contains("Ana")))
+        .await;
+
+    // Mallory on B tries to speak for Ana's id: refused while A lives.
+    let mut mallory = SyncClient::connect(&b.addr, &project, "project", &owner, Doc::new())
+        .await
+        .unwrap();
+    mallory
+        .set_awareness(9001, 50, r#"{"name":"Mallory"}"#)
+        .await;
+    observer.pump_for(Duration::from_millis(500)).await;
+    assert!(
+        observer
+            .awareness
+            .get(&9001)
+            .is_some_and(|s| s.contains("Ana")),
+        "{:?}",
+        observer.awareness
+    );
+
+    // A dies: its states go within three heartbeats.
+    a.kill9();
+    observer.until(|c| !c.awareness.contains_key(&9001)).await;
+}
