@@ -1151,9 +1151,6 @@ mod tests {
             self.permits.lock().unwrap().recv()?;
             self.inner.append(p, d, u)
         }
-        fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-            self.inner.load(p, d)
-        }
         fn load_since(
             &self,
             p: &str,
@@ -1270,9 +1267,6 @@ mod tests {
                 panic!("injected storage panic");
             }
             self.inner.append(p, d, u)
-        }
-        fn load(&self, p: &str, d: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-            self.inner.load(p, d)
         }
         fn load_since(
             &self,

@@ -11,23 +11,24 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Server, SyncClient, edit_together, http, keys, next, put, state, test_database_in_use,
+    Server, SyncClient, bearer, edit_together, keys, next, put, state, test_database_in_use,
 };
 use yrs::{Doc, Map, Transact};
 
-/// Two instances on one database (B started with `b_args`), with a project
-/// made on A; `None` on SQLite, where an instance has nothing to share.
+/// Two instances on one database, both started with `args`, with a
+/// project made on A; `None` on SQLite, where an instance has nothing to
+/// share.
 async fn two_instances(
     name: &str,
-    b_args: &[&str],
+    args: &[&str],
 ) -> Option<(Vec<tempfile::TempDir>, Server, Server, String, String)> {
     if !test_database_in_use() {
         eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
         return None;
     }
     let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let a = Server::start(dirs[0].path(), &[]);
-    let b = Server::start_sharing(dirs[1].path(), &a, b_args);
+    let a = Server::start(dirs[0].path(), args);
+    let b = Server::start_sharing(dirs[1].path(), &a, args);
     let (project, owner) = a.create_project(name).await;
     Some((dirs, a, b, project, owner))
 }
@@ -180,14 +181,8 @@ async fn a_link_revoked_on_one_instance_ends_its_session_on_the_other() {
     let mut live = SyncClient::connect(&b.addr, &project, "project", &token, Doc::new())
         .await
         .unwrap();
-    let revoked = http(
-        &a.addr,
-        "DELETE",
-        &format!("/api/projects/{project}/links/{link}"),
-        &[("authorization", &format!("Bearer {owner}"))],
-        b"",
-    )
-    .await;
+    let path = format!("/api/projects/{project}/links/{link}");
+    let revoked = bearer(&a.addr, "DELETE", &path, &owner, b"").await;
     assert_eq!(revoked.status, 204);
     let started = std::time::Instant::now();
     assert!(live.closed().await.reason.contains("revoked"));
@@ -252,15 +247,11 @@ async fn a_room_that_missed_notifications_catches_up_from_the_log() {
 /// heartbeat for three beats) its states go, for everyone here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_of_a_killed_instance_goes_and_is_not_taken_while_it_lives() {
-    if !test_database_in_use() {
-        eprintln!("on SQLite an instance shares nothing: see the PostgreSQL run");
+    let Some((_dirs, mut a, b, project, owner)) =
+        two_instances("Ghosts", &["--relay-heartbeat-secs", "1"]).await
+    else {
         return;
-    }
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let beat = ["--relay-heartbeat-secs", "1"];
-    let mut a = Server::start(dir_a.path(), &beat);
-    let b = Server::start_sharing(dir_b.path(), &a, &beat);
-    let (project, owner) = a.create_project("Ghosts").await;
+    };
     let mut ana = SyncClient::connect(&a.addr, &project, "project", &owner, Doc::new())
         .await
         .unwrap();

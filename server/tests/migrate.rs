@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, SyncClient, http, put, state, test_database};
+use common::{Server, SyncClient, bearer, http, put, state, test_database};
 use yrs::Doc;
 
 /// A 16-bit mono WAV of a ramp.
@@ -65,14 +65,8 @@ async fn an_embedded_installation_moves_to_postgresql_whole() {
             )
             .await;
         let link = listen.json()["id"].as_str().unwrap().to_string();
-        let revoked = http(
-            &embedded.addr,
-            "DELETE",
-            &format!("/api/projects/{project}/links/{link}"),
-            &[("authorization", &format!("Bearer {owner}"))],
-            b"",
-        )
-        .await;
+        let path = format!("/api/projects/{project}/links/{link}");
+        let revoked = bearer(&embedded.addr, "DELETE", &path, &owner, b"").await;
         assert_eq!(revoked.status, 204);
         embedded.link(&project, &owner, "comment").await;
         projects.push((project, owner));
@@ -102,14 +96,8 @@ async fn an_embedded_installation_moves_to_postgresql_whole() {
                 .unwrap();
             docs.push(state(&c.doc));
         }
-        let links = http(
-            &embedded.addr,
-            "GET",
-            &format!("/api/projects/{project}/links"),
-            &[("authorization", &format!("Bearer {owner}"))],
-            b"",
-        )
-        .await;
+        let path = format!("/api/projects/{project}/links");
+        let links = bearer(&embedded.addr, "GET", &path, owner, b"").await;
         assert_eq!(links.status, 200);
         before.push((docs, links.json()));
     }
@@ -136,24 +124,12 @@ async fn an_embedded_installation_moves_to_postgresql_whole() {
                 .unwrap();
             assert_eq!(&state(&c.doc), expected, "{project}/{doc}");
         }
-        let now = http(
-            &copy.addr,
-            "GET",
-            &format!("/api/projects/{project}/links"),
-            &[("authorization", &format!("Bearer {owner}"))],
-            b"",
-        )
-        .await;
+        let path = format!("/api/projects/{project}/links");
+        let now = bearer(&copy.addr, "GET", &path, owner, b"").await;
         assert_eq!(&now.json(), links, "the links of {project}");
     }
-    let audio = http(
-        &copy.addr,
-        "GET",
-        &format!("/api/projects/{first}/assets/{sha}"),
-        &[("authorization", &format!("Bearer {owner}"))],
-        b"",
-    )
-    .await;
+    let path = format!("/api/projects/{first}/assets/{sha}");
+    let audio = bearer(&copy.addr, "GET", &path, &owner, b"").await;
     assert_eq!(audio.status, 200);
     assert_eq!(audio.body, wav(24_000), "the asset, byte for byte");
 

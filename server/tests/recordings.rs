@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{HttpResponse, Server, http};
+use common::{HttpResponse, Server, bearer};
 
 const RATE: u32 = 48_000;
 
@@ -26,20 +26,9 @@ fn take(frames: usize) -> Vec<u8> {
     bytes
 }
 
-async fn call(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> HttpResponse {
-    http(
-        addr,
-        method,
-        path,
-        &[("authorization", &format!("Bearer {token}"))],
-        body,
-    )
-    .await
-}
-
 async fn start(server: &Server, project: &str, token: &str) -> HttpResponse {
     let body = serde_json::json!({ "name": "Vocal take 1", "sampleRate": RATE, "channels": 2, "format": "s24" });
-    call(
+    bearer(
         &server.addr,
         "POST",
         &format!("/api/projects/{project}/recordings"),
@@ -81,21 +70,21 @@ impl Recording {
 
     async fn put(&self, n: u32, bytes: &[u8]) -> HttpResponse {
         let path = format!("{}/chunks/{n}", self.base);
-        call(&self.addr, "PUT", &path, &self.token, bytes).await
+        bearer(&self.addr, "PUT", &path, &self.token, bytes).await
     }
 
     async fn finish(&self, chunks: u32) -> HttpResponse {
         let body = serde_json::json!({ "chunks": chunks }).to_string();
         let path = format!("{}/finish", self.base);
-        call(&self.addr, "POST", &path, &self.token, body.as_bytes()).await
+        bearer(&self.addr, "POST", &path, &self.token, body.as_bytes()).await
     }
 
     async fn status(&self) -> HttpResponse {
-        call(&self.addr, "GET", &self.base, &self.token, b"").await
+        bearer(&self.addr, "GET", &self.base, &self.token, b"").await
     }
 
     async fn abandon(&self) -> HttpResponse {
-        call(&self.addr, "DELETE", &self.base, &self.token, b"").await
+        bearer(&self.addr, "DELETE", &self.base, &self.token, b"").await
     }
 }
 
@@ -146,7 +135,7 @@ async fn a_take_uploaded_in_chunks_becomes_an_asset_and_survives_a_crash() {
     assert_eq!(asset["channels"], 2);
     let sha = asset["sha256"].as_str().unwrap().to_string();
     let path = format!("/api/projects/{project}/assets/{sha}");
-    let fetched = call(&server.addr, "GET", &path, &owner, b"").await;
+    let fetched = bearer(&server.addr, "GET", &path, &owner, b"").await;
     assert_eq!(fetched.status, 200);
     let mut reader = hound::WavReader::new(std::io::Cursor::new(fetched.body)).unwrap();
     assert_eq!(reader.spec().bits_per_sample, 24);
@@ -183,11 +172,11 @@ async fn bad_chunks_wrong_roles_and_broken_recordings_are_refused() {
     assert_eq!(start(&server, &project, &editor).await.status, 201);
     // Another project's address does not reach this recording.
     let path = format!("/api/projects/{other_project}/recordings/{id}");
-    let r = call(&server.addr, "GET", &path, &owner, b"").await;
+    let r = bearer(&server.addr, "GET", &path, &owner, b"").await;
     assert_eq!(r.status, 403, "the owner's token is this project's only");
     // Ids are the server's: a path names nothing.
     let path = format!("/api/projects/{project}/recordings/..%2Fx");
-    let r = call(&server.addr, "GET", &path, &owner, b"").await;
+    let r = bearer(&server.addr, "GET", &path, &owner, b"").await;
     assert!(r.status == 404 || r.status == 400, "{}", r.status);
 
     // Oversized, numbered out of range, empty.
@@ -244,10 +233,10 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
             .to_string()
     };
     let id = "take-0123456789abcdef";
-    let r = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
+    let r = bearer(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["id"], id);
-    let put = call(
+    let put = bearer(
         &server.addr,
         "PUT",
         &format!("{path}/{id}/chunks/0"),
@@ -256,12 +245,12 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
     )
     .await;
     assert_eq!(put.status, 201);
-    let again = call(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
+    let again = bearer(&server.addr, "POST", &path, &owner, body(id, 2).as_bytes()).await;
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.json()["chunks"], serde_json::json!([0]));
-    let different = call(&server.addr, "POST", &path, &owner, body(id, 1).as_bytes()).await;
+    let different = bearer(&server.addr, "POST", &path, &owner, body(id, 1).as_bytes()).await;
     assert_eq!(different.status, 409, "{}", different.text());
-    let elsewhere = call(
+    let elsewhere = bearer(
         &server.addr,
         "POST",
         &format!("/api/projects/{other_project}/recordings"),
@@ -276,7 +265,7 @@ async fn a_start_under_the_recorders_own_id_can_be_sent_again() {
         elsewhere.text()
     );
     for bad in ["short", "../../etc/passwd-xxxxxxxxxx", &"a".repeat(65)] {
-        let r = call(&server.addr, "POST", &path, &owner, body(bad, 2).as_bytes()).await;
+        let r = bearer(&server.addr, "POST", &path, &owner, body(bad, 2).as_bytes()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
 }
@@ -301,7 +290,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     let list = |project: String, token: String| {
         let addr = server.addr.clone();
         async move {
-            let r = call(
+            let r = bearer(
                 &addr,
                 "GET",
                 &format!("/api/projects/{project}/recordings"),
@@ -316,7 +305,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
 
     let id = "take-aaaaaaaaaaaaaaaa";
     let first = serde_json::json!({ "track": "t1", "position": null });
-    let r = call(
+    let r = bearer(
         &server.addr,
         "POST",
         &path,
@@ -327,7 +316,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     assert_eq!(r.status, 201, "{}", r.text());
     // The position came with the start mark: the start again says so.
     let placed = serde_json::json!({ "track": "t1", "position": 96_000, "latency": 480 });
-    let r = call(
+    let r = bearer(
         &server.addr,
         "POST",
         &path,
@@ -341,7 +330,9 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     for n in [0, 1, 3] {
         let put = format!("{path}/{id}/chunks/{n}");
         assert_eq!(
-            call(&server.addr, "PUT", &put, &owner, &chunk).await.status,
+            bearer(&server.addr, "PUT", &put, &owner, &chunk)
+                .await
+                .status,
             201
         );
     }
@@ -377,7 +368,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
         token: owner.clone(),
     };
     let body_keep = serde_json::json!({ "chunks": 2, "keep": true }).to_string();
-    let r = call(
+    let r = bearer(
         &server.addr,
         "POST",
         &format!("{path}/{id}/finish"),
@@ -403,7 +394,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     // Only an editor recovers.
     for role in ["comment", "listen"] {
         let token = server.link(&project, &owner, role).await;
-        let r = call(&server.addr, "GET", &path, &token, b"").await;
+        let r = bearer(&server.addr, "GET", &path, &token, b"").await;
         assert_eq!(r.status, 403, "{role}");
     }
     // (An editor lists: `list` asserts 200. Nothing is unfinished now.)
@@ -412,7 +403,7 @@ async fn unfinished_recordings_are_listed_with_their_placement() {
     // A note is a small object.
     let huge = serde_json::json!({ "pad": "x".repeat(5000) });
     for bad in [serde_json::json!([1, 2]), serde_json::json!("t1"), huge] {
-        let r = call(
+        let r = bearer(
             &server.addr,
             "POST",
             &path,

@@ -27,7 +27,9 @@ pub trait DocumentLog: Send + Sync {
     fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64>;
     /// Everything needed to rebuild the document: the snapshot (if any),
     /// then the updates after it, in order.
-    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>>;
+    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
+        Ok(self.load_since(project, doc, 0)?.0)
+    }
     /// What a replica holding everything up to sequence number `after`
     /// lacks: the updates after it, or (when a compaction folded some of
     /// them) the snapshot and the updates after that; with the sequence
@@ -122,9 +124,6 @@ impl Deref for Store {
 impl DocumentLog for Store {
     fn append(&self, project: &str, doc: DocKind, updates: &[&[u8]]) -> anyhow::Result<u64> {
         self.0.append(project, doc, updates)
-    }
-    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-        self.0.load(project, doc)
     }
     fn load_since(
         &self,

@@ -370,10 +370,6 @@ impl DocumentLog for SqliteStore {
         Ok(seq as u64)
     }
 
-    fn load(&self, project: &str, doc: DocKind) -> anyhow::Result<Vec<Vec<u8>>> {
-        Ok(self.load_since(project, doc, 0)?.0)
-    }
-
     fn load_since(
         &self,
         project: &str,

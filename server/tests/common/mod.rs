@@ -34,6 +34,24 @@ pub fn test_database_in_use() -> bool {
     std::env::var_os("STEMROOM_TEST_POSTGRES").is_some()
 }
 
+/// A request to `addr` with `token` as its bearer.
+pub async fn bearer(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> HttpResponse {
+    http(
+        addr,
+        method,
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+        body,
+    )
+    .await
+}
+
 /// A fresh PostgreSQL database when this run tests on PostgreSQL.
 pub fn test_database() -> Option<String> {
     let server = std::env::var("STEMROOM_TEST_POSTGRES").ok()?;
